@@ -1,0 +1,150 @@
+//! Finding every network namespace, and every way to reach each one.
+//!
+//! Sources: the namespace of each process and of each thread that left its
+//! process's namespace, nsfs bind mounts in our mount table and in every
+//! other mount namespace's, and descriptors that pin a namespace. Identity is
+//! (device, inode) of the nsfs file, so one namespace found five ways is one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+use crate::model::{Gap, GapKind, NetnsId, NetnsSource};
+
+use super::mounts::{self, NetnsMount};
+use super::procwalk::ProcWalk;
+
+/// Paths through processes kept per namespace for opening it: a few are
+/// enough to survive some of them exiting.
+const PROCESS_PATHS_KEPT: usize = 4;
+
+#[derive(Debug, Default)]
+pub struct Candidate {
+    pub ip_names: BTreeSet<String>,
+    /// Paths that name it for humans and for `--netns` (mounts, pinning fds).
+    pub paths: BTreeSet<String>,
+    /// Paths to try, in order, when opening it.
+    pub open_paths: Vec<PathBuf>,
+    pub sources: BTreeSet<NetnsSource>,
+    pub pids: Vec<i32>,
+    pub tids: Vec<i32>,
+}
+
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub candidates: BTreeMap<NetnsId, Candidate>,
+    /// PID 1's namespace (or, if unreadable, the kernel threads').
+    pub host: Option<NetnsId>,
+    /// This process's namespace.
+    pub own: Option<NetnsId>,
+    pub gaps: Vec<Gap>,
+}
+
+pub fn discover(walk: &ProcWalk) -> Discovery {
+    let mut d = Discovery {
+        own: std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| id_of(&m)),
+        ..Discovery::default()
+    };
+    for &(pid, ns) in &walk.process_netns {
+        if pid == 1 {
+            d.host = Some(ns);
+        }
+        let c = d.candidates.entry(ns).or_default();
+        c.sources.insert(NetnsSource::Process);
+        c.pids.push(pid);
+        if c.pids.len() <= PROCESS_PATHS_KEPT {
+            c.open_paths.push(format!("/proc/{pid}/ns/net").into());
+        }
+    }
+    for &(pid, tid, ns) in &walk.thread_netns {
+        let c = d.candidates.entry(ns).or_default();
+        c.sources.insert(NetnsSource::Thread);
+        c.tids.push(tid);
+        c.open_paths.push(format!("/proc/{pid}/task/{tid}/ns/net").into());
+    }
+    for pin in &walk.netns_fds {
+        let c = d.candidates.entry(pin.ns).or_default();
+        c.sources.insert(NetnsSource::Descriptor);
+        let path = format!("/proc/{}/fd/{}", pin.pid, pin.fd);
+        c.paths.insert(path.clone());
+        c.open_paths.push(path.into());
+    }
+    // PID 1's namespace is the host's; when PID 1 is unreadable (a hardened
+    // init), kernel threads still show the initial namespace.
+    d.host = d.host.or(walk.kernel_netns);
+    add_mounts(&mut d, walk);
+    // Mount paths are the most stable way in: try them first.
+    for c in d.candidates.values_mut() {
+        c.open_paths.sort_by_key(|p| p.starts_with("/proc"));
+    }
+    d.gaps.extend(process_gaps(&walk.netns_unreadable, GapKind::ProcessNamespaceUnreadable,
+        "namespace links unreadable: namespaces only these processes live in may be missing"));
+    d.gaps.extend(process_gaps(&walk.fds_unreadable, GapKind::ProcessFdsUnreadable,
+        "descriptor tables unreadable: sockets they hold show an unknown owner, and namespaces only they pin are missing"));
+    d
+}
+
+fn add_mounts(d: &mut Discovery, walk: &ProcWalk) {
+    let mut tables: Vec<(Option<i32>, Result<Vec<u8>, std::io::Error>)> =
+        vec![(None, std::fs::read("/proc/self/mountinfo"))];
+    for &pid in &walk.foreign_mount_ns {
+        tables.push((Some(pid), std::fs::read(format!("/proc/{pid}/mountinfo"))));
+    }
+    for (pid, table) in tables {
+        match table {
+            Ok(bytes) => {
+                for mount in mounts::parse_netns_mounts(&bytes) {
+                    add_mount(d, pid, mount);
+                }
+            }
+            // A process that exited took its mount namespace's view with it.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) || e.raw_os_error() == Some(nix::libc::ESRCH) => {}
+            Err(e) => d.gaps.push(Gap {
+                kind: GapKind::MountsUnreadable,
+                netns: None,
+                pids: pid.into_iter().collect(),
+                detail: format!("mount table unreadable ({e}): namespaces pinned only by bind mounts there may be missing"),
+            }),
+        }
+    }
+}
+
+fn add_mount(d: &mut Discovery, pid: Option<i32>, mount: NetnsMount) {
+    let c = d.candidates.entry(mount.ns).or_default();
+    c.sources.insert(NetnsSource::Mount);
+    let path = match pid {
+        None => {
+            if let Some(name) = mount.ip_netns_name() {
+                c.ip_names.insert(name);
+            }
+            mount.mount_point.to_string_lossy().into_owned()
+        }
+        // Another mount namespace's path, reached through that process's root.
+        Some(pid) => format!("/proc/{pid}/root{}", mount.mount_point.to_string_lossy()),
+    };
+    c.paths.insert(path.clone());
+    c.open_paths.push(path.into());
+}
+
+/// One gap per kind and errno, listing the processes.
+fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap> {
+    let mut by_errno: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for &(pid, errno) in failures {
+        by_errno.entry(errno as i32).or_default().push(pid);
+    }
+    by_errno
+        .into_iter()
+        .map(|(errno, pids)| Gap {
+            kind,
+            netns: None,
+            detail: format!("{} processes: {what} ({})", pids.len(), Errno::from_raw(errno).desc()),
+            pids,
+        })
+        .collect()
+}
+
+pub fn id_of(meta: &std::fs::Metadata) -> NetnsId {
+    use std::os::unix::fs::MetadataExt;
+    NetnsId { dev: meta.dev(), inode: meta.ino() }
+}

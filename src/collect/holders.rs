@@ -1,0 +1,89 @@
+//! Details of the processes that hold listening sockets: name, executable,
+//! command line, uid, systemd unit and container.
+//!
+//! Read only for holder processes, once each. Names and command lines are
+//! kept as raw bytes ([`ByteText`]); nothing here assumes UTF-8.
+
+use std::collections::HashMap;
+
+use crate::model::ByteText;
+
+use super::cgroup;
+
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub comm: ByteText,
+    pub exe: Option<ByteText>,
+    pub cmdline: Vec<ByteText>,
+    pub uid: Option<u32>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+}
+
+/// Reads one process; `None` if it exited.
+pub fn read(pid: i32) -> Option<ProcessInfo> {
+    let base = format!("/proc/{pid}");
+    let mut comm = std::fs::read(format!("{base}/comm")).ok()?;
+    if comm.last() == Some(&b'\n') {
+        comm.pop();
+    }
+    let exe = std::fs::read_link(format!("{base}/exe"))
+        .ok()
+        .map(|p| ByteText::new(std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string())));
+    let cmdline = std::fs::read(format!("{base}/cmdline"))
+        .map(|raw| split_cmdline(&raw))
+        .unwrap_or_default();
+    let process = procfs::process::Process::new(pid).ok();
+    let uid = process.as_ref().and_then(|p| p.status().ok()).map(|s| s.euid);
+    let cgroup_text = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
+    let path = cgroup::systemd_path(&cgroup_text);
+    Some(ProcessInfo {
+        comm: ByteText::new(comm),
+        exe,
+        cmdline,
+        uid,
+        unit: path.and_then(cgroup::unit),
+        container: path.and_then(cgroup::container),
+    })
+}
+
+/// `/proc/PID/cmdline` is NUL-separated with a trailing NUL; processes that
+/// rewrite their title may use spaces instead. Empty arguments are kept.
+pub fn split_cmdline(raw: &[u8]) -> Vec<ByteText> {
+    let trimmed = raw.strip_suffix(b"\0").unwrap_or(raw);
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    trimmed.split(|&b| b == 0).map(ByteText::new).collect()
+}
+
+/// Reads each pid once.
+#[derive(Default)]
+pub struct ProcessCache(HashMap<i32, Option<ProcessInfo>>);
+
+impl ProcessCache {
+    pub fn get(&mut self, pid: i32) -> Option<&ProcessInfo> {
+        self.0.entry(pid).or_insert_with(|| read(pid)).as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_keeps_empty_and_non_utf8_arguments() {
+        let args = split_cmdline(b"nginx\0-g\0\0\xff\0");
+        assert_eq!(args, [ByteText::from("nginx"), ByteText::from("-g"), ByteText::from(""), ByteText::new(vec![0xff])]);
+        assert!(split_cmdline(b"").is_empty());
+        assert_eq!(split_cmdline(b"nginx: master process"), [ByteText::from("nginx: master process")]);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = read(std::process::id() as i32).unwrap();
+        assert!(!me.comm.is_empty());
+        assert_eq!(me.uid, Some(nix::unistd::geteuid().as_raw()));
+        assert!(me.exe.is_some());
+    }
+}

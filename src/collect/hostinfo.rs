@@ -1,0 +1,45 @@
+//! Facts about the machine: hostname, distribution, kernel.
+
+use crate::model::HostFacts;
+
+pub fn read() -> HostFacts {
+    let uts = nix::sys::utsname::uname().ok();
+    let os_release = ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    HostFacts {
+        hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+        os_id: os_release_value(&os_release, "ID"),
+        os_version_id: os_release_value(&os_release, "VERSION_ID"),
+        kernel: uts.as_ref().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+        arch: uts.as_ref().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_default(),
+    }
+}
+
+/// One value from an os-release file (shell-like `KEY=value`, optionally quoted).
+pub fn os_release_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line.trim().strip_prefix(key)?.strip_prefix('=')?;
+        let unquoted = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        Some(unquoted.replace("\\\"", "\"").replace("\\\\", "\\"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_quoted_and_bare_values() {
+        let text = "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\nID=ubuntu\nID_LIKE=debian\n";
+        assert_eq!(os_release_value(text, "ID").as_deref(), Some("ubuntu"));
+        assert_eq!(os_release_value(text, "VERSION_ID").as_deref(), Some("24.04"));
+        assert_eq!(os_release_value(text, "ID_LIKE").as_deref(), Some("debian"));
+        assert_eq!(os_release_value(text, "VARIANT"), None);
+    }
+}

@@ -1,0 +1,284 @@
+//! One walk of `/proc`: which namespace every process and thread lives in,
+//! which mount namespace it sees, and what every file descriptor points at.
+//!
+//! This is the only pass over all processes, and its cost is dominated by one
+//! `readlinkat` per descriptor; nothing else is read per descriptor (procfs's
+//! `FDInfo` would add an `lstat` each). Every read is relative to the
+//! process's own `/proc/PID` directory descriptor, so a PID reused mid-walk
+//! fails with ESRCH/ENOENT instead of mixing two processes.
+//!
+//! Processes that exit during the walk are skipped silently; permission
+//! errors are recorded so the caller can report a coverage gap.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, fstatat};
+
+use crate::model::NetnsId;
+
+/// Where one socket inode is referenced from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdRef {
+    pub pid: i32,
+    pub fd: i32,
+}
+
+/// A descriptor that refers to a network namespace (`net:[…]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetnsFd {
+    pub pid: i32,
+    pub fd: i32,
+    pub ns: NetnsId,
+}
+
+#[derive(Debug, Default)]
+pub struct ProcWalk {
+    /// (pid, namespace of its main thread)
+    pub process_netns: Vec<(i32, NetnsId)>,
+    /// Namespace of kthreadd (PID 2 with parent 0), i.e. `init_net`.
+    pub kernel_netns: Option<NetnsId>,
+    /// (pid, tid, namespace) for threads not in their process's namespace.
+    pub thread_netns: Vec<(i32, i32, NetnsId)>,
+    /// One pid per mount namespace other than ours, for reading its mounts.
+    pub foreign_mount_ns: Vec<i32>,
+    /// socket inode -> every descriptor referring to it.
+    pub socket_refs: HashMap<u64, Vec<FdRef>>,
+    pub netns_fds: Vec<NetnsFd>,
+    /// Processes whose namespace links could not be read, and why.
+    pub netns_unreadable: Vec<(i32, Errno)>,
+    /// Processes whose descriptor table could not be read, and why.
+    pub fds_unreadable: Vec<(i32, Errno)>,
+}
+
+/// Walks every process under `/proc`.
+pub fn walk() -> Result<ProcWalk, Errno> {
+    let proc_dir = Dir::open("/proc", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let own_mnt = stat_id(proc_dir.as_fd(), c"self/ns/mnt").ok();
+    let mut pids: Vec<i32> = Vec::with_capacity(512);
+    let mut dir = proc_dir;
+    for entry in dir.iter() {
+        let entry = entry?;
+        if let Some(pid) = parse_decimal(entry.file_name().to_bytes()) {
+            pids.push(pid as i32);
+        }
+    }
+    let mut out = ProcWalk::default();
+    let mut seen_mnt = std::collections::HashSet::new();
+    if let Some(own) = own_mnt {
+        seen_mnt.insert(own);
+    }
+    let mut link_buf = [0u8; 128];
+    for pid in pids {
+        let Ok(pid_dir) = open_dir_at(dir.as_fd(), &pid_cstr(pid)) else { continue };
+        walk_process(pid, pid_dir.as_fd(), &mut out, &mut seen_mnt, &mut link_buf);
+    }
+    Ok(out)
+}
+
+fn walk_process(
+    pid: i32,
+    pid_dir: BorrowedFd<'_>,
+    out: &mut ProcWalk,
+    seen_mnt: &mut std::collections::HashSet<NetnsId>,
+    link_buf: &mut [u8; 128],
+) {
+    let netns = match stat_id(pid_dir, c"ns/net") {
+        Ok(id) => Some(id),
+        Err(Errno::ENOENT | Errno::ESRCH) => return, // exited, or a zombie
+        Err(e) => {
+            out.netns_unreadable.push((pid, e));
+            None
+        }
+    };
+    if let Some(ns) = netns {
+        if pid == 2 && is_kthreadd(pid_dir) {
+            out.kernel_netns = Some(ns);
+        }
+        out.process_netns.push((pid, ns));
+        walk_threads(pid, pid_dir, ns, out);
+    }
+    if let Ok(mnt) = stat_id(pid_dir, c"ns/mnt") {
+        if seen_mnt.insert(mnt) {
+            out.foreign_mount_ns.push(pid);
+        }
+    }
+    walk_fds(pid, pid_dir, out, link_buf);
+}
+
+fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mut ProcWalk) {
+    let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else { return };
+    let task_fd = tasks.as_raw_fd();
+    for entry in tasks.iter().flatten() {
+        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else { continue };
+        let tid = tid as i32;
+        if tid == pid {
+            continue;
+        }
+        let mut path = pid_cstr(tid).into_bytes();
+        path.extend_from_slice(b"/ns/net\0");
+        let path = CStr::from_bytes_with_nul(&path).expect("one trailing NUL");
+        // SAFETY: `task_fd` belongs to `tasks`, which outlives this borrow.
+        let task_dir = unsafe { BorrowedFd::borrow_raw(task_fd) };
+        match stat_id(task_dir, path) {
+            Ok(ns) if ns != process_ns => out.thread_netns.push((pid, tid, ns)),
+            Ok(_) | Err(Errno::ENOENT | Errno::ESRCH) => {}
+            Err(e) => {
+                out.netns_unreadable.push((pid, e));
+                return;
+            }
+        }
+    }
+}
+
+fn walk_fds(pid: i32, pid_dir: BorrowedFd<'_>, out: &mut ProcWalk, link_buf: &mut [u8; 128]) {
+    let mut fds = match open_dir_at(pid_dir, c"fd") {
+        Ok(d) => d,
+        Err(Errno::ENOENT | Errno::ESRCH) => return,
+        Err(e) => {
+            out.fds_unreadable.push((pid, e));
+            return;
+        }
+    };
+    let fd_dir = fds.as_raw_fd();
+    for entry in fds.iter() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(Errno::ENOENT | Errno::ESRCH) => return,
+            Err(e) => {
+                out.fds_unreadable.push((pid, e));
+                return;
+            }
+        };
+        let name = entry.file_name();
+        let Some(fd) = parse_decimal(name.to_bytes()) else { continue };
+        let target = match readlink_at(fd_dir, name, link_buf) {
+            Ok(target) => target,
+            Err(Errno::ENOENT | Errno::ESRCH) => continue, // closed meanwhile
+            Err(e) => {
+                out.fds_unreadable.push((pid, e));
+                return;
+            }
+        };
+        match classify_link(target) {
+            FdLink::Socket(inode) => {
+                out.socket_refs.entry(inode).or_default().push(FdRef { pid, fd: fd as i32 })
+            }
+            FdLink::Netns(_) => {
+                // The link names only the inode; stat the descriptor for the device too.
+                // SAFETY: `fd_dir` belongs to `fds`, alive for this iteration.
+                let dir = unsafe { BorrowedFd::borrow_raw(fd_dir) };
+                if let Ok(ns) = stat_id(dir, name) {
+                    out.netns_fds.push(NetnsFd { pid, fd: fd as i32, ns });
+                }
+            }
+            FdLink::Other => {}
+        }
+    }
+}
+
+/// Kernel threads live in the initial network namespace whatever PID 1 does.
+fn is_kthreadd(pid_dir: BorrowedFd<'_>) -> bool {
+    let Ok(fd) = openat(pid_dir, c"comm", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) else { return false };
+    let mut buf = [0u8; 16];
+    matches!(nix::unistd::read(&fd, &mut buf), Ok(9) if &buf[..9] == b"kthreadd\n")
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum FdLink {
+    Socket(u64),
+    Netns(u64),
+    Other,
+}
+
+/// Reads what a `/proc/PID/fd/N` link says: `socket:[123]`, `net:[4026531840]`, or anything else.
+pub fn classify_link(target: &[u8]) -> FdLink {
+    fn bracketed(rest: &[u8]) -> Option<u64> {
+        let inner = rest.strip_prefix(b"[")?.strip_suffix(b"]")?;
+        parse_decimal(inner)
+    }
+    if let Some(rest) = target.strip_prefix(b"socket:") {
+        bracketed(rest).map_or(FdLink::Other, FdLink::Socket)
+    } else if let Some(rest) = target.strip_prefix(b"net:") {
+        bracketed(rest).map_or(FdLink::Other, FdLink::Netns)
+    } else {
+        FdLink::Other
+    }
+}
+
+pub fn parse_decimal(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 19 {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
+}
+
+fn pid_cstr(pid: i32) -> std::ffi::CString {
+    std::ffi::CString::new(pid.to_string()).expect("digits hold no NUL")
+}
+
+fn open_dir_at(dir: BorrowedFd<'_>, path: &CStr) -> Result<Dir, Errno> {
+    let fd: OwnedFd = openat(dir, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    Dir::from_fd(fd)
+}
+
+/// `stat` through the link (namespace files resolve to nsfs inodes).
+pub fn stat_id(dir: BorrowedFd<'_>, path: &CStr) -> Result<NetnsId, Errno> {
+    let st = fstatat(dir, path, AtFlags::empty())?;
+    Ok(NetnsId { dev: st.st_dev, inode: st.st_ino })
+}
+
+/// `readlinkat` into a caller-owned buffer: no allocation per descriptor.
+/// Targets longer than the buffer are truncated, which is fine: the links
+/// this walk cares about (`socket:[…]`, `net:[…]`) are short.
+fn readlink_at<'b>(dir: std::os::fd::RawFd, name: &CStr, buf: &'b mut [u8; 128]) -> Result<&'b [u8], Errno> {
+    // SAFETY: `name` is NUL-terminated and `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { nix::libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    Ok(&buf[..n as usize])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_socket_and_netns_links() {
+        assert_eq!(classify_link(b"socket:[12345]"), FdLink::Socket(12345));
+        assert_eq!(classify_link(b"net:[4026531840]"), FdLink::Netns(4026531840));
+        assert_eq!(classify_link(b"/dev/null"), FdLink::Other);
+        assert_eq!(classify_link(b"socket:[]"), FdLink::Other);
+        assert_eq!(classify_link(b"socket:[12a]"), FdLink::Other);
+        assert_eq!(classify_link(b"anon_inode:[eventfd]"), FdLink::Other);
+    }
+
+    #[test]
+    fn decimal_parsing_rejects_non_digits_and_overflow() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"4194304"), Some(4194304));
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"self"), None);
+        assert_eq!(parse_decimal(b"99999999999999999999"), None);
+    }
+
+    #[test]
+    fn walk_finds_this_process_and_its_own_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let want = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()));
+        let walk = walk().unwrap();
+        let me = std::process::id() as i32;
+        assert!(walk.process_netns.iter().any(|(pid, _)| *pid == me));
+        // The socket's inode is the fd link's target inode.
+        let inode = std::os::unix::fs::MetadataExt::ino(&want.unwrap());
+        let refs = &walk.socket_refs[&inode];
+        assert!(refs.contains(&FdRef { pid: me, fd: listener.as_raw_fd() }), "{refs:?}");
+    }
+}

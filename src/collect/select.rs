@@ -1,0 +1,121 @@
+//! `--netns` selectors: which namespaces to look into.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::{Mode, fstat};
+
+use crate::model::{NetnsId, NetnsSource};
+
+use super::discover::Discovery;
+
+/// How the user named a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// An `ip netns` name.
+    Name(String),
+    /// Any nsfs file: `/run/netns/x`, `/proc/PID/ns/net`, `/proc/PID/fd/N`, a bind mount.
+    Path(PathBuf),
+    /// The namespace's inode number.
+    Inode(u64),
+}
+
+impl Selector {
+    /// All digits: an inode; contains `/`: a path; otherwise an `ip netns` name.
+    pub fn parse(text: &str) -> Selector {
+        if let Ok(inode) = text.parse() {
+            Selector::Inode(inode)
+        } else if text.contains('/') {
+            Selector::Path(text.into())
+        } else {
+            Selector::Name(text.to_owned())
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("--netns {0}: no network namespace has that ip netns name")]
+    UnknownName(String),
+    #[error("--netns {0}: no network namespace has that inode")]
+    UnknownInode(u64),
+    #[error("--netns {path}: {why}")]
+    BadPath { path: String, why: String },
+}
+
+/// Resolves selectors to namespace ids, adding namespaces reachable only
+/// through a given path to the discovery. Empty selectors select all.
+pub fn resolve(selectors: &[Selector], discovery: &mut Discovery) -> Result<Option<Vec<NetnsId>>, SelectError> {
+    if selectors.is_empty() {
+        return Ok(None);
+    }
+    let mut chosen = Vec::new();
+    for selector in selectors {
+        let id = match selector {
+            Selector::Inode(inode) => discovery
+                .candidates
+                .keys()
+                .copied()
+                .find(|id| id.inode == *inode)
+                .ok_or(SelectError::UnknownInode(*inode))?,
+            Selector::Name(name) => discovery
+                .candidates
+                .iter()
+                .find(|(_, c)| c.ip_names.contains(name))
+                .map(|(id, _)| *id)
+                .ok_or_else(|| SelectError::UnknownName(name.clone()))?,
+            Selector::Path(path) => {
+                let id = netns_at(path)?;
+                let c = discovery.candidates.entry(id).or_default();
+                c.sources.insert(NetnsSource::Argument);
+                let text = path.to_string_lossy().into_owned();
+                if !c.paths.contains(&text) && !text.starts_with("/proc/") {
+                    c.paths.insert(text);
+                }
+                c.open_paths.insert(0, path.clone());
+                id
+            }
+        };
+        if !chosen.contains(&id) {
+            chosen.push(id);
+        }
+    }
+    Ok(Some(chosen))
+}
+
+/// Identity of the network namespace at `path`, refusing anything else.
+fn netns_at(path: &std::path::Path) -> Result<NetnsId, SelectError> {
+    let bad = |why: String| SelectError::BadPath { path: path.display().to_string(), why };
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| bad(e.desc().to_owned()))?;
+    // NS_GET_NSTYPE = _IO(0xb7, 0x3): the kind of namespace an nsfs file is.
+    const NS_GET_NSTYPE: nix::libc::Ioctl = 0xb703;
+    // SAFETY: `fd` is an open descriptor; this ioctl takes no argument.
+    let kind = unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    if kind != nix::libc::CLONE_NEWNET {
+        return Err(bad("not a network namespace file".into()));
+    }
+    let st = fstat(&fd).map_err(|e| bad(e.desc().to_owned()))?;
+    Ok(NetnsId { dev: st.st_dev, inode: st.st_ino })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_kinds() {
+        assert_eq!(Selector::parse("4026531840"), Selector::Inode(4026531840));
+        assert_eq!(Selector::parse("blue"), Selector::Name("blue".into()));
+        assert_eq!(Selector::parse("/run/netns/blue"), Selector::Path("/run/netns/blue".into()));
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_netns_is_refused() {
+        let err = netns_at(std::path::Path::new("/proc/self/ns/uts")).unwrap_err();
+        assert!(err.to_string().contains("not a network namespace"), "{err}");
+        let err = netns_at(std::path::Path::new("/nonexistent/ns")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ns"), "{err}");
+        assert!(netns_at(std::path::Path::new("/proc/self/ns/net")).is_ok());
+    }
+}

@@ -1,0 +1,173 @@
+//! Naming the `.socket` unit behind a socket that systemd holds for socket
+//! activation (PID 1 owns the listening descriptor; the service may not run).
+//!
+//! systemd has no file that maps a descriptor to its unit, so this reads the
+//! socket units' `ListenStream=` / `ListenDatagram=` directives from the unit
+//! search path (drop-ins included) and matches protocol, port and address.
+//! When `/run/systemd/units` records which units are active
+//! (`invocation:NAME` links), only active units are considered.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::model::Protocol;
+
+/// Unit directories in systemd's precedence order (earlier wins).
+const SEARCH_PATH: [&str; 6] = [
+    "etc/systemd/system",
+    "run/systemd/system",
+    "run/systemd/transient",
+    "usr/local/lib/systemd/system",
+    "usr/lib/systemd/system",
+    "lib/systemd/system",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenSpec {
+    pub protocol: Protocol,
+    /// None when the directive gives only a port (all addresses).
+    pub address: Option<IpAddr>,
+    pub port: u16,
+}
+
+#[derive(Debug, Default)]
+pub struct SocketUnits {
+    units: BTreeMap<String, Vec<ListenSpec>>,
+}
+
+impl SocketUnits {
+    /// Loads socket units from the filesystem under `root` (`/` normally).
+    pub fn load(root: &Path) -> SocketUnits {
+        let active = active_units(root);
+        let mut units = BTreeMap::new();
+        for dir in SEARCH_PATH {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(".socket") || units.contains_key(&name) {
+                    continue;
+                }
+                if active.as_ref().is_some_and(|a: &Vec<String>| !a.contains(&name)) {
+                    continue;
+                }
+                let mut text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                text.push_str(&drop_ins(root, &name));
+                units.insert(name, parse_listen(&text));
+            }
+        }
+        SocketUnits { units }
+    }
+
+    /// The unit listening on this socket: an exact address match first, then
+    /// a port-only directive.
+    pub fn find(&self, protocol: Protocol, address: IpAddr, port: u16) -> Option<&str> {
+        let matching = |exact: bool| {
+            self.units.iter().find(|(_, specs)| {
+                specs.iter().any(|s| {
+                    s.protocol == protocol && s.port == port && (s.address == Some(address)) == exact
+                        && (exact || s.address.is_none())
+                })
+            })
+        };
+        matching(true).or_else(|| matching(false)).map(|(name, _)| name.as_str())
+    }
+}
+
+fn active_units(root: &Path) -> Option<Vec<String>> {
+    let entries = std::fs::read_dir(root.join("run/systemd/units")).ok()?;
+    let names = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("invocation:").map(str::to_owned))
+        .collect();
+    Some(names)
+}
+
+fn drop_ins(root: &Path, unit: &str) -> String {
+    let mut text = String::new();
+    for dir in SEARCH_PATH.iter().rev() {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(format!("{unit}.d"))) else { continue };
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension() == Some("conf".as_ref())).collect();
+        paths.sort();
+        for path in paths {
+            text.push('\n');
+            text.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// Reads the `[Socket]` listen directives of a unit file (with drop-ins
+/// appended). An empty assignment resets the list, as in systemd.
+pub fn parse_listen(unit_text: &str) -> Vec<ListenSpec> {
+    let mut specs = Vec::new();
+    let mut in_socket = false;
+    for line in unit_text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_socket = line == "[Socket]";
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let protocol = match key.trim() {
+            "ListenStream" if in_socket => Protocol::Tcp,
+            "ListenDatagram" if in_socket => Protocol::Udp,
+            _ => continue,
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            specs.clear();
+        } else if let Some((address, port)) = parse_listen_value(value) {
+            specs.push(ListenSpec { protocol, address, port });
+        }
+    }
+    specs
+}
+
+/// `22`, `0.0.0.0:22`, `[::1]:22`; unix paths, abstract and vsock sockets are not IP.
+fn parse_listen_value(value: &str) -> Option<(Option<IpAddr>, u16)> {
+    if let Ok(port) = value.parse() {
+        return Some((None, port));
+    }
+    let addr: std::net::SocketAddr = value.parse().ok()?;
+    Some((Some(addr.ip()), addr.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listen_directives_with_resets() {
+        let unit = "[Unit]\nListenStream=9\n[Socket]\nListenStream=22\nListenStream=/run/x.sock\n\
+                    ListenDatagram=127.0.0.1:53\nListenStream=[::1]:8080\n";
+        let specs = parse_listen(unit);
+        assert_eq!(specs.len(), 3);
+        assert_eq!(specs[0], ListenSpec { protocol: Protocol::Tcp, address: None, port: 22 });
+        assert_eq!(specs[1].address, Some("127.0.0.1".parse().unwrap()));
+        let reset = format!("{unit}\n[Socket]\nListenStream=\nListenStream=2222\n");
+        assert_eq!(parse_listen(&reset), [ListenSpec { protocol: Protocol::Tcp, address: None, port: 2222 }]);
+    }
+
+    #[test]
+    fn finds_active_units_in_a_root_with_drop_ins() {
+        let root = std::env::temp_dir().join(format!("portcullis-units-{}", std::process::id()));
+        let lib = root.join("lib/systemd/system");
+        std::fs::create_dir_all(lib.join("ssh.socket.d")).unwrap();
+        std::fs::create_dir_all(root.join("run/systemd/units")).unwrap();
+        std::fs::write(lib.join("ssh.socket"), "[Socket]\nListenStream=22\n").unwrap();
+        std::fs::write(lib.join("ssh.socket.d/port.conf"), "[Socket]\nListenStream=\nListenStream=2222\n").unwrap();
+        std::fs::write(lib.join("dns.socket"), "[Socket]\nListenDatagram=127.0.0.53:53\n").unwrap();
+        std::fs::write(lib.join("idle.socket"), "[Socket]\nListenStream=7777\n").unwrap();
+        for active in ["ssh.socket", "dns.socket"] {
+            std::os::unix::fs::symlink("x", root.join("run/systemd/units").join(format!("invocation:{active}"))).unwrap();
+        }
+        let units = SocketUnits::load(&root);
+        let any: IpAddr = "::".parse().unwrap();
+        assert_eq!(units.find(Protocol::Tcp, any, 2222), Some("ssh.socket"));
+        assert_eq!(units.find(Protocol::Tcp, any, 22), None, "the drop-in replaced port 22");
+        assert_eq!(units.find(Protocol::Udp, "127.0.0.53".parse().unwrap(), 53), Some("dns.socket"));
+        assert_eq!(units.find(Protocol::Udp, "127.0.0.54".parse().unwrap(), 53), None);
+        assert_eq!(units.find(Protocol::Tcp, any, 7777), None, "inactive unit");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

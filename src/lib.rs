@@ -1,0 +1,17 @@
+//! portcullis finds every listening TCP socket and bound UDP socket in every
+//! network namespace of a host, with the processes that hold them.
+//!
+//! Architecture, in data-flow order:
+//! - [`cli`]: what the user typed, validated once into settings.
+//! - [`collect`]: the only module that touches the OS (`/proc`, nsfs,
+//!   `setns`, netlink); produces a [`model::Inventory`].
+//! - [`model`]: pure data, the JSON contract; no I/O.
+//! - [`report`]: renders an inventory (table, JSON); knows nothing of collection.
+//! - [`app`]: wires them together; [`exit`]: the exit-code contract.
+
+pub mod app;
+pub mod cli;
+pub mod collect;
+pub mod exit;
+pub mod model;
+pub mod report;

@@ -1,0 +1,19 @@
+//! `portcullis`: thin entry point. Parsing and the exit-code contract live in
+//! `cli` and `exit`; the work in `app`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use portcullis::{app, cli::Cli, exit::ExitStatus};
+
+fn main() -> ExitCode {
+    // clap exits 2 on usage errors and 0 for --help/--version: the contract's codes.
+    let cli = Cli::parse();
+    match app::run(cli.command) {
+        Ok(status) => status.into(),
+        Err(e) => {
+            eprintln!("portcullis: {e:#}");
+            ExitStatus::Error.into()
+        }
+    }
+}

@@ -1,0 +1,109 @@
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ByteText, Scope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// The state `ss` prints for a listener of this protocol.
+    pub fn listening_state(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "LISTEN",
+            Protocol::Udp => "UNCONN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+/// A listening TCP socket or a bound, unconnected UDP socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listener {
+    /// Inode of the namespace it lives in.
+    pub netns: u64,
+    pub protocol: Protocol,
+    pub family: Family,
+    /// As `ss -n` prints it, without brackets; `*` for the dual-stack wildcard.
+    pub address: String,
+    pub port: u16,
+    /// The device it is bound to (`SO_BINDTODEVICE`), by name in its namespace.
+    pub interface: Option<String>,
+    /// IPV6_V6ONLY for IPv6 sockets; null for IPv4.
+    pub v6only: Option<bool>,
+    pub scope: Scope,
+    /// Bound to one device: reachable only through it, whatever the address.
+    pub interface_scoped: bool,
+    /// For a specific address: the interfaces of its namespace that carry it.
+    pub address_interfaces: Vec<String>,
+    /// Socket inode (0 for sockets without one).
+    pub inode: u64,
+    /// Owner uid of the socket.
+    pub uid: u32,
+    /// Every (process, descriptor) holding the socket; empty when unknown.
+    pub processes: Vec<Holder>,
+    /// True when no holder could be found; `owner_unknown_reason` says why.
+    pub owner_unknown: bool,
+    pub owner_unknown_reason: Option<String>,
+}
+
+impl Listener {
+    /// The bound address as an `IpAddr` (`*` is the IPv6 unspecified address).
+    pub fn ip(&self) -> Option<IpAddr> {
+        if self.address == "*" {
+            return Some(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        }
+        self.address.parse().ok()
+    }
+
+    /// `address%iface:port` the way `ss -n` prints the local column.
+    pub fn local_column(&self) -> String {
+        let mut out = match self.family {
+            Family::Ipv6 if self.address != "*" => format!("[{}]", self.address),
+            _ => self.address.clone(),
+        };
+        if let Some(iface) = &self.interface {
+            out.push('%');
+            out.push_str(iface);
+        }
+        out.push(':');
+        out.push_str(&self.port.to_string());
+        out
+    }
+}
+
+/// One process descriptor that refers to a socket. A socket shared by forked
+/// workers, or held by systemd for socket activation, has several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: ByteText,
+    pub exe: Option<ByteText>,
+    pub cmdline: Vec<ByteText>,
+    /// Effective uid of the process.
+    pub uid: Option<u32>,
+    /// The systemd unit: the service's unit, or for PID 1 holding a socket for
+    /// activation, the `.socket` unit that listens on it.
+    pub unit: Option<String>,
+    /// Container id from the process's cgroup, when it is in one.
+    pub container: Option<String>,
+}

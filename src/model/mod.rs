@@ -1,0 +1,21 @@
+//! The inventory: what listens, in which network namespace, held by whom, and
+//! what could not be looked at.
+//!
+//! Pure data with serde derives and no I/O. The same records are the JSON
+//! inventory (`portcullis list --format json`, a versioned public contract
+//! documented in the README) and, later, the input handed to rule plugins.
+//! Field names here are that contract: renaming one is a schema change.
+
+mod gap;
+mod inventory;
+mod listener;
+mod netns;
+pub mod scope;
+mod text;
+
+pub use gap::{Gap, GapKind};
+pub use inventory::{HostFacts, Inventory, SCHEMA_VERSION};
+pub use listener::{Family, Holder, Listener, Protocol};
+pub use netns::{Interface, Netns, NetnsHints, NetnsId, NetnsSource};
+pub use scope::Scope;
+pub use text::ByteText;

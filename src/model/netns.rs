@@ -1,0 +1,82 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Identity of a network namespace: device and inode of its nsfs file, as
+/// `stat(2)` reports them for `/proc/PID/ns/net`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NetnsId {
+    pub dev: u64,
+    pub inode: u64,
+}
+
+impl fmt::Display for NetnsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "net:[{}]", self.inode)
+    }
+}
+
+/// How a namespace was found. One namespace is usually found several ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetnsSource {
+    /// `/proc/PID/ns/net` of a process.
+    Process,
+    /// `/proc/PID/task/TID/ns/net` of a thread that left its process's namespace.
+    Thread,
+    /// An nsfs bind mount (`ip netns add`, container runtimes), anywhere.
+    Mount,
+    /// An open descriptor (`/proc/PID/fd/N -> net:[…]`).
+    Descriptor,
+    /// A path given on the command line.
+    Argument,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Netns {
+    pub inode: u64,
+    pub dev: u64,
+    /// `ip netns` names first, then every path that reaches it (bind mounts,
+    /// pinning descriptors), sorted within each group.
+    pub names: Vec<String>,
+    /// True for PID 1's namespace: the host's, reachable from outside.
+    pub host: bool,
+    pub sources: Vec<NetnsSource>,
+    /// Processes living in it (by their main thread's namespace).
+    pub pids: Vec<i32>,
+    /// Threads living in it whose process lives elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tids: Vec<i32>,
+    pub hints: NetnsHints,
+    /// Its interfaces and their addresses, as seen from inside.
+    pub interfaces: Vec<Interface>,
+}
+
+impl Netns {
+    pub fn id(&self) -> NetnsId {
+        NetnsId { dev: self.dev, inode: self.inode }
+    }
+
+    /// A short label for humans: the first name, else `net:[inode]`.
+    pub fn label(&self) -> String {
+        match self.names.first() {
+            Some(name) => name.clone(),
+            None => self.id().to_string(),
+        }
+    }
+}
+
+/// What the cgroups of the processes in a namespace say about who owns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsHints {
+    pub units: Vec<String>,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    pub name: String,
+    pub index: u32,
+    pub up: bool,
+    pub addresses: Vec<std::net::IpAddr>,
+}

@@ -1,0 +1,148 @@
+//! Byte strings from the kernel, kept losslessly and shown safely.
+//!
+//! Process names, command lines and executable paths are arbitrary bytes: a
+//! process can write an escape sequence or a newline into its own `comm`.
+//! [`ByteText`] keeps the bytes exactly and renders them as UTF-8 text in
+//! which every byte that is not printable UTF-8 (invalid sequences, control
+//! characters) and the backslash itself are escaped (`\xNN`, `\\`), so the
+//! rendering can be parsed back to the original bytes and never injects
+//! terminal or markup control into a report.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteText(Vec<u8>);
+
+impl ByteText {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        ByteText(bytes.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The escaped, printable rendering (see the module docs).
+    pub fn escaped(&self) -> String {
+        let mut out = String::with_capacity(self.0.len());
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    c if c.is_control() => push_escaped_char(&mut out, c),
+                    c => out.push(c),
+                }
+            }
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+
+    /// Inverse of [`ByteText::escaped`]; `None` when `text` holds an escape
+    /// that `escaped` never writes.
+    pub fn parse_escaped(text: &str) -> Option<Self> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+            match chars.next()? {
+                '\\' => out.push(b'\\'),
+                'x' => {
+                    let hex: String = chars.by_ref().take(2).collect();
+                    out.push(u8::from_str_radix(&hex, 16).ok()?);
+                }
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                _ => return None,
+            }
+        }
+        Some(ByteText(out))
+    }
+}
+
+/// Control characters below 0x100 are written as `\xNN` of their single
+/// byte; the C1 range (U+0080..U+009F) is two bytes in UTF-8, so it is
+/// written as `\uNNNN` to stay reversible.
+fn push_escaped_char(out: &mut String, c: char) {
+    if (c as u32) < 0x80 {
+        out.push_str(&format!("\\x{:02x}", c as u32));
+    } else {
+        out.push_str(&format!("\\u{:04x}", c as u32));
+    }
+}
+
+impl From<&str> for ByteText {
+    fn from(s: &str) -> Self {
+        ByteText(s.as_bytes().to_vec())
+    }
+}
+
+impl fmt::Display for ByteText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.escaped())
+    }
+}
+
+impl fmt::Debug for ByteText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.escaped())
+    }
+}
+
+impl Serialize for ByteText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.escaped())
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        ByteText::parse_escaped(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad escape in {text:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        assert_eq!(ByteText::from("nginx: worker").escaped(), "nginx: worker");
+        assert_eq!(ByteText::from("naïve").escaped(), "naïve");
+    }
+
+    #[test]
+    fn control_invalid_and_backslash_are_escaped() {
+        let t = ByteText::new(b"a\x1b[31m\nb\\\xff\xc3".to_vec());
+        assert_eq!(t.escaped(), "a\\x1b[31m\\x0ab\\\\\\xff\\xc3");
+        let c1 = ByteText::new("x\u{85}y".as_bytes().to_vec());
+        assert_eq!(c1.escaped(), "x\\u0085y");
+    }
+
+    #[test]
+    fn escaping_round_trips_any_bytes() {
+        let all: Vec<u8> = (0..=255u8).chain("é\u{85}\\x41".bytes()).collect();
+        let t = ByteText::new(all);
+        assert_eq!(ByteText::parse_escaped(&t.escaped()), Some(t.clone()));
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<ByteText>(&json).unwrap(), t);
+    }
+}

@@ -1,0 +1,5 @@
+//! Rendering an inventory for people (table) and programs (JSON). Pure
+//! functions of the inventory, writing to any `io::Write`.
+
+pub mod json;
+pub mod table;
