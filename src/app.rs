@@ -38,13 +38,20 @@ fn list(settings: &ListSettings) -> anyhow::Result<ExitStatus> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(anyhow::Error::new(e).context("writing to stdout")),
     }
-    Ok(ExitStatus::for_scan(ExitStatus::Clean, inventory.is_complete(), settings.allow_partial))
+    Ok(ExitStatus::for_scan(
+        ExitStatus::Clean,
+        inventory.is_complete(),
+        settings.allow_partial,
+    ))
 }
 
 /// Every gap goes to stderr, whatever the output format.
 fn report_gaps(inventory: &Inventory) {
     for gap in &inventory.gaps {
-        let scope = gap.netns.map(|n| format!(" in net:[{n}]")).unwrap_or_default();
+        let scope = gap
+            .netns
+            .map(|n| format!(" in net:[{n}]"))
+            .unwrap_or_default();
         eprintln!("portcullis: incomplete{scope}: {}", gap.detail);
     }
 }

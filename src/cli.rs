@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::collect::{Request, Selector};
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "Finds every listening socket in every network namespace.")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Finds every listening socket in every network namespace."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -55,7 +59,9 @@ impl From<ListArgs> for ListSettings {
     fn from(args: ListArgs) -> Self {
         ListSettings {
             format: args.format,
-            request: Request { selectors: args.netns.iter().map(|s| Selector::parse(s)).collect() },
+            request: Request {
+                selectors: args.netns.iter().map(|s| Selector::parse(s)).collect(),
+            },
             no_loopback: args.no_loopback,
             allow_partial: args.allow_partial,
         }

@@ -20,7 +20,8 @@ pub fn systemd_path(cgroup_file: &str) -> Option<&str> {
     let mut v1 = None;
     for line in cgroup_file.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(hier), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(hier), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         if hier == "0" && ctrl.is_empty() {
@@ -38,7 +39,11 @@ pub fn systemd_path(cgroup_file: &str) -> Option<&str> {
 pub fn unit(path: &str) -> Option<String> {
     path.split('/')
         .rev()
-        .find(|c| UNIT_SUFFIXES.iter().any(|s| c.ends_with(s) && c.len() > s.len()))
+        .find(|c| {
+            UNIT_SUFFIXES
+                .iter()
+                .any(|s| c.ends_with(s) && c.len() > s.len())
+        })
         .map(str::to_owned)
 }
 
@@ -54,7 +59,11 @@ pub fn container(path: &str) -> Option<String> {
         }
         if is_container_id(comp) {
             let parent_is_docker = path.split('/').any(|c| c == "docker");
-            return Some(if parent_is_docker { format!("docker://{comp}") } else { comp.to_owned() });
+            return Some(if parent_is_docker {
+                format!("docker://{comp}")
+            } else {
+                comp.to_owned()
+            });
         }
         if let Some(name) = comp.strip_prefix("lxc.payload.") {
             return Some(format!("lxc://{name}"));
@@ -75,7 +84,10 @@ mod tests {
 
     #[test]
     fn prefers_the_unified_hierarchy() {
-        assert_eq!(systemd_path("0::/system.slice/nginx.service\n"), Some("/system.slice/nginx.service"));
+        assert_eq!(
+            systemd_path("0::/system.slice/nginx.service\n"),
+            Some("/system.slice/nginx.service")
+        );
         let v1 = "12:pids:/\n1:name=systemd:/system.slice/ssh.service\n";
         assert_eq!(systemd_path(v1), Some("/system.slice/ssh.service"));
         assert_eq!(systemd_path("4:memory:/x\n"), None);
@@ -83,10 +95,19 @@ mod tests {
 
     #[test]
     fn innermost_unit() {
-        assert_eq!(unit("/system.slice/nginx.service").as_deref(), Some("nginx.service"));
-        assert_eq!(unit("/user.slice/user-1000.slice/session-2.scope").as_deref(), Some("session-2.scope"));
+        assert_eq!(
+            unit("/system.slice/nginx.service").as_deref(),
+            Some("nginx.service")
+        );
+        assert_eq!(
+            unit("/user.slice/user-1000.slice/session-2.scope").as_deref(),
+            Some("session-2.scope")
+        );
         assert_eq!(unit("/init.scope").as_deref(), Some("init.scope"));
-        assert_eq!(unit("/system.slice/docker.service/sub").as_deref(), Some("docker.service"));
+        assert_eq!(
+            unit("/system.slice/docker.service/sub").as_deref(),
+            Some("docker.service")
+        );
         assert_eq!(unit("/"), None);
         assert_eq!(unit("/process_api/82b4"), None);
     }
@@ -97,10 +118,22 @@ mod tests {
         assert_eq!(container(&sd), Some(format!("docker://{ID}")));
         let k8s = format!("/kubepods.slice/kubepods-besteffort.slice/x/cri-containerd-{ID}.scope");
         assert_eq!(container(&k8s), Some(format!("containerd://{ID}")));
-        assert_eq!(container(&format!("/docker/{ID}")), Some(format!("docker://{ID}")));
-        assert_eq!(container(&format!("/kubepods/besteffort/pod1234/{ID}")), Some(ID.to_owned()));
-        assert_eq!(container(&format!("/machine.slice/libpod-{ID}.scope/container")), Some(format!("podman://{ID}")));
-        assert_eq!(container("/lxc.payload.web/init.scope"), Some("lxc://web".to_owned()));
+        assert_eq!(
+            container(&format!("/docker/{ID}")),
+            Some(format!("docker://{ID}"))
+        );
+        assert_eq!(
+            container(&format!("/kubepods/besteffort/pod1234/{ID}")),
+            Some(ID.to_owned())
+        );
+        assert_eq!(
+            container(&format!("/machine.slice/libpod-{ID}.scope/container")),
+            Some(format!("podman://{ID}"))
+        );
+        assert_eq!(
+            container("/lxc.payload.web/init.scope"),
+            Some("lxc://web".to_owned())
+        );
         assert_eq!(container("/system.slice/nginx.service"), None);
         assert_eq!(container("/docker-notanid.scope"), None);
     }

@@ -43,7 +43,9 @@ pub struct Discovery {
 
 pub fn discover(walk: &ProcWalk) -> Discovery {
     let mut d = Discovery {
-        own: std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| id_of(&m)),
+        own: std::fs::metadata("/proc/thread-self/ns/net")
+            .ok()
+            .map(|m| id_of(&m)),
         ..Discovery::default()
     };
     for &(pid, ns) in &walk.process_netns {
@@ -61,7 +63,8 @@ pub fn discover(walk: &ProcWalk) -> Discovery {
         let c = d.candidates.entry(ns).or_default();
         c.sources.insert(NetnsSource::Thread);
         c.tids.push(tid);
-        c.open_paths.push(format!("/proc/{pid}/task/{tid}/ns/net").into());
+        c.open_paths
+            .push(format!("/proc/{pid}/task/{tid}/ns/net").into());
     }
     for pin in &walk.netns_fds {
         let c = d.candidates.entry(pin.ns).or_default();
@@ -78,8 +81,11 @@ pub fn discover(walk: &ProcWalk) -> Discovery {
     for c in d.candidates.values_mut() {
         c.open_paths.sort_by_key(|p| p.starts_with("/proc"));
     }
-    d.gaps.extend(process_gaps(&walk.netns_unreadable, GapKind::ProcessNamespaceUnreadable,
-        "namespace links unreadable: namespaces only these processes live in may be missing"));
+    d.gaps.extend(process_gaps(
+        &walk.netns_unreadable,
+        GapKind::ProcessNamespaceUnreadable,
+        "namespace links unreadable: namespaces only these processes live in may be missing",
+    ));
     d.gaps.extend(process_gaps(&walk.fds_unreadable, GapKind::ProcessFdsUnreadable,
         "descriptor tables unreadable: sockets they hold show an unknown owner, and namespaces only they pin are missing"));
     d
@@ -138,7 +144,11 @@ fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap
         .map(|(errno, pids)| Gap {
             kind,
             netns: None,
-            detail: format!("{} processes: {what} ({})", pids.len(), Errno::from_raw(errno).desc()),
+            detail: format!(
+                "{} processes: {what} ({})",
+                pids.len(),
+                Errno::from_raw(errno).desc()
+            ),
             pids,
         })
         .collect()
@@ -146,5 +156,8 @@ fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap
 
 pub fn id_of(meta: &std::fs::Metadata) -> NetnsId {
     use std::os::unix::fs::MetadataExt;
-    NetnsId { dev: meta.dev(), inode: meta.ino() }
+    NetnsId {
+        dev: meta.dev(),
+        inode: meta.ino(),
+    }
 }

@@ -33,11 +33,20 @@ pub enum OpenFailure {
 
 /// Opens the first of `paths` that still refers to namespace `id`.
 /// A path that now names another namespace (a recycled PID) is skipped.
-pub fn open_netns(id: NetnsId, paths: &[PathBuf], own: Option<NetnsId>) -> Result<NetnsHandle, OpenFailure> {
+pub fn open_netns(
+    id: NetnsId,
+    paths: &[PathBuf],
+    own: Option<NetnsId>,
+) -> Result<NetnsHandle, OpenFailure> {
     let mut denied = None;
     for path in paths {
         match open_verified(path, id) {
-            Ok(fd) => return Ok(NetnsHandle { fd, is_own: own == Some(id) }),
+            Ok(fd) => {
+                return Ok(NetnsHandle {
+                    fd,
+                    is_own: own == Some(id),
+                });
+            }
             Err(Errno::ENOENT | Errno::ESRCH | Errno::ESTALE) => {}
             Err(errno) => {
                 denied.get_or_insert((path.clone(), errno));
@@ -60,7 +69,10 @@ fn open_verified(path: &Path, id: NetnsId) -> Result<OwnedFd, Errno> {
 }
 
 /// Runs `work` on a fresh thread that has joined the namespace.
-pub fn run_inside<T: Send>(handle: &NetnsHandle, work: impl FnOnce() -> T + Send) -> Result<T, Errno> {
+pub fn run_inside<T: Send>(
+    handle: &NetnsHandle,
+    work: impl FnOnce() -> T + Send,
+) -> Result<T, Errno> {
     std::thread::scope(|scope| {
         let thread = scope.spawn(|| {
             if !handle.is_own {

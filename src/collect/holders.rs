@@ -27,14 +27,19 @@ pub fn read(pid: i32) -> Option<ProcessInfo> {
     if comm.last() == Some(&b'\n') {
         comm.pop();
     }
-    let exe = std::fs::read_link(format!("{base}/exe"))
-        .ok()
-        .map(|p| ByteText::new(std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string())));
+    let exe = std::fs::read_link(format!("{base}/exe")).ok().map(|p| {
+        ByteText::new(std::os::unix::ffi::OsStringExt::into_vec(
+            p.into_os_string(),
+        ))
+    });
     let cmdline = std::fs::read(format!("{base}/cmdline"))
         .map(|raw| split_cmdline(&raw))
         .unwrap_or_default();
     let process = procfs::process::Process::new(pid).ok();
-    let uid = process.as_ref().and_then(|p| p.status().ok()).map(|s| s.euid);
+    let uid = process
+        .as_ref()
+        .and_then(|p| p.status().ok())
+        .map(|s| s.euid);
     let cgroup_text = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let path = cgroup::systemd_path(&cgroup_text);
     Some(ProcessInfo {
@@ -74,9 +79,20 @@ mod tests {
     #[test]
     fn cmdline_keeps_empty_and_non_utf8_arguments() {
         let args = split_cmdline(b"nginx\0-g\0\0\xff\0");
-        assert_eq!(args, [ByteText::from("nginx"), ByteText::from("-g"), ByteText::from(""), ByteText::new(vec![0xff])]);
+        assert_eq!(
+            args,
+            [
+                ByteText::from("nginx"),
+                ByteText::from("-g"),
+                ByteText::from(""),
+                ByteText::new(vec![0xff])
+            ]
+        );
         assert!(split_cmdline(b"").is_empty());
-        assert_eq!(split_cmdline(b"nginx: master process"), [ByteText::from("nginx: master process")]);
+        assert_eq!(
+            split_cmdline(b"nginx: master process"),
+            [ByteText::from("nginx: master process")]
+        );
     }
 
     #[test]

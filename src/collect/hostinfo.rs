@@ -9,11 +9,19 @@ pub fn read() -> HostFacts {
         .find_map(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
     HostFacts {
-        hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+        hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         os_id: os_release_value(&os_release, "ID"),
         os_version_id: os_release_value(&os_release, "VERSION_ID"),
-        kernel: uts.as_ref().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
-        arch: uts.as_ref().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_default(),
+        kernel: uts
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        arch: uts
+            .as_ref()
+            .map(|u| u.machine().to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -38,7 +46,10 @@ mod tests {
     fn reads_quoted_and_bare_values() {
         let text = "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\nID=ubuntu\nID_LIKE=debian\n";
         assert_eq!(os_release_value(text, "ID").as_deref(), Some("ubuntu"));
-        assert_eq!(os_release_value(text, "VERSION_ID").as_deref(), Some("24.04"));
+        assert_eq!(
+            os_release_value(text, "VERSION_ID").as_deref(),
+            Some("24.04")
+        );
         assert_eq!(os_release_value(text, "ID_LIKE").as_deref(), Some("debian"));
         assert_eq!(os_release_value(text, "VARIANT"), None);
     }

@@ -13,12 +13,14 @@ use crate::model::Interface;
 pub fn read() -> Result<Vec<Interface>, Errno> {
     let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
     for entry in nix::ifaddrs::getifaddrs()? {
-        let iface = by_name.entry(entry.interface_name.clone()).or_insert_with(|| Interface {
-            name: entry.interface_name.clone(),
-            index: 0,
-            up: false,
-            addresses: Vec::new(),
-        });
+        let iface = by_name
+            .entry(entry.interface_name.clone())
+            .or_insert_with(|| Interface {
+                name: entry.interface_name.clone(),
+                index: 0,
+                up: false,
+                addresses: Vec::new(),
+            });
         iface.up |= entry.flags.contains(InterfaceFlags::IFF_UP);
         let Some(addr) = entry.address else { continue };
         if let Some(link) = addr.as_link_addr() {

@@ -28,8 +28,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{
-    Family, Gap, GapKind, Holder, Interface, Inventory, Listener, Netns, NetnsHints, NetnsId, Protocol,
-    SCHEMA_VERSION, scope,
+    Family, Gap, GapKind, Holder, Interface, Inventory, Listener, Netns, NetnsHints, NetnsId,
+    Protocol, SCHEMA_VERSION, scope,
 };
 
 use discover::{Candidate, Discovery};
@@ -55,7 +55,9 @@ pub enum CollectError {
 /// Namespaces examined at once. Each is I/O-light kernel work; more threads
 /// than cores buys nothing.
 fn parallelism() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).min(4)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4)
 }
 
 pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
@@ -68,14 +70,21 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
     };
     if !request.selectors.is_empty() {
         // The user named the namespaces: failing to discover others is no gap.
-        discovery.gaps.retain(|g| !matches!(g.kind, GapKind::ProcessNamespaceUnreadable | GapKind::MountsUnreadable));
+        discovery.gaps.retain(|g| {
+            !matches!(
+                g.kind,
+                GapKind::ProcessNamespaceUnreadable | GapKind::MountsUnreadable
+            )
+        });
     }
     let scans = scan_all(&ids, &discovery);
     let mut inventory = assemble(walk, discovery, ids, scans);
     if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown) {
         // Unreadable descriptor tables can only have hidden owners, and every
         // listener in the chosen namespaces has one.
-        inventory.gaps.retain(|g| g.kind != GapKind::ProcessFdsUnreadable);
+        inventory
+            .gaps
+            .retain(|g| g.kind != GapKind::ProcessFdsUnreadable);
     }
     Ok(inventory)
 }
@@ -103,29 +112,51 @@ fn scan_all(ids: &[NetnsId], discovery: &Discovery) -> Vec<Option<NetnsScan>> {
             });
         }
     });
-    results.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
+    results
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
 
 fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<NetnsScan> {
-    let gap = |kind, detail: String| Gap { kind, netns: Some(id.inode), pids: vec![], detail };
+    let gap = |kind, detail: String| Gap {
+        kind,
+        netns: Some(id.inode),
+        pids: vec![],
+        detail,
+    };
     let handle = match enter::open_netns(id, &candidate.open_paths, own) {
         Ok(handle) => handle,
         Err(enter::OpenFailure::Vanished) => return None,
         Err(enter::OpenFailure::Denied { path, errno }) => {
             let detail = format!("cannot open {}: {}", path.display(), errno.desc());
-            return Some(NetnsScan { sockets: vec![], interfaces: vec![], gaps: vec![gap(GapKind::NetnsNotEnterable, detail)] });
+            return Some(NetnsScan {
+                sockets: vec![],
+                interfaces: vec![],
+                gaps: vec![gap(GapKind::NetnsNotEnterable, detail)],
+            });
         }
     };
     let inside = enter::run_inside(&handle, || {
-        let mut scan = NetnsScan { sockets: vec![], interfaces: vec![], gaps: vec![] };
+        let mut scan = NetnsScan {
+            sockets: vec![],
+            interfaces: vec![],
+            gaps: vec![],
+        };
         match ifaces::read() {
             Ok(list) => scan.interfaces = list,
-            Err(e) => scan.gaps.push(gap(GapKind::InterfacesUnreadable, format!("getifaddrs: {}", e.desc()))),
+            Err(e) => scan.gaps.push(gap(
+                GapKind::InterfacesUnreadable,
+                format!("getifaddrs: {}", e.desc()),
+            )),
         }
         let mut transport = match sockdiag::NetlinkTransport::open() {
             Ok(t) => t,
             Err(e) => {
-                scan.gaps.push(gap(GapKind::SocketDumpFailed, format!("cannot open a sock_diag socket: {e}")));
+                scan.gaps.push(gap(
+                    GapKind::SocketDumpFailed,
+                    format!("cannot open a sock_diag socket: {e}"),
+                ));
                 return scan;
             }
         };
@@ -134,8 +165,12 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
             for family in [Family::Ipv4, Family::Ipv6] {
                 match sockdiag::dump(&mut transport, protocol, family, &mut seq) {
                     Ok(sockets) => scan.sockets.extend(sockets),
-                    Err(e @ DumpError::Unsupported { .. }) => scan.gaps.push(gap(GapKind::ProtocolUnsupported, e.to_string())),
-                    Err(e) => scan.gaps.push(gap(GapKind::SocketDumpFailed, e.to_string())),
+                    Err(e @ DumpError::Unsupported { .. }) => scan
+                        .gaps
+                        .push(gap(GapKind::ProtocolUnsupported, e.to_string())),
+                    Err(e) => scan
+                        .gaps
+                        .push(gap(GapKind::SocketDumpFailed, e.to_string())),
                 }
             }
         }
@@ -144,11 +179,19 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
     Some(inside.unwrap_or_else(|errno| NetnsScan {
         sockets: vec![],
         interfaces: vec![],
-        gaps: vec![gap(GapKind::NetnsNotEnterable, format!("setns: {} (needs CAP_SYS_ADMIN)", errno.desc()))],
+        gaps: vec![gap(
+            GapKind::NetnsNotEnterable,
+            format!("setns: {} (needs CAP_SYS_ADMIN)", errno.desc()),
+        )],
     }))
 }
 
-fn assemble(walk: ProcWalk, mut discovery: Discovery, ids: Vec<NetnsId>, scans: Vec<Option<NetnsScan>>) -> Inventory {
+fn assemble(
+    walk: ProcWalk,
+    mut discovery: Discovery,
+    ids: Vec<NetnsId>,
+    scans: Vec<Option<NetnsScan>>,
+) -> Inventory {
     let mut attribution = Attribution::new(&walk);
     let mut namespaces = Vec::new();
     let mut listeners = Vec::new();
@@ -157,7 +200,11 @@ fn assemble(walk: ProcWalk, mut discovery: Discovery, ids: Vec<NetnsId>, scans: 
         let Some(scan) = scan else { continue };
         let candidate = discovery.candidates.remove(&id).unwrap_or_default();
         let host = discovery.host == Some(id);
-        let names_by_index: BTreeMap<u32, &str> = scan.interfaces.iter().map(|i| (i.index, i.name.as_str())).collect();
+        let names_by_index: BTreeMap<u32, &str> = scan
+            .interfaces
+            .iter()
+            .map(|i| (i.index, i.name.as_str()))
+            .collect();
         for raw in &scan.sockets {
             listeners.push(attribution.listener(id, raw, &names_by_index, &scan.interfaces));
         }
@@ -165,16 +212,44 @@ fn assemble(walk: ProcWalk, mut discovery: Discovery, ids: Vec<NetnsId>, scans: 
         namespaces.push(netns_record(id, candidate, host, scan.interfaces));
     }
     namespaces.sort_by_key(|ns| (!ns.host, ns.names.is_empty(), ns.names.clone(), ns.inode));
-    let order: BTreeMap<u64, usize> = namespaces.iter().enumerate().map(|(i, ns)| (ns.inode, i)).collect();
+    let order: BTreeMap<u64, usize> = namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| (ns.inode, i))
+        .collect();
     listeners.sort_by(|a, b| {
-        (order.get(&a.netns), a.protocol, a.family, a.port, &a.address, a.inode)
-            .cmp(&(order.get(&b.netns), b.protocol, b.family, b.port, &b.address, b.inode))
+        (
+            order.get(&a.netns),
+            a.protocol,
+            a.family,
+            a.port,
+            &a.address,
+            a.inode,
+        )
+            .cmp(&(
+                order.get(&b.netns),
+                b.protocol,
+                b.family,
+                b.port,
+                &b.address,
+                b.inode,
+            ))
     });
-    Inventory { schema_version: SCHEMA_VERSION, host: hostinfo::read(), namespaces, listeners, gaps }
+    Inventory {
+        schema_version: SCHEMA_VERSION,
+        host: hostinfo::read(),
+        namespaces,
+        listeners,
+        gaps,
+    }
 }
 
 fn netns_record(id: NetnsId, c: Candidate, host: bool, interfaces: Vec<Interface>) -> Netns {
-    let hints = if host { NetnsHints::default() } else { hints_for(&c.pids) };
+    let hints = if host {
+        NetnsHints::default()
+    } else {
+        hints_for(&c.pids)
+    };
     let mut names: Vec<String> = c.ip_names.into_iter().collect();
     names.extend(c.paths);
     Netns {
@@ -194,9 +269,16 @@ fn netns_record(id: NetnsId, c: Candidate, host: bool, interfaces: Vec<Interface
 fn hints_for(pids: &[i32]) -> NetnsHints {
     let mut hints = NetnsHints::default();
     for pid in pids.iter().take(16) {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { continue };
-        let Some(path) = cgroup::systemd_path(&text) else { continue };
-        for (value, list) in [(cgroup::unit(path), &mut hints.units), (cgroup::container(path), &mut hints.containers)] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            continue;
+        };
+        let Some(path) = cgroup::systemd_path(&text) else {
+            continue;
+        };
+        for (value, list) in [
+            (cgroup::unit(path), &mut hints.units),
+            (cgroup::container(path), &mut hints.containers),
+        ] {
             if let Some(v) = value.filter(|v| !list.contains(v)) {
                 list.push(v);
             }
@@ -214,20 +296,37 @@ struct Attribution<'w> {
 
 impl<'w> Attribution<'w> {
     fn new(walk: &'w ProcWalk) -> Self {
-        Attribution { walk, processes: holders::ProcessCache::default(), socket_units: None }
+        Attribution {
+            walk,
+            processes: holders::ProcessCache::default(),
+            socket_units: None,
+        }
     }
 
-    fn listener(&mut self, id: NetnsId, raw: &RawSocket, names: &BTreeMap<u32, &str>, ifaces: &[Interface]) -> Listener {
+    fn listener(
+        &mut self,
+        id: NetnsId,
+        raw: &RawSocket,
+        names: &BTreeMap<u32, &str>,
+        ifaces: &[Interface],
+    ) -> Listener {
         let dual_stack = raw.addr == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && raw.v6only != Some(true);
-        let interface = (raw.ifindex != 0)
-            .then(|| names.get(&raw.ifindex).map_or_else(|| format!("if{}", raw.ifindex), |n| (*n).to_owned()));
+        let interface = (raw.ifindex != 0).then(|| {
+            names
+                .get(&raw.ifindex)
+                .map_or_else(|| format!("if{}", raw.ifindex), |n| (*n).to_owned())
+        });
         let processes = self.holders(raw);
         let owner_unknown = processes.is_empty();
         Listener {
             netns: id.inode,
             protocol: raw.protocol,
             family: raw.family,
-            address: if dual_stack { "*".to_owned() } else { raw.addr.to_string() },
+            address: if dual_stack {
+                "*".to_owned()
+            } else {
+                raw.addr.to_string()
+            },
             port: raw.port,
             interface,
             v6only: raw.v6only,
@@ -243,13 +342,19 @@ impl<'w> Attribution<'w> {
     }
 
     fn holders(&mut self, raw: &RawSocket) -> Vec<Holder> {
-        let Some(refs) = self.walk.socket_refs.get(&raw.inode) else { return vec![] };
+        let Some(refs) = self.walk.socket_refs.get(&raw.inode) else {
+            return vec![];
+        };
         let mut out = Vec::with_capacity(refs.len());
         for r in refs {
-            let Some(info) = self.processes.get(r.pid).cloned() else { continue };
+            let Some(info) = self.processes.get(r.pid).cloned() else {
+                continue;
+            };
             let mut unit = info.unit.clone();
             if r.pid == 1 && info.comm.as_bytes() == b"systemd" {
-                let units = self.socket_units.get_or_insert_with(|| socket_units::SocketUnits::load("/".as_ref()));
+                let units = self
+                    .socket_units
+                    .get_or_insert_with(|| socket_units::SocketUnits::load("/".as_ref()));
                 if let Some(name) = units.find(raw.protocol, raw.addr, raw.port) {
                     unit = Some(name.to_owned());
                 }
@@ -272,7 +377,10 @@ impl<'w> Attribution<'w> {
         if self.walk.socket_refs.contains_key(&inode) {
             "every process holding it exited during the scan".into()
         } else if !self.walk.fds_unreadable.is_empty() {
-            format!("not found among readable descriptors; {} processes' descriptors could not be read", self.walk.fds_unreadable.len())
+            format!(
+                "not found among readable descriptors; {} processes' descriptors could not be read",
+                self.walk.fds_unreadable.len()
+            )
         } else {
             "no process holds a descriptor to it (a kernel socket, or one opened after the process walk)".into()
         }
@@ -288,5 +396,9 @@ fn carriers(addr: IpAddr, ifaces: &[Interface]) -> Vec<String> {
     if addr.is_unspecified() {
         return vec![];
     }
-    ifaces.iter().filter(|i| i.addresses.contains(&addr)).map(|i| i.name.clone()).collect()
+    ifaces
+        .iter()
+        .filter(|i| i.addresses.contains(&addr))
+        .map(|i| i.name.clone())
+        .collect()
 }

@@ -21,7 +21,9 @@ impl NetnsMount {
     /// The `ip netns` name, for mounts directly under `/run/netns` or `/var/run/netns`.
     pub fn ip_netns_name(&self) -> Option<String> {
         let parent = self.mount_point.parent()?;
-        if parent == std::path::Path::new("/run/netns") || parent == std::path::Path::new("/var/run/netns") {
+        if parent == std::path::Path::new("/run/netns")
+            || parent == std::path::Path::new("/var/run/netns")
+        {
             Some(self.mount_point.file_name()?.to_string_lossy().into_owned())
         } else {
             None
@@ -33,7 +35,10 @@ impl NetnsMount {
 /// Lines that are not nsfs mounts of a network namespace are skipped;
 /// malformed lines too (the kernel writes this file, so they do not occur).
 pub fn parse_netns_mounts(mountinfo: &[u8]) -> Vec<NetnsMount> {
-    mountinfo.split(|&b| b == b'\n').filter_map(parse_line).collect()
+    mountinfo
+        .split(|&b| b == b'\n')
+        .filter_map(parse_line)
+        .collect()
 }
 
 fn parse_line(line: &[u8]) -> Option<NetnsMount> {
@@ -43,16 +48,25 @@ fn parse_line(line: &[u8]) -> Option<NetnsMount> {
     if fields.get(sep + 1)? != b"nsfs" || sep < 6 {
         return None;
     }
-    let inode = fields[3].strip_prefix(b"net:[")?.strip_suffix(b"]").and_then(parse_decimal)?;
+    let inode = fields[3]
+        .strip_prefix(b"net:[")?
+        .strip_suffix(b"]")
+        .and_then(parse_decimal)?;
     let (major, minor) = split_pair(fields[2])?;
     let dev = nix::sys::stat::makedev(major, minor);
     let mount_point = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape_octal(fields[4])));
-    Some(NetnsMount { ns: NetnsId { dev, inode }, mount_point })
+    Some(NetnsMount {
+        ns: NetnsId { dev, inode },
+        mount_point,
+    })
 }
 
 fn split_pair(majmin: &[u8]) -> Option<(u64, u64)> {
     let colon = majmin.iter().position(|&b| b == b':')?;
-    Some((parse_decimal(&majmin[..colon])?, parse_decimal(&majmin[colon + 1..])?))
+    Some((
+        parse_decimal(&majmin[..colon])?,
+        parse_decimal(&majmin[colon + 1..])?,
+    ))
 }
 
 /// mountinfo writes space, tab, newline and backslash in paths as `\ooo`.
@@ -63,7 +77,10 @@ fn unescape_octal(field: &[u8]) -> Vec<u8> {
         let digits = field.get(i + 1..i + 4);
         match digits {
             Some(d) if field[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)) => {
-                out.push(d.iter().fold(0u8, |acc, b| acc.wrapping_mul(8) + (b - b'0')));
+                out.push(
+                    d.iter()
+                        .fold(0u8, |acc, b| acc.wrapping_mul(8) + (b - b'0')),
+                );
                 i += 4;
             }
             _ => {
@@ -92,7 +109,13 @@ mod tests {
         let mounts = parse_netns_mounts(TABLE.as_bytes());
         let dev = nix::sys::stat::makedev(0, 4);
         assert_eq!(mounts.len(), 3);
-        assert_eq!(mounts[0].ns, NetnsId { dev, inode: 4026532177 });
+        assert_eq!(
+            mounts[0].ns,
+            NetnsId {
+                dev,
+                inode: 4026532177
+            }
+        );
         assert_eq!(mounts[0].ip_netns_name().as_deref(), Some("blue"));
         assert_eq!(mounts[1].mount_point, PathBuf::from("/tmp/pinned ns"));
         assert_eq!(mounts[1].ip_netns_name(), None);

@@ -57,8 +57,13 @@ pub struct ProcWalk {
 
 /// Walks every process under `/proc`.
 pub fn walk() -> Result<ProcWalk, Errno> {
-    let proc_dir = Dir::open("/proc", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let proc_dir = Dir::open(
+        "/proc",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let own_mnt = stat_id(proc_dir.as_fd(), c"self/ns/mnt").ok();
+    let nsfs_dev = own_mnt.map(|id| id.dev);
     let mut pids: Vec<i32> = Vec::with_capacity(512);
     let mut dir = proc_dir;
     for entry in dir.iter() {
@@ -74,8 +79,17 @@ pub fn walk() -> Result<ProcWalk, Errno> {
     }
     let mut link_buf = [0u8; 128];
     for pid in pids {
-        let Ok(pid_dir) = open_dir_at(dir.as_fd(), &pid_cstr(pid)) else { continue };
-        walk_process(pid, pid_dir.as_fd(), &mut out, &mut seen_mnt, &mut link_buf);
+        let Ok(pid_dir) = open_dir_at(dir.as_fd(), &pid_cstr(pid)) else {
+            continue;
+        };
+        walk_process(
+            pid,
+            pid_dir.as_fd(),
+            nsfs_dev,
+            &mut out,
+            &mut seen_mnt,
+            &mut link_buf,
+        );
     }
     Ok(out)
 }
@@ -83,6 +97,7 @@ pub fn walk() -> Result<ProcWalk, Errno> {
 fn walk_process(
     pid: i32,
     pid_dir: BorrowedFd<'_>,
+    nsfs_dev: Option<u64>,
     out: &mut ProcWalk,
     seen_mnt: &mut std::collections::HashSet<NetnsId>,
     link_buf: &mut [u8; 128],
@@ -107,14 +122,18 @@ fn walk_process(
             out.foreign_mount_ns.push(pid);
         }
     }
-    walk_fds(pid, pid_dir, out, link_buf);
+    walk_fds(pid, pid_dir, nsfs_dev, out, link_buf);
 }
 
 fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mut ProcWalk) {
-    let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else { return };
+    let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else {
+        return;
+    };
     let task_fd = tasks.as_raw_fd();
     for entry in tasks.iter().flatten() {
-        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else { continue };
+        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else {
+            continue;
+        };
         let tid = tid as i32;
         if tid == pid {
             continue;
@@ -135,7 +154,13 @@ fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mu
     }
 }
 
-fn walk_fds(pid: i32, pid_dir: BorrowedFd<'_>, out: &mut ProcWalk, link_buf: &mut [u8; 128]) {
+fn walk_fds(
+    pid: i32,
+    pid_dir: BorrowedFd<'_>,
+    nsfs_dev: Option<u64>,
+    out: &mut ProcWalk,
+    link_buf: &mut [u8; 128],
+) {
     let mut fds = match open_dir_at(pid_dir, c"fd") {
         Ok(d) => d,
         Err(Errno::ENOENT | Errno::ESRCH) => return,
@@ -155,7 +180,9 @@ fn walk_fds(pid: i32, pid_dir: BorrowedFd<'_>, out: &mut ProcWalk, link_buf: &mu
             }
         };
         let name = entry.file_name();
-        let Some(fd) = parse_decimal(name.to_bytes()) else { continue };
+        let Some(fd) = parse_decimal(name.to_bytes()) else {
+            continue;
+        };
         let target = match readlink_at(fd_dir, name, link_buf) {
             Ok(target) => target,
             Err(Errno::ENOENT | Errno::ESRCH) => continue, // closed meanwhile
@@ -165,15 +192,20 @@ fn walk_fds(pid: i32, pid_dir: BorrowedFd<'_>, out: &mut ProcWalk, link_buf: &mu
             }
         };
         match classify_link(target) {
-            FdLink::Socket(inode) => {
-                out.socket_refs.entry(inode).or_default().push(FdRef { pid, fd: fd as i32 })
-            }
-            FdLink::Netns(_) => {
-                // The link names only the inode; stat the descriptor for the device too.
+            FdLink::Socket(inode) => out
+                .socket_refs
+                .entry(inode)
+                .or_default()
+                .push(FdRef { pid, fd: fd as i32 }),
+            FdLink::Netns(_) | FdLink::MaybeDetachedNsfs => {
                 // SAFETY: `fd_dir` belongs to `fds`, alive for this iteration.
                 let dir = unsafe { BorrowedFd::borrow_raw(fd_dir) };
-                if let Ok(ns) = stat_id(dir, name) {
-                    out.netns_fds.push(NetnsFd { pid, fd: fd as i32, ns });
+                if let Some(ns) = pinned_netns(dir, name, nsfs_dev) {
+                    out.netns_fds.push(NetnsFd {
+                        pid,
+                        fd: fd as i32,
+                        ns,
+                    });
                 }
             }
             FdLink::Other => {}
@@ -183,7 +215,14 @@ fn walk_fds(pid: i32, pid_dir: BorrowedFd<'_>, out: &mut ProcWalk, link_buf: &mu
 
 /// Kernel threads live in the initial network namespace whatever PID 1 does.
 fn is_kthreadd(pid_dir: BorrowedFd<'_>) -> bool {
-    let Ok(fd) = openat(pid_dir, c"comm", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) else { return false };
+    let Ok(fd) = openat(
+        pid_dir,
+        c"comm",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
     let mut buf = [0u8; 16];
     matches!(nix::unistd::read(&fd, &mut buf), Ok(9) if &buf[..9] == b"kthreadd\n")
 }
@@ -191,8 +230,38 @@ fn is_kthreadd(pid_dir: BorrowedFd<'_>) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 pub enum FdLink {
     Socket(u64),
+    /// Opened through `/proc/PID/ns/net`.
     Netns(u64),
+    /// Reads as `/`: a namespace opened through a bind mount that has since
+    /// been unmounted reads so (as does an fd on the root directory).
+    MaybeDetachedNsfs,
     Other,
+}
+
+/// The namespace a descriptor pins, if it is a network namespace file. The
+/// link text names the inode at best, so stat it; and since nsfs files of
+/// other namespace types look alike, ask the kernel for the type.
+fn pinned_netns(fd_dir: BorrowedFd<'_>, name: &CStr, nsfs_dev: Option<u64>) -> Option<NetnsId> {
+    let ns = stat_id(fd_dir, name).ok()?;
+    if Some(ns.dev) != nsfs_dev {
+        return None;
+    }
+    let fd = openat(
+        fd_dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    is_netns_file(fd.as_fd()).then_some(ns)
+}
+
+/// True if `fd` is an nsfs file of a network namespace (`NS_GET_NSTYPE`).
+pub fn is_netns_file(fd: BorrowedFd<'_>) -> bool {
+    // NS_GET_NSTYPE = _IO(0xb7, 0x3)
+    const NS_GET_NSTYPE: nix::libc::Ioctl = 0xb703;
+    // SAFETY: `fd` is open for the duration of the call; the ioctl takes no argument.
+    unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) == nix::libc::CLONE_NEWNET }
 }
 
 /// Reads what a `/proc/PID/fd/N` link says: `socket:[123]`, `net:[4026531840]`, or anything else.
@@ -205,6 +274,8 @@ pub fn classify_link(target: &[u8]) -> FdLink {
         bracketed(rest).map_or(FdLink::Other, FdLink::Socket)
     } else if let Some(rest) = target.strip_prefix(b"net:") {
         bracketed(rest).map_or(FdLink::Other, FdLink::Netns)
+    } else if target == b"/" {
+        FdLink::MaybeDetachedNsfs
     } else {
         FdLink::Other
     }
@@ -224,22 +295,35 @@ fn pid_cstr(pid: i32) -> std::ffi::CString {
 }
 
 fn open_dir_at(dir: BorrowedFd<'_>, path: &CStr) -> Result<Dir, Errno> {
-    let fd: OwnedFd = openat(dir, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd: OwnedFd = openat(
+        dir,
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     Dir::from_fd(fd)
 }
 
 /// `stat` through the link (namespace files resolve to nsfs inodes).
 pub fn stat_id(dir: BorrowedFd<'_>, path: &CStr) -> Result<NetnsId, Errno> {
     let st = fstatat(dir, path, AtFlags::empty())?;
-    Ok(NetnsId { dev: st.st_dev, inode: st.st_ino })
+    Ok(NetnsId {
+        dev: st.st_dev,
+        inode: st.st_ino,
+    })
 }
 
 /// `readlinkat` into a caller-owned buffer: no allocation per descriptor.
 /// Targets longer than the buffer are truncated, which is fine: the links
 /// this walk cares about (`socket:[…]`, `net:[…]`) are short.
-fn readlink_at<'b>(dir: std::os::fd::RawFd, name: &CStr, buf: &'b mut [u8; 128]) -> Result<&'b [u8], Errno> {
+fn readlink_at<'b>(
+    dir: std::os::fd::RawFd,
+    name: &CStr,
+    buf: &'b mut [u8; 128],
+) -> Result<&'b [u8], Errno> {
     // SAFETY: `name` is NUL-terminated and `buf` is valid for `buf.len()` bytes.
-    let n = unsafe { nix::libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n =
+        unsafe { nix::libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         return Err(Errno::last());
     }
@@ -253,8 +337,12 @@ mod tests {
     #[test]
     fn reads_socket_and_netns_links() {
         assert_eq!(classify_link(b"socket:[12345]"), FdLink::Socket(12345));
-        assert_eq!(classify_link(b"net:[4026531840]"), FdLink::Netns(4026531840));
+        assert_eq!(
+            classify_link(b"net:[4026531840]"),
+            FdLink::Netns(4026531840)
+        );
         assert_eq!(classify_link(b"/dev/null"), FdLink::Other);
+        assert_eq!(classify_link(b"/"), FdLink::MaybeDetachedNsfs);
         assert_eq!(classify_link(b"socket:[]"), FdLink::Other);
         assert_eq!(classify_link(b"socket:[12a]"), FdLink::Other);
         assert_eq!(classify_link(b"anon_inode:[eventfd]"), FdLink::Other);
@@ -279,6 +367,12 @@ mod tests {
         // The socket's inode is the fd link's target inode.
         let inode = std::os::unix::fs::MetadataExt::ino(&want.unwrap());
         let refs = &walk.socket_refs[&inode];
-        assert!(refs.contains(&FdRef { pid: me, fd: listener.as_raw_fd() }), "{refs:?}");
+        assert!(
+            refs.contains(&FdRef {
+                pid: me,
+                fd: listener.as_raw_fd()
+            }),
+            "{refs:?}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `--netns` selectors: which namespaces to look into.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use nix::fcntl::{OFlag, open};
@@ -46,7 +46,10 @@ pub enum SelectError {
 
 /// Resolves selectors to namespace ids, adding namespaces reachable only
 /// through a given path to the discovery. Empty selectors select all.
-pub fn resolve(selectors: &[Selector], discovery: &mut Discovery) -> Result<Option<Vec<NetnsId>>, SelectError> {
+pub fn resolve(
+    selectors: &[Selector],
+    discovery: &mut Discovery,
+) -> Result<Option<Vec<NetnsId>>, SelectError> {
     if selectors.is_empty() {
         return Ok(None);
     }
@@ -86,17 +89,20 @@ pub fn resolve(selectors: &[Selector], discovery: &mut Discovery) -> Result<Opti
 
 /// Identity of the network namespace at `path`, refusing anything else.
 fn netns_at(path: &std::path::Path) -> Result<NetnsId, SelectError> {
-    let bad = |why: String| SelectError::BadPath { path: path.display().to_string(), why };
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| bad(e.desc().to_owned()))?;
-    // NS_GET_NSTYPE = _IO(0xb7, 0x3): the kind of namespace an nsfs file is.
-    const NS_GET_NSTYPE: nix::libc::Ioctl = 0xb703;
-    // SAFETY: `fd` is an open descriptor; this ioctl takes no argument.
-    let kind = unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
-    if kind != nix::libc::CLONE_NEWNET {
+    let bad = |why: String| SelectError::BadPath {
+        path: path.display().to_string(),
+        why,
+    };
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| bad(e.desc().to_owned()))?;
+    if !super::procwalk::is_netns_file(fd.as_fd()) {
         return Err(bad("not a network namespace file".into()));
     }
     let st = fstat(&fd).map_err(|e| bad(e.desc().to_owned()))?;
-    Ok(NetnsId { dev: st.st_dev, inode: st.st_ino })
+    Ok(NetnsId {
+        dev: st.st_dev,
+        inode: st.st_ino,
+    })
 }
 
 #[cfg(test)]
@@ -107,7 +113,10 @@ mod tests {
     fn selector_kinds() {
         assert_eq!(Selector::parse("4026531840"), Selector::Inode(4026531840));
         assert_eq!(Selector::parse("blue"), Selector::Name("blue".into()));
-        assert_eq!(Selector::parse("/run/netns/blue"), Selector::Path("/run/netns/blue".into()));
+        assert_eq!(
+            Selector::parse("/run/netns/blue"),
+            Selector::Path("/run/netns/blue".into())
+        );
     }
 
     #[test]

@@ -15,10 +15,14 @@
 use std::io;
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
 use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla,
+};
 use nix::errno::Errno;
 
 use crate::model::{Family, Protocol};
@@ -39,16 +43,30 @@ pub struct RawSocket {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
-    #[error("the kernel has no sock_diag handler for {protocol} over {family} (module {module} missing?)")]
-    Unsupported { protocol: &'static str, family: &'static str, module: &'static str },
+    #[error(
+        "the kernel has no sock_diag handler for {protocol} over {family} (module {module} missing?)"
+    )]
+    Unsupported {
+        protocol: &'static str,
+        family: &'static str,
+        module: &'static str,
+    },
     #[error("the kernel refused the {protocol} dump: {errno}")]
-    Kernel { protocol: &'static str, errno: Errno },
+    Kernel {
+        protocol: &'static str,
+        errno: Errno,
+    },
     #[error("netlink I/O failed: {0}")]
     Io(#[from] io::Error),
     #[error("undecodable netlink message: {0}")]
     Decode(String),
-    #[error("the {protocol} dump was interrupted {attempts} times in a row by socket table changes")]
-    Interrupted { protocol: &'static str, attempts: u32 },
+    #[error(
+        "the {protocol} dump was interrupted {attempts} times in a row by socket table changes"
+    )]
+    Interrupted {
+        protocol: &'static str,
+        attempts: u32,
+    },
 }
 
 /// What the dump loop needs from a netlink socket; a fake one in tests.
@@ -105,7 +123,10 @@ pub fn dump(
             Outcome::Truncated(len) => buf.resize(len.next_power_of_two(), 0),
         }
     }
-    Err(DumpError::Interrupted { protocol: protocol.as_str(), attempts: MAX_ATTEMPTS })
+    Err(DumpError::Interrupted {
+        protocol: protocol.as_str(),
+        attempts: MAX_ATTEMPTS,
+    })
 }
 
 enum Outcome {
@@ -175,7 +196,11 @@ fn read_dump(
                     }
                 }
                 NetlinkPayload::Done(_) => {
-                    return Ok(if interrupted { Outcome::Interrupted } else { Outcome::Complete(sockets) });
+                    return Ok(if interrupted {
+                        Outcome::Interrupted
+                    } else {
+                        Outcome::Complete(sockets)
+                    });
                 }
                 NetlinkPayload::Error(err) => {
                     let Some(code) = err.code else { continue }; // an ACK
@@ -184,7 +209,10 @@ fn read_dump(
                 NetlinkPayload::Noop => {}
                 NetlinkPayload::Overrun(_) => return Ok(Outcome::Interrupted),
                 other => {
-                    return Err(DumpError::Decode(format!("unexpected message type {}", other.message_type())));
+                    return Err(DumpError::Decode(format!(
+                        "unexpected message type {}",
+                        other.message_type()
+                    )));
                 }
             }
         }
@@ -193,7 +221,11 @@ fn read_dump(
 
 /// After a truncated datagram the rest of the dump is still queued; read it
 /// away so the restarted dump starts clean.
-fn drain_until_done(transport: &mut impl Transport, buf: &mut [u8], seq: u32) -> Result<(), DumpError> {
+fn drain_until_done(
+    transport: &mut impl Transport,
+    buf: &mut [u8],
+    seq: u32,
+) -> Result<(), DumpError> {
     loop {
         let len = transport.recv(buf)?.min(buf.len());
         let mut offset = 0;
@@ -202,7 +234,10 @@ fn drain_until_done(transport: &mut impl Transport, buf: &mut [u8], seq: u32) ->
             let msg_len = u32::from_ne_bytes(header[0..4].try_into().unwrap()) as usize;
             let kind = u16::from_ne_bytes(header[4..6].try_into().unwrap());
             let msg_seq = u32::from_ne_bytes(header[8..12].try_into().unwrap());
-            if msg_seq == seq && (kind == netlink_packet_core::NLMSG_DONE || kind == netlink_packet_core::NLMSG_ERROR) {
+            if msg_seq == seq
+                && (kind == netlink_packet_core::NLMSG_DONE
+                    || kind == netlink_packet_core::NLMSG_ERROR)
+            {
                 return Ok(());
             }
             if msg_len == 0 {
@@ -227,7 +262,10 @@ fn error_for(errno: Errno, protocol: Protocol, family: Family) -> DumpError {
                 Protocol::Udp => "udp_diag",
             },
         },
-        errno => DumpError::Kernel { protocol: protocol.as_str(), errno },
+        errno => DumpError::Kernel {
+            protocol: protocol.as_str(),
+            errno,
+        },
     }
 }
 

@@ -42,13 +42,18 @@ impl SocketUnits {
         let active = active_units(root);
         let mut units = BTreeMap::new();
         for dir in SEARCH_PATH {
-            let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !name.ends_with(".socket") || units.contains_key(&name) {
                     continue;
                 }
-                if active.as_ref().is_some_and(|a: &Vec<String>| !a.contains(&name)) {
+                if active
+                    .as_ref()
+                    .is_some_and(|a: &Vec<String>| !a.contains(&name))
+                {
                     continue;
                 }
                 let mut text = std::fs::read_to_string(entry.path()).unwrap_or_default();
@@ -65,12 +70,16 @@ impl SocketUnits {
         let matching = |exact: bool| {
             self.units.iter().find(|(_, specs)| {
                 specs.iter().any(|s| {
-                    s.protocol == protocol && s.port == port && (s.address == Some(address)) == exact
+                    s.protocol == protocol
+                        && s.port == port
+                        && (s.address == Some(address)) == exact
                         && (exact || s.address.is_none())
                 })
             })
         };
-        matching(true).or_else(|| matching(false)).map(|(name, _)| name.as_str())
+        matching(true)
+            .or_else(|| matching(false))
+            .map(|(name, _)| name.as_str())
     }
 }
 
@@ -78,7 +87,12 @@ fn active_units(root: &Path) -> Option<Vec<String>> {
     let entries = std::fs::read_dir(root.join("run/systemd/units")).ok()?;
     let names = entries
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_prefix("invocation:").map(str::to_owned))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("invocation:")
+                .map(str::to_owned)
+        })
         .collect();
     Some(names)
 }
@@ -86,8 +100,14 @@ fn active_units(root: &Path) -> Option<Vec<String>> {
 fn drop_ins(root: &Path, unit: &str) -> String {
     let mut text = String::new();
     for dir in SEARCH_PATH.iter().rev() {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join(format!("{unit}.d"))) else { continue };
-        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension() == Some("conf".as_ref())).collect();
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(format!("{unit}.d"))) else {
+            continue;
+        };
+        let mut paths: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension() == Some("conf".as_ref()))
+            .collect();
         paths.sort();
         for path in paths {
             text.push('\n');
@@ -107,7 +127,9 @@ pub fn parse_listen(unit_text: &str) -> Vec<ListenSpec> {
             in_socket = line == "[Socket]";
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let protocol = match key.trim() {
             "ListenStream" if in_socket => Protocol::Tcp,
             "ListenDatagram" if in_socket => Protocol::Udp,
@@ -117,7 +139,11 @@ pub fn parse_listen(unit_text: &str) -> Vec<ListenSpec> {
         if value.is_empty() {
             specs.clear();
         } else if let Some((address, port)) = parse_listen_value(value) {
-            specs.push(ListenSpec { protocol, address, port });
+            specs.push(ListenSpec {
+                protocol,
+                address,
+                port,
+            });
         }
     }
     specs
@@ -142,10 +168,24 @@ mod tests {
                     ListenDatagram=127.0.0.1:53\nListenStream=[::1]:8080\n";
         let specs = parse_listen(unit);
         assert_eq!(specs.len(), 3);
-        assert_eq!(specs[0], ListenSpec { protocol: Protocol::Tcp, address: None, port: 22 });
+        assert_eq!(
+            specs[0],
+            ListenSpec {
+                protocol: Protocol::Tcp,
+                address: None,
+                port: 22
+            }
+        );
         assert_eq!(specs[1].address, Some("127.0.0.1".parse().unwrap()));
         let reset = format!("{unit}\n[Socket]\nListenStream=\nListenStream=2222\n");
-        assert_eq!(parse_listen(&reset), [ListenSpec { protocol: Protocol::Tcp, address: None, port: 2222 }]);
+        assert_eq!(
+            parse_listen(&reset),
+            [ListenSpec {
+                protocol: Protocol::Tcp,
+                address: None,
+                port: 2222
+            }]
+        );
     }
 
     #[test]
@@ -155,18 +195,41 @@ mod tests {
         std::fs::create_dir_all(lib.join("ssh.socket.d")).unwrap();
         std::fs::create_dir_all(root.join("run/systemd/units")).unwrap();
         std::fs::write(lib.join("ssh.socket"), "[Socket]\nListenStream=22\n").unwrap();
-        std::fs::write(lib.join("ssh.socket.d/port.conf"), "[Socket]\nListenStream=\nListenStream=2222\n").unwrap();
-        std::fs::write(lib.join("dns.socket"), "[Socket]\nListenDatagram=127.0.0.53:53\n").unwrap();
+        std::fs::write(
+            lib.join("ssh.socket.d/port.conf"),
+            "[Socket]\nListenStream=\nListenStream=2222\n",
+        )
+        .unwrap();
+        std::fs::write(
+            lib.join("dns.socket"),
+            "[Socket]\nListenDatagram=127.0.0.53:53\n",
+        )
+        .unwrap();
         std::fs::write(lib.join("idle.socket"), "[Socket]\nListenStream=7777\n").unwrap();
         for active in ["ssh.socket", "dns.socket"] {
-            std::os::unix::fs::symlink("x", root.join("run/systemd/units").join(format!("invocation:{active}"))).unwrap();
+            std::os::unix::fs::symlink(
+                "x",
+                root.join("run/systemd/units")
+                    .join(format!("invocation:{active}")),
+            )
+            .unwrap();
         }
         let units = SocketUnits::load(&root);
         let any: IpAddr = "::".parse().unwrap();
         assert_eq!(units.find(Protocol::Tcp, any, 2222), Some("ssh.socket"));
-        assert_eq!(units.find(Protocol::Tcp, any, 22), None, "the drop-in replaced port 22");
-        assert_eq!(units.find(Protocol::Udp, "127.0.0.53".parse().unwrap(), 53), Some("dns.socket"));
-        assert_eq!(units.find(Protocol::Udp, "127.0.0.54".parse().unwrap(), 53), None);
+        assert_eq!(
+            units.find(Protocol::Tcp, any, 22),
+            None,
+            "the drop-in replaced port 22"
+        );
+        assert_eq!(
+            units.find(Protocol::Udp, "127.0.0.53".parse().unwrap(), 53),
+            Some("dns.socket")
+        );
+        assert_eq!(
+            units.find(Protocol::Udp, "127.0.0.54".parse().unwrap(), 53),
+            None
+        );
         assert_eq!(units.find(Protocol::Tcp, any, 7777), None, "inactive unit");
         std::fs::remove_dir_all(&root).unwrap();
     }

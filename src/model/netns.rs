@@ -54,7 +54,10 @@ pub struct Netns {
 
 impl Netns {
     pub fn id(&self) -> NetnsId {
-        NetnsId { dev: self.dev, inode: self.inode }
+        NetnsId {
+            dev: self.dev,
+            inode: self.inode,
+        }
     }
 
     /// A short label for humans: the first name, else `net:[inode]`.

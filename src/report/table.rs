@@ -15,11 +15,19 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)?;
         }
         writeln!(out, "{}", heading(ns))?;
-        let gaps: Vec<&Gap> = inventory.gaps.iter().filter(|g| g.netns == Some(ns.inode)).collect();
+        let gaps: Vec<&Gap> = inventory
+            .gaps
+            .iter()
+            .filter(|g| g.netns == Some(ns.inode))
+            .collect();
         for gap in &gaps {
             writeln!(out, "  ! not fully examined: {}", gap.detail)?;
         }
-        let rows: Vec<&Listener> = inventory.listeners.iter().filter(|l| l.netns == ns.inode).collect();
+        let rows: Vec<&Listener> = inventory
+            .listeners
+            .iter()
+            .filter(|l| l.netns == ns.inode)
+            .collect();
         if rows.is_empty() {
             if gaps.is_empty() {
                 writeln!(out, "  (no listeners)")?;
@@ -28,7 +36,11 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
         }
         write_rows(&rows, out)?;
     }
-    let global: Vec<&Gap> = inventory.gaps.iter().filter(|g| g.netns.is_none()).collect();
+    let global: Vec<&Gap> = inventory
+        .gaps
+        .iter()
+        .filter(|g| g.netns.is_none())
+        .collect();
     if !global.is_empty() {
         writeln!(out)?;
         for gap in global {
@@ -56,10 +68,26 @@ fn heading(ns: &Netns) -> String {
 
 fn write_rows(rows: &[&Listener], out: &mut dyn Write) -> io::Result<()> {
     let locals: Vec<String> = rows.iter().map(|l| l.local_column()).collect();
-    let width = locals.iter().map(String::len).max().unwrap_or(0).max("Local Address:Port".len());
-    writeln!(out, "  {:<5} {:<6} {:<width$} Process", "Netid", "State", "Local Address:Port")?;
+    let width = locals
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("Local Address:Port".len());
+    writeln!(
+        out,
+        "  {:<5} {:<6} {:<width$} Process",
+        "Netid", "State", "Local Address:Port"
+    )?;
     for (l, local) in rows.iter().zip(&locals) {
-        writeln!(out, "  {:<5} {:<6} {:<width$} {}", l.protocol.as_str(), l.protocol.listening_state(), local, holders(l))?;
+        writeln!(
+            out,
+            "  {:<5} {:<6} {:<width$} {}",
+            l.protocol.as_str(),
+            l.protocol.listening_state(),
+            local,
+            holders(l)
+        )?;
     }
     Ok(())
 }
@@ -68,7 +96,11 @@ fn holders(l: &Listener) -> String {
     if l.owner_unknown {
         return "?(owner unknown)".into();
     }
-    let parts: Vec<String> = l.processes.iter().map(|h| format!("{}(pid={},fd={})", h.comm.escaped(), h.pid, h.fd)).collect();
+    let parts: Vec<String> = l
+        .processes
+        .iter()
+        .map(|h| format!("{}(pid={},fd={})", h.comm.escaped(), h.pid, h.fd))
+        .collect();
     parts.join(",")
 }
 
@@ -90,10 +122,18 @@ mod tests {
     fn rows_read_like_ss() {
         let text = render(&fixture());
         assert!(text.contains("netns 4026531840 (host)"), "{text}");
-        let row = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle} in\n{text}")).to_owned();
+        let row = |needle: &str| {
+            text.lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+                .to_owned()
+        };
         let web = row("*:80");
         assert!(web.contains("tcp   LISTEN"), "{web}");
-        assert!(web.contains("apache2(pid=822,fd=4),apache2(pid=821,fd=4)"), "{web}");
+        assert!(
+            web.contains("apache2(pid=822,fd=4),apache2(pid=821,fd=4)"),
+            "{web}"
+        );
         assert!(row("192.168.122.37%enp1s0:68").contains("udp   UNCONN"));
         assert!(row("[::1]:631").contains("?(owner unknown)"));
     }
@@ -101,7 +141,10 @@ mod tests {
     #[test]
     fn hostile_names_are_escaped() {
         let text = render(&fixture());
-        assert!(text.contains("evil\\x1b[2J\\x0aname(pid=4242,fd=3)"), "{text}");
+        assert!(
+            text.contains("evil\\x1b[2J\\x0aname(pid=4242,fd=3)"),
+            "{text}"
+        );
         assert!(!text.contains('\u{1b}'));
     }
 
@@ -111,7 +154,10 @@ mod tests {
         let blue = text.split("\n\n").find(|b| b.contains(" blue ")).unwrap();
         assert!(blue.contains("(no listeners)"), "{blue}");
         let locked = text.split("\n\n").find(|b| b.contains(" locked ")).unwrap();
-        assert!(locked.contains("! not fully examined: cannot open"), "{locked}");
+        assert!(
+            locked.contains("! not fully examined: cannot open"),
+            "{locked}"
+        );
         assert!(!locked.contains("(no listeners)"), "{locked}");
     }
 }
