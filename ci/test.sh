@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine. Run as root: the namespace tests
+# create real network namespaces and fail (they never skip) without root.
+#
+#   sudo ci/test.sh
+#
+# Installs what the tests drive if it is missing: iproute2 (ip, ss),
+# util-linux (unshare, nsenter, setpriv), python3 (the listener helper),
+# binutils (readelf, for the static-binary check). The Rust toolchain and its
+# musl and wasm targets come from rust-toolchain.toml through rustup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "ci/test.sh: the namespace tests need root; run: sudo ci/test.sh" >&2
+  exit 1
+fi
+
+missing=()
+for tool in ip:iproute2 ss:iproute2 unshare:util-linux nsenter:util-linux setpriv:util-linux \
+            python3:python3 readelf:binutils; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ci/test.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u)
+fi
+
+cargo test --locked
+ci/build-static.sh --check
