@@ -26,8 +26,9 @@ fn list(settings: &ListSettings) -> anyhow::Result<ExitStatus> {
         inventory.listeners.retain(|l| l.scope != Scope::Loopback);
     }
     report_gaps(&inventory);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Block-buffered: stdout is line-buffered, and pretty JSON of a large
+    // inventory is millions of lines.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let written = match settings.format {
         Format::Table => report::table::write(&inventory, &mut out),
         Format::Json => report::json::write(&inventory, &mut out),

@@ -30,11 +30,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-spec=$(python3 -c "
+# The spec goes in a file: real servers have short command lines, and a long
+# argv would be copied into every holder of every socket.
+python3 -c "
 import json
 s=[{'proto':'tcp','addr':'0.0.0.0' if i%3==0 else '127.0.0.1'} for i in range($TCP)]
 s+=[{'proto':'udp','addr':'::','v6only':False} for i in range($UDP)]
-print(json.dumps({'forks':$FORKS,'sockets':s}))")
+print(json.dumps({'forks':$FORKS,'sockets':s}))" >"$work/spec.json"
+spec="@$work/spec.json"
 start_helper() { # out-file, command prefix...
   local out=$1; shift
   ready_files+=("$out")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test helper: opens the sockets a test asks for, then waits to be killed.
 
-Usage: listen.py SPEC_JSON [extra argv ignored, for odd command lines]
+Usage: listen.py SPEC_JSON|@SPEC_FILE [extra argv ignored, for odd command lines]
 
 SPEC: {
   "comm": "<hex bytes for /proc/self/comm>",        optional
@@ -55,7 +55,8 @@ def open_socket(spec):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    arg = sys.argv[1]
+    spec = json.load(open(arg[1:])) if arg.startswith("@") else json.loads(arg)
     own_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
     held = [os.open(p, os.O_RDONLY) for p in spec.get("hold_netns", [])]
     sockets = []

@@ -154,6 +154,10 @@ fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap
         .collect()
 }
 
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn id_of(meta: &std::fs::Metadata) -> NetnsId {
     use std::os::unix::fs::MetadataExt;
     NetnsId {
