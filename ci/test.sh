@@ -6,7 +6,8 @@
 #
 # Installs what the tests drive if it is missing: iproute2 (ip, ss),
 # util-linux (unshare, nsenter, setpriv), python3 (the listener helper),
-# binutils (readelf, for the static-binary check). The Rust toolchain and its
+# binutils (readelf, for the static-binary check), musl-tools (musl-gcc, for
+# mimalloc in the static build). The Rust toolchain and its
 # musl and wasm targets come from rust-toolchain.toml through rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ fi
 
 missing=()
 for tool in ip:iproute2 ss:iproute2 unshare:util-linux nsenter:util-linux setpriv:util-linux \
-            python3:python3 readelf:binutils; do
+            python3:python3 readelf:binutils musl-gcc:musl-tools; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

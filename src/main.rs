@@ -3,6 +3,11 @@
 
 use std::process::ExitCode;
 
+/// See Cargo.toml: musl's allocator is the bottleneck of a fleet-sized scan.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use portcullis::{app, cli::Cli, exit::ExitStatus};
 

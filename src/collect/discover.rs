@@ -145,8 +145,8 @@ fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap
             kind,
             netns: None,
             detail: format!(
-                "{} processes: {what} ({})",
-                pids.len(),
+                "{}: {what} ({})",
+                processes(pids.len()),
                 Errno::from_raw(errno).desc()
             ),
             pids,
@@ -154,8 +154,9 @@ fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap
         .collect()
 }
 
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+/// "1 process", "3 processes".
+pub fn processes(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "process" } else { "processes" })
 }
 
 pub fn id_of(meta: &std::fs::Metadata) -> NetnsId {

@@ -61,7 +61,7 @@ fn parallelism() -> usize {
 }
 
 pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
-    let walk = procwalk::walk().map_err(CollectError::Proc)?;
+    let walk = procwalk::walk(parallelism()).map_err(CollectError::Proc)?;
     let mut discovery = discover::discover(&walk);
     let selected = select::resolve(&request.selectors, &mut discovery)?;
     let ids: Vec<NetnsId> = match selected {
@@ -342,11 +342,9 @@ impl<'w> Attribution<'w> {
     }
 
     fn holders(&mut self, raw: &RawSocket) -> Vec<Holder> {
-        let Some(refs) = self.walk.socket_refs.get(&raw.inode) else {
-            return vec![];
-        };
+        let refs: Vec<procwalk::FdRef> = self.walk.holders_of(raw.inode).collect();
         let mut out = Vec::with_capacity(refs.len());
-        for r in refs {
+        for r in &refs {
             let Some(info) = self.processes.get(r.pid).cloned() else {
                 continue;
             };
@@ -374,12 +372,12 @@ impl<'w> Attribution<'w> {
     }
 
     fn unknown_reason(&self, inode: u64) -> String {
-        if self.walk.socket_refs.contains_key(&inode) {
+        if self.walk.holders_of(inode).next().is_some() {
             "every process holding it exited during the scan".into()
         } else if !self.walk.fds_unreadable.is_empty() {
             format!(
-                "not found among readable descriptors; {} processes' descriptors could not be read",
-                self.walk.fds_unreadable.len()
+                "not found among readable descriptors; the descriptors of {} could not be read",
+                discover::processes(self.walk.fds_unreadable.len())
             )
         } else {
             "no process holds a descriptor to it (a kernel socket, or one opened after the process walk)".into()

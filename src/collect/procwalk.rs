@@ -10,7 +10,6 @@
 //! Processes that exit during the walk are skipped silently; permission
 //! errors are recorded so the caller can report a coverage gap.
 
-use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -36,6 +35,17 @@ pub struct NetnsFd {
     pub ns: NetnsId,
 }
 
+impl ProcWalk {
+    /// Every descriptor referring to socket `inode`, in (pid, fd) order.
+    pub fn holders_of(&self, inode: u64) -> impl Iterator<Item = FdRef> + '_ {
+        let start = self.socket_refs.partition_point(|&(i, _)| i < inode);
+        self.socket_refs[start..]
+            .iter()
+            .take_while(move |&&(i, _)| i == inode)
+            .map(|&(_, r)| r)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ProcWalk {
     /// (pid, namespace of its main thread)
@@ -46,8 +56,10 @@ pub struct ProcWalk {
     pub thread_netns: Vec<(i32, i32, NetnsId)>,
     /// One pid per mount namespace other than ours, for reading its mounts.
     pub foreign_mount_ns: Vec<i32>,
-    /// socket inode -> every descriptor referring to it.
-    pub socket_refs: HashMap<u64, Vec<FdRef>>,
+    /// (socket inode, descriptor) for every socket descriptor, sorted by
+    /// inode after the walk: a flat list is one push per descriptor, where a
+    /// map of lists would allocate per socket. Look up with [`ProcWalk::holders_of`].
+    pub socket_refs: Vec<(u64, FdRef)>,
     pub netns_fds: Vec<NetnsFd>,
     /// Processes whose namespace links could not be read, and why.
     pub netns_unreadable: Vec<(i32, Errno)>,
@@ -55,9 +67,11 @@ pub struct ProcWalk {
     pub fds_unreadable: Vec<(i32, Errno)>,
 }
 
-/// Walks every process under `/proc`.
-pub fn walk() -> Result<ProcWalk, Errno> {
-    let proc_dir = Dir::open(
+/// Walks every process under `/proc`, spreading processes over a few
+/// threads: the walk is one `readlinkat` per descriptor, kernel work that
+/// scales with cores.
+pub fn walk(threads: usize) -> Result<ProcWalk, Errno> {
+    let mut proc_dir = Dir::open(
         "/proc",
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
@@ -65,33 +79,84 @@ pub fn walk() -> Result<ProcWalk, Errno> {
     let own_mnt = stat_id(proc_dir.as_fd(), c"self/ns/mnt").ok();
     let nsfs_dev = own_mnt.map(|id| id.dev);
     let mut pids: Vec<i32> = Vec::with_capacity(512);
-    let mut dir = proc_dir;
-    for entry in dir.iter() {
-        let entry = entry?;
-        if let Some(pid) = parse_decimal(entry.file_name().to_bytes()) {
+    for entry in proc_dir.iter() {
+        if let Some(pid) = parse_decimal(entry?.file_name().to_bytes()) {
             pids.push(pid as i32);
         }
     }
+    const CHUNK: usize = 16;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let proc_fd = proc_dir.as_fd();
+    let partials: Vec<(ProcWalk, Vec<(NetnsId, i32)>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = ProcWalk::default();
+                    let mut mounts = Vec::new();
+                    let mut link_buf = [0u8; 128];
+                    loop {
+                        let start = next.fetch_add(CHUNK, std::sync::atomic::Ordering::Relaxed);
+                        let Some(chunk) = pids.get(start..(start + CHUNK).min(pids.len())) else {
+                            break;
+                        };
+                        if chunk.is_empty() {
+                            break;
+                        }
+                        for &pid in chunk {
+                            let Ok(pid_dir) = open_dir_at(proc_fd, &pid_cstr(pid)) else {
+                                continue;
+                            };
+                            walk_process(
+                                pid,
+                                pid_dir.as_fd(),
+                                nsfs_dev,
+                                &mut out,
+                                &mut mounts,
+                                &mut link_buf,
+                            );
+                        }
+                    }
+                    (out, mounts)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("the walk does not panic"))
+            .collect()
+    });
+    Ok(merge(partials, own_mnt))
+}
+
+/// Joins per-thread results in pid order, keeping one pid per foreign mount namespace.
+fn merge(partials: Vec<(ProcWalk, Vec<(NetnsId, i32)>)>, own_mnt: Option<NetnsId>) -> ProcWalk {
     let mut out = ProcWalk::default();
-    let mut seen_mnt = std::collections::HashSet::new();
-    if let Some(own) = own_mnt {
-        seen_mnt.insert(own);
+    let mut mounts = Vec::new();
+    for (part, part_mounts) in partials {
+        out.process_netns.extend(part.process_netns);
+        out.thread_netns.extend(part.thread_netns);
+        out.kernel_netns = out.kernel_netns.or(part.kernel_netns);
+        out.socket_refs.extend(part.socket_refs);
+        out.netns_fds.extend(part.netns_fds);
+        out.netns_unreadable.extend(part.netns_unreadable);
+        out.fds_unreadable.extend(part.fds_unreadable);
+        mounts.extend(part_mounts);
     }
-    let mut link_buf = [0u8; 128];
-    for pid in pids {
-        let Ok(pid_dir) = open_dir_at(dir.as_fd(), &pid_cstr(pid)) else {
-            continue;
-        };
-        walk_process(
-            pid,
-            pid_dir.as_fd(),
-            nsfs_dev,
-            &mut out,
-            &mut seen_mnt,
-            &mut link_buf,
-        );
-    }
-    Ok(out)
+    out.process_netns.sort_unstable_by_key(|&(pid, _)| pid);
+    out.thread_netns.sort_unstable();
+    out.socket_refs
+        .sort_unstable_by_key(|&(inode, r)| (inode, r.pid, r.fd));
+    out.netns_fds.sort_unstable_by_key(|p| (p.pid, p.fd));
+    out.netns_unreadable.sort_unstable_by_key(|&(pid, _)| pid);
+    out.fds_unreadable.sort_unstable_by_key(|&(pid, _)| pid);
+    mounts.sort_unstable_by_key(|&(_, pid)| pid);
+    let mut seen: std::collections::HashSet<NetnsId> = own_mnt.into_iter().collect();
+    out.foreign_mount_ns = mounts
+        .into_iter()
+        .filter(|(mnt, _)| seen.insert(*mnt))
+        .map(|(_, pid)| pid)
+        .collect();
+    out
 }
 
 fn walk_process(
@@ -99,7 +164,7 @@ fn walk_process(
     pid_dir: BorrowedFd<'_>,
     nsfs_dev: Option<u64>,
     out: &mut ProcWalk,
-    seen_mnt: &mut std::collections::HashSet<NetnsId>,
+    mounts: &mut Vec<(NetnsId, i32)>,
     link_buf: &mut [u8; 128],
 ) {
     let netns = match stat_id(pid_dir, c"ns/net") {
@@ -118,8 +183,8 @@ fn walk_process(
         walk_threads(pid, pid_dir, ns, out);
     }
     if let Ok(mnt) = stat_id(pid_dir, c"ns/mnt") {
-        if seen_mnt.insert(mnt) {
-            out.foreign_mount_ns.push(pid);
+        if mounts.last().is_none_or(|(last, _)| *last != mnt) {
+            mounts.push((mnt, pid));
         }
     }
     walk_fds(pid, pid_dir, nsfs_dev, out, link_buf);
@@ -192,11 +257,7 @@ fn walk_fds(
             }
         };
         match classify_link(target) {
-            FdLink::Socket(inode) => out
-                .socket_refs
-                .entry(inode)
-                .or_default()
-                .push(FdRef { pid, fd: fd as i32 }),
+            FdLink::Socket(inode) => out.socket_refs.push((inode, FdRef { pid, fd: fd as i32 })),
             FdLink::Netns(_) | FdLink::MaybeDetachedNsfs => {
                 // SAFETY: `fd_dir` belongs to `fds`, alive for this iteration.
                 let dir = unsafe { BorrowedFd::borrow_raw(fd_dir) };
@@ -361,12 +422,12 @@ mod tests {
     fn walk_finds_this_process_and_its_own_socket() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let want = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()));
-        let walk = walk().unwrap();
+        let walk = walk(2).unwrap();
         let me = std::process::id() as i32;
         assert!(walk.process_netns.iter().any(|(pid, _)| *pid == me));
         // The socket's inode is the fd link's target inode.
         let inode = std::os::unix::fs::MetadataExt::ino(&want.unwrap());
-        let refs = &walk.socket_refs[&inode];
+        let refs: Vec<FdRef> = walk.holders_of(inode).collect();
         assert!(
             refs.contains(&FdRef {
                 pid: me,

@@ -9,15 +9,24 @@
 //! terminal or markup control into a report.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Shared, immutable bytes: one process's name appears in every holder
+/// entry of every socket it holds, so clones must be cheap.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ByteText(Vec<u8>);
+pub struct ByteText(Arc<[u8]>);
 
 impl ByteText {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        ByteText(bytes.into())
+        ByteText(bytes.into().into())
+    }
+
+    /// The text itself when it needs no escaping (the common case).
+    fn as_plain_str(&self) -> Option<&str> {
+        let s = std::str::from_utf8(&self.0).ok()?;
+        (!s.chars().any(|c| c == '\\' || c.is_control())).then_some(s)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -30,6 +39,9 @@ impl ByteText {
 
     /// The escaped, printable rendering (see the module docs).
     pub fn escaped(&self) -> String {
+        if let Some(plain) = self.as_plain_str() {
+            return plain.to_owned();
+        }
         let mut out = String::with_capacity(self.0.len());
         for chunk in self.0.utf8_chunks() {
             for c in chunk.valid().chars() {
@@ -72,7 +84,7 @@ impl ByteText {
                 _ => return None,
             }
         }
-        Some(ByteText(out))
+        Some(ByteText::new(out))
     }
 }
 
@@ -89,7 +101,7 @@ fn push_escaped_char(out: &mut String, c: char) {
 
 impl From<&str> for ByteText {
     fn from(s: &str) -> Self {
-        ByteText(s.as_bytes().to_vec())
+        ByteText::new(s.as_bytes())
     }
 }
 
@@ -107,7 +119,10 @@ impl fmt::Debug for ByteText {
 
 impl Serialize for ByteText {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.escaped())
+        match self.as_plain_str() {
+            Some(plain) => s.serialize_str(plain),
+            None => s.serialize_str(&self.escaped()),
+        }
     }
 }
 

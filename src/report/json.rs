@@ -1,11 +1,13 @@
 //! The JSON inventory: the model serialised as is (see the README for the
-//! versioned field contract).
+//! versioned field contract), compact on one line: it is read by programs,
+//! and a fleet-sized inventory is tens of megabytes pretty-printed
+//! (`jq .` makes it readable).
 
 use std::io::{self, Write};
 
 use crate::model::Inventory;
 
 pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, inventory)?;
+    serde_json::to_writer(&mut *out, inventory)?;
     out.write_all(b"\n")
 }
