@@ -6,22 +6,12 @@
 
 use std::collections::HashMap;
 
-use crate::model::ByteText;
+use crate::model::{ByteText, ProcessDetails};
 
 use super::cgroup;
 
-#[derive(Debug, Clone)]
-pub struct ProcessInfo {
-    pub comm: ByteText,
-    pub exe: Option<ByteText>,
-    pub cmdline: Vec<ByteText>,
-    pub uid: Option<u32>,
-    pub unit: Option<String>,
-    pub container: Option<String>,
-}
-
 /// Reads one process; `None` if it exited.
-pub fn read(pid: i32) -> Option<ProcessInfo> {
+pub fn read(pid: i32) -> Option<ProcessDetails> {
     let base = format!("/proc/{pid}");
     let mut comm = std::fs::read(format!("{base}/comm")).ok()?;
     if comm.last() == Some(&b'\n') {
@@ -42,7 +32,7 @@ pub fn read(pid: i32) -> Option<ProcessInfo> {
         .map(|s| s.euid);
     let cgroup_text = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let path = cgroup::systemd_path(&cgroup_text);
-    Some(ProcessInfo {
+    Some(ProcessDetails {
         comm: ByteText::new(comm),
         exe,
         cmdline,
@@ -64,10 +54,10 @@ pub fn split_cmdline(raw: &[u8]) -> Vec<ByteText> {
 
 /// Reads each pid once.
 #[derive(Default)]
-pub struct ProcessCache(HashMap<i32, Option<ProcessInfo>>);
+pub struct ProcessCache(HashMap<i32, Option<ProcessDetails>>);
 
 impl ProcessCache {
-    pub fn get(&mut self, pid: i32) -> Option<&ProcessInfo> {
+    pub fn get(&mut self, pid: i32) -> Option<&ProcessDetails> {
         self.0.entry(pid).or_insert_with(|| read(pid)).as_ref()
     }
 }

@@ -345,27 +345,21 @@ impl<'w> Attribution<'w> {
         let refs: Vec<procwalk::FdRef> = self.walk.holders_of(raw.inode).collect();
         let mut out = Vec::with_capacity(refs.len());
         for r in &refs {
-            let Some(info) = self.processes.get(r.pid).cloned() else {
+            let Some(mut process) = self.processes.get(r.pid).cloned() else {
                 continue;
             };
-            let mut unit = info.unit.clone();
-            if r.pid == 1 && info.comm.as_bytes() == b"systemd" {
+            if r.pid == 1 && process.comm.as_bytes() == b"systemd" {
                 let units = self
                     .socket_units
                     .get_or_insert_with(|| socket_units::SocketUnits::load("/".as_ref()));
                 if let Some(name) = units.find(raw.protocol, raw.addr, raw.port) {
-                    unit = Some(name.to_owned());
+                    process.unit = Some(name.to_owned());
                 }
             }
             out.push(Holder {
                 pid: r.pid,
                 fd: r.fd,
-                comm: info.comm,
-                exe: info.exe,
-                cmdline: info.cmdline,
-                uid: info.uid,
-                unit,
-                container: info.container,
+                process,
             });
         }
         out

@@ -96,6 +96,14 @@ impl Listener {
 pub struct Holder {
     pub pid: i32,
     pub fd: i32,
+    #[serde(flatten)]
+    pub process: ProcessDetails,
+}
+
+/// What is known of a process holding a socket. Cheap to clone: a process
+/// appears once per descriptor it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessDetails {
     pub comm: ByteText,
     pub exe: Option<ByteText>,
     pub cmdline: Vec<ByteText>,
@@ -104,6 +112,6 @@ pub struct Holder {
     /// The systemd unit: the service's unit, or for PID 1 holding a socket for
     /// activation, the `.socket` unit that listens on it.
     pub unit: Option<String>,
-    /// Container id from the process's cgroup, when it is in one.
+    /// Container id from the process's cgroup, as `runtime://id`.
     pub container: Option<String>,
 }

@@ -15,7 +15,7 @@ mod text;
 
 pub use gap::{Gap, GapKind};
 pub use inventory::{HostFacts, Inventory, SCHEMA_VERSION};
-pub use listener::{Family, Holder, Listener, Protocol};
+pub use listener::{Family, Holder, Listener, ProcessDetails, Protocol};
 pub use netns::{Interface, Netns, NetnsHints, NetnsId, NetnsSource};
 pub use scope::Scope;
 pub use text::ByteText;

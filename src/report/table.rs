@@ -99,7 +99,7 @@ fn holders(l: &Listener) -> String {
     let parts: Vec<String> = l
         .processes
         .iter()
-        .map(|h| format!("{}(pid={},fd={})", h.comm.escaped(), h.pid, h.fd))
+        .map(|h| format!("{}(pid={},fd={})", h.process.comm.escaped(), h.pid, h.fd))
         .collect();
     parts.join(",")
 }
