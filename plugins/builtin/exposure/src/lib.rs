@@ -1,0 +1,131 @@
+//! Built-in plugin `exposure`: binds that reach further than they should,
+//! and listeners nobody can be held accountable for.
+
+use portcullis_sdk::{
+    Evaluation, Inventory, Level, Listener, Netns, Plugin, PluginError, PluginInfo, RuleInfo, config,
+    net, ports::PortSet, verdicts,
+};
+use serde::Deserialize;
+
+pub const WILDCARD_BIND: &str = "wildcard-bind";
+pub const UNKNOWN_OWNER: &str = "unknown-owner";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Ports where a wildcard bind is intended (judged as pass).
+    pub wildcard_ports: PortSet,
+}
+
+pub struct Exposure;
+
+impl Plugin for Exposure {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "exposure".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            rules: vec![wildcard_bind_info(), unknown_owner_info()],
+            config_schema: Some(CONFIG_SCHEMA.into()),
+        }
+    }
+
+    fn validate_config(config: String) -> Result<(), PluginError> {
+        config::parse::<Config>(&config).map(drop)
+    }
+
+    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+        let config: Config = config::parse(&config)?;
+        Ok(evaluate(&config, &inventory))
+    }
+}
+
+// The component exports exist only in the wasm build; natively the crate is
+// plain Rust for unit tests.
+#[cfg(target_arch = "wasm32")]
+portcullis_sdk::export_plugin!(Exposure);
+
+pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
+    let mut verdicts = Vec::new();
+    for l in &inventory.listeners {
+        let netns = inventory.namespaces.iter().find(|n| n.inode == l.netns);
+        verdicts.push(wildcard_bind(config, l, netns));
+        verdicts.push(if l.owner_unknown {
+            verdicts::fail(UNKNOWN_OWNER, l, format!("{} {}: no process could be found holding it", proto(l), net::endpoint(l)))
+        } else {
+            verdicts::pass(UNKNOWN_OWNER, l, format!("held by {}", net::holder_names(l).join(", ")))
+        });
+    }
+    Evaluation { verdicts, not_applicable: vec![] }
+}
+
+fn wildcard_bind(config: &Config, l: &Listener, netns: Option<&Netns>) -> portcullis_sdk::Verdict {
+    let what = format!("{} {}", proto(l), net::endpoint(l));
+    if !net::is_wildcard(l) {
+        return verdicts::pass(WILDCARD_BIND, l, format!("{what} is bound to one address"));
+    }
+    if config.wildcard_ports.contains(l.port) {
+        return verdicts::pass(WILDCARD_BIND, l, format!("{what}: wildcard bind allowed by config"));
+    }
+    // A wildcard in a namespace with nothing but loopback reaches nothing more.
+    if let Some(ns) = netns.filter(|ns| !ns.is_host && ns.external_interfaces.is_empty()) {
+        return verdicts::pass(WILDCARD_BIND, l, format!("{what}: namespace {} has only loopback", ns.inode));
+    }
+    let holder = net::holder_names(l).join(", ");
+    let holder = if holder.is_empty() { "an unknown process".to_owned() } else { holder };
+    let instead = if l.protocol == portcullis_sdk::Protocol::Tcp { "127.0.0.1 (or ::1)" } else { "127.0.0.1" };
+    verdicts::fail(WILDCARD_BIND, l, format!(
+        "{what} listens on every address ({holder}); bind it to {instead}, or to the one address it must serve"
+    ))
+}
+
+fn proto(l: &Listener) -> &'static str {
+    match l.protocol {
+        portcullis_sdk::Protocol::Tcp => "tcp",
+        portcullis_sdk::Protocol::Udp => "udp",
+    }
+}
+
+const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","additionalProperties":false,"properties":{"wildcard_ports":{"description":"Ports where a wildcard bind is intended","oneOf":[{"type":"integer"},{"type":"string"},{"type":"array","items":{"type":["integer","string"]}}]}}}"#;
+
+fn wildcard_bind_info() -> RuleInfo {
+    RuleInfo {
+        id: WILDCARD_BIND.into(),
+        name: "WildcardBind".into(),
+        short_description: "A service listens on every address (0.0.0.0, :: or *).".into(),
+        full_description: "A wildcard bind accepts connections on every address of the host, including \
+            interfaces added later, so the service is exposed wherever the machine is connected."
+            .into(),
+        help_markdown: "A socket bound to `0.0.0.0`, `::` or the dual-stack `*` listens on **all** addresses \
+            of its namespace.\n\n**Fix:** configure the service to bind to `127.0.0.1` (or `::1`) when only \
+            local processes use it, or to the one address it must serve. If the service is no longer needed, \
+            stop and disable it (`systemctl disable --now UNIT`) along with the units that pull it in. \
+            Where a wide bind is required, restrict it with a firewall."
+            .into(),
+        help_uri: Some("https://documentation.ubuntu.com/server/explanation/security/unnecessarily-open-ports/".into()),
+        default_level: Level::Error,
+        tags: vec!["security".into(), "network".into(), "exposure".into()],
+        enabled_by_default: true,
+    }
+}
+
+fn unknown_owner_info() -> RuleInfo {
+    RuleInfo {
+        id: UNKNOWN_OWNER.into(),
+        name: "UnknownOwner".into(),
+        short_description: "No process could be found holding a listening socket.".into(),
+        full_description: "The socket is open, but no readable process descriptor refers to it: a kernel \
+            socket, a process whose descriptors could not be read, or one that exited mid-scan."
+            .into(),
+        help_markdown: "Run portcullis as root (or with CAP_SYS_PTRACE) so every process's descriptors can \
+            be read. If it still has no owner, it may be a kernel socket (NFS, WireGuard, VXLAN): check \
+            which module opened it and whether it is needed."
+            .into(),
+        help_uri: None,
+        default_level: Level::Warning,
+        tags: vec!["security".into(), "attribution".into()],
+        enabled_by_default: true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

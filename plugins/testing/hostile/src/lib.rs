@@ -1,0 +1,85 @@
+//! A plugin that misbehaves on demand, for the host's tests. The config is
+//! one word: loop | memory | trap | panic | oversized | unknown-rule |
+//! unknown-listener | log-flood | error | ok. Wasm only.
+#![cfg(target_arch = "wasm32")]
+
+use portcullis_sdk::{Evaluation, Inventory, Level, Plugin, PluginError, PluginInfo, RuleInfo, verdicts, LogLevel};
+
+struct Hostile;
+
+impl Plugin for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "hostile".into(),
+            version: "0.0.1".into(),
+            rules: vec![RuleInfo {
+                id: "hostile-rule".into(),
+                name: "HostileRule".into(),
+                short_description: "Misbehaves on demand.".into(),
+                full_description: "Test plugin.".into(),
+                help_markdown: "Test plugin.".into(),
+                help_uri: None,
+                default_level: Level::Error,
+                tags: vec![],
+                enabled_by_default: true,
+            }],
+            config_schema: None,
+        }
+    }
+
+    fn validate_config(_config: String) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+        let mode = config.trim().trim_matches('"');
+        let mut out = Evaluation { verdicts: vec![], not_applicable: vec![] };
+        match mode {
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "trap" => core::arch::wasm32::unreachable(),
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "oversized" => {
+                let big = "x".repeat(1 << 20);
+                for _ in 0..64 {
+                    out.verdicts.push(portcullis_sdk::Verdict {
+                        rule_id: "hostile-rule".into(), listener: None, outcome: portcullis_sdk::Outcome::Fail,
+                        message: big.clone(), level: None, related: vec![],
+                    });
+                }
+            }
+            "unknown-rule" | "unknown-listener" => {
+                if let Some(l) = inventory.listeners.first() {
+                    let mut v = verdicts::fail("hostile-rule", l, "bad reference");
+                    if mode == "unknown-rule" { v.rule_id = "no-such-rule".into() } else { v.listener = Some(u32::MAX) }
+                    out.verdicts.push(v);
+                }
+            }
+            "log-flood" => {
+                for i in 0..100_000 {
+                    portcullis_sdk::log(LogLevel::Info, &format!("line {i} {}", "y".repeat(1000)));
+                }
+            }
+            "error" => return Err(PluginError::Internal("hostile plugin reports an error".into())),
+            _ => {
+                for l in &inventory.listeners {
+                    out.verdicts.push(verdicts::pass("hostile-rule", l, "fine"));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+portcullis_sdk::export_plugin!(Hostile);
