@@ -26,7 +26,10 @@ fn main() {
         .join("plugins");
     build_plugins(&plugins, &target_dir);
     let wasm_dir = target_dir.join("wasm32-unknown-unknown/release");
-    println!("cargo:rustc-env=PORTCULLIS_TEST_PLUGINS={}", wasm_dir.display());
+    println!(
+        "cargo:rustc-env=PORTCULLIS_TEST_PLUGINS={}",
+        wasm_dir.display()
+    );
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut table = String::from("pub static BUILTINS: &[Builtin] = &[\n");
@@ -50,14 +53,32 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(plugins)
-        .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+        ])
         .arg(target_dir);
     // This build's flags are for the host target, not for wasm.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("run cargo for the plugins");
-    assert!(status.success(), "building the plugins in {} failed", plugins.display());
+    assert!(
+        status.success(),
+        "building the plugins in {} failed",
+        plugins.display()
+    );
 }
 
 fn builtin_names(plugins: &Path) -> Vec<String> {
@@ -80,7 +101,9 @@ fn precompile(wasm: &Path, out: &Path) -> Option<PathBuf> {
     config.target(&target).ok()?;
     let engine = wasmtime::Engine::new(&config).ok()?;
     let bytes = std::fs::read(wasm).expect("the plugin was just built");
-    let artifact = engine.precompile_component(&bytes).unwrap_or_else(|e| panic!("precompiling {}: {e:#}", wasm.display()));
+    let artifact = engine
+        .precompile_component(&bytes)
+        .unwrap_or_else(|e| panic!("precompiling {}: {e:#}", wasm.display()));
     std::fs::write(out, artifact).unwrap();
     Some(out.to_path_buf())
 }

@@ -14,4 +14,6 @@ pub mod cli;
 pub mod collect;
 pub mod exit;
 pub mod model;
+pub mod plugin;
+pub mod policy;
 pub mod report;

@@ -6,6 +6,7 @@
 //! documented in the README) and, later, the input handed to rule plugins.
 //! Field names here are that contract: renaming one is a schema change.
 
+mod finding;
 mod gap;
 mod inventory;
 mod listener;
@@ -13,6 +14,9 @@ mod netns;
 pub mod scope;
 mod text;
 
+pub use finding::{
+    Evaluation, Level, NotApplicable, Outcome, PluginFailure, Rule, UnusedAllowance, Verdict,
+};
 pub use gap::{Gap, GapKind};
 pub use inventory::{HostFacts, Inventory, SCHEMA_VERSION};
 pub use listener::{Family, Holder, Listener, ProcessDetails, Protocol};

@@ -1,0 +1,116 @@
+//! What the rules said about an inventory: the rule catalogue, verdicts, and
+//! plugins that could not give one.
+
+use serde::{Deserialize, Serialize};
+
+/// SARIF result levels, lowest first (so `>=` compares severity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Note,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Note => "note",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+/// One rule as its plugin describes it, with the policy's overrides applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub plugin: String,
+    pub name: String,
+    pub short_description: String,
+    pub full_description: String,
+    pub help_markdown: String,
+    pub help_uri: Option<String>,
+    pub default_level: Level,
+    pub tags: Vec<String>,
+    pub enabled_by_default: bool,
+    /// After policy overrides.
+    pub enabled: bool,
+    /// After policy overrides.
+    pub level: Level,
+}
+
+/// A rule's judgement of one listener (or of the host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub rule: String,
+    pub plugin: String,
+    /// Index into the inventory's listeners.
+    pub listener: Option<usize>,
+    pub outcome: Outcome,
+    pub level: Level,
+    pub message: String,
+    pub related: Vec<usize>,
+    /// A failure the policy's allowlist accepted, with the entry's reason:
+    /// kept in reports, never failing the run.
+    pub allowed_by: Option<String>,
+}
+
+impl Verdict {
+    /// A failure that counts against the run.
+    pub fn is_violation(&self) -> bool {
+        self.outcome == Outcome::Fail && self.allowed_by.is_none()
+    }
+}
+
+/// A rule that does not apply to this host, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotApplicable {
+    pub rule: String,
+    pub reason: String,
+}
+
+/// A plugin that gave no usable answer: its rules are a coverage gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub rules: Vec<String>,
+    pub message: String,
+}
+
+/// An allowlist entry that accepted no failure: likely stale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnusedAllowance {
+    /// `FILE:LINE` of the entry.
+    pub location: String,
+    pub reason: String,
+}
+
+/// Everything the rules produced for one inventory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub rules: Vec<Rule>,
+    pub verdicts: Vec<Verdict>,
+    pub not_applicable: Vec<NotApplicable>,
+    pub plugin_failures: Vec<PluginFailure>,
+    pub unused_allowances: Vec<UnusedAllowance>,
+}
+
+impl Evaluation {
+    pub fn violations(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter().filter(|v| v.is_violation())
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}

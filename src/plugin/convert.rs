@@ -1,0 +1,189 @@
+//! Between the inventory model and the ABI's records, both ways, checking
+//! everything a plugin hands back.
+
+use crate::model::{self, Family, Inventory, Level, Outcome, Protocol, Scope};
+
+use super::abi::wit;
+
+/// The inventory as plugins see it. Listener ids are indexes into
+/// `inventory.listeners`.
+pub fn inventory(inv: &Inventory) -> wit::Inventory {
+    wit::Inventory {
+        host: wit::HostFacts {
+            hostname: inv.host.hostname.clone(),
+            os_id: inv.host.os_id.clone(),
+            os_version_id: inv.host.os_version_id.clone(),
+            kernel: inv.host.kernel.clone(),
+            arch: inv.host.arch.clone(),
+        },
+        namespaces: inv.namespaces.iter().map(netns).collect(),
+        listeners: inv
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| listener(i as u32, l))
+            .collect(),
+    }
+}
+
+fn netns(ns: &model::Netns) -> wit::Netns {
+    wit::Netns {
+        inode: ns.inode,
+        names: ns.names.clone(),
+        is_host: ns.host,
+        units: ns.hints.units.clone(),
+        containers: ns.hints.containers.clone(),
+        external_interfaces: ns
+            .interfaces
+            .iter()
+            .filter(|i| i.up && !i.addresses.iter().all(|a| a.is_loopback()) && i.name != "lo")
+            .map(|i| i.name.clone())
+            .collect(),
+    }
+}
+
+fn listener(id: u32, l: &model::Listener) -> wit::Listener {
+    wit::Listener {
+        id,
+        netns: l.netns,
+        protocol: match l.protocol {
+            Protocol::Tcp => wit::Protocol::Tcp,
+            Protocol::Udp => wit::Protocol::Udp,
+        },
+        family: match l.family {
+            Family::Ipv4 => wit::Family::Ipv4,
+            Family::Ipv6 => wit::Family::Ipv6,
+        },
+        address: l.address.clone(),
+        port: l.port,
+        bound_device: l.interface.clone(),
+        v6only: l.v6only,
+        scope: match l.scope {
+            Scope::Loopback => wit::Scope::Loopback,
+            Scope::LinkLocal => wit::Scope::LinkLocal,
+            Scope::Private => wit::Scope::Private,
+            Scope::Multicast => wit::Scope::Multicast,
+            Scope::Public => wit::Scope::Public,
+            Scope::Wildcard => wit::Scope::Wildcard,
+            Scope::DualStack => wit::Scope::DualStack,
+        },
+        address_interfaces: l.address_interfaces.clone(),
+        uid: l.uid,
+        holders: l
+            .processes
+            .iter()
+            .map(|h| wit::Holder {
+                pid: h.pid,
+                fd: h.fd,
+                comm: h.process.comm.escaped(),
+                exe: h.process.exe.as_ref().map(|e| e.escaped()),
+                cmdline: h.process.cmdline.iter().map(|a| a.escaped()).collect(),
+                uid: h.process.uid,
+                unit: h.process.unit.clone(),
+                container: h.process.container.clone(),
+            })
+            .collect(),
+        owner_unknown: l.owner_unknown,
+    }
+}
+
+pub fn level(l: wit::Level) -> Level {
+    match l {
+        wit::Level::Note => Level::Note,
+        wit::Level::Warning => Level::Warning,
+        wit::Level::Error => Level::Error,
+    }
+}
+
+pub fn rule(plugin: &str, r: wit::RuleInfo) -> model::Rule {
+    let default_level = level(r.default_level);
+    model::Rule {
+        enabled: r.enabled_by_default,
+        level: default_level,
+        id: r.id,
+        plugin: plugin.to_owned(),
+        name: r.name,
+        short_description: r.short_description,
+        full_description: r.full_description,
+        help_markdown: r.help_markdown,
+        help_uri: r.help_uri,
+        default_level,
+        tags: r.tags,
+        enabled_by_default: r.enabled_by_default,
+    }
+}
+
+/// Checks an evaluation against the plugin's declared rules and the
+/// inventory, and turns it into model verdicts (levels from the catalogue,
+/// unless the verdict overrides its own).
+pub fn evaluation(
+    plugin: &str,
+    eval: wit::Evaluation,
+    rules: &[model::Rule],
+    listeners: usize,
+    max_bytes: usize,
+) -> Result<(Vec<model::Verdict>, Vec<model::NotApplicable>), String> {
+    let bytes: usize = eval
+        .verdicts
+        .iter()
+        .map(|v| v.message.len() + v.rule_id.len())
+        .sum::<usize>()
+        + eval
+            .not_applicable
+            .iter()
+            .map(|n| n.reason.len())
+            .sum::<usize>();
+    if bytes > max_bytes {
+        return Err(format!(
+            "returned {} MiB of results, over its limit of {} MiB",
+            bytes >> 20,
+            max_bytes >> 20
+        ));
+    }
+    let rule_of = |id: &str| {
+        rules
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| format!("returned a verdict for rule `{id}`, which it does not declare"))
+    };
+    let check_id = |id: u32| {
+        if (id as usize) < listeners {
+            Ok(id as usize)
+        } else {
+            Err(format!(
+                "referred to listener {id}, but the inventory has {listeners}"
+            ))
+        }
+    };
+    let mut verdicts = Vec::with_capacity(eval.verdicts.len());
+    for v in eval.verdicts {
+        let rule = rule_of(&v.rule_id)?;
+        verdicts.push(model::Verdict {
+            plugin: plugin.to_owned(),
+            listener: v.listener.map(check_id).transpose()?,
+            related: v
+                .related
+                .into_iter()
+                .map(check_id)
+                .collect::<Result<_, _>>()?,
+            outcome: match v.outcome {
+                wit::Outcome::Pass => Outcome::Pass,
+                wit::Outcome::Fail => Outcome::Fail,
+                wit::Outcome::Skip => Outcome::Skip,
+            },
+            level: v.level.map_or(rule.level, level),
+            message: v.message,
+            rule: v.rule_id,
+            allowed_by: None,
+        });
+    }
+    let mut not_applicable = Vec::new();
+    for n in eval.not_applicable {
+        rule_of(&n.rule_id)?;
+        not_applicable.push(model::NotApplicable {
+            rule: n.rule_id,
+            reason: n.reason,
+        });
+    }
+    Ok((verdicts, not_applicable))
+}

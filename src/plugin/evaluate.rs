@@ -1,0 +1,152 @@
+//! Running every active plugin over one inventory. Plugins run in parallel,
+//! each in a fresh store under its limits; one that fails becomes a
+//! [`PluginFailure`] covering its rules, and the others are unaffected.
+
+use crate::model::{Inventory, NotApplicable, PluginFailure, Rule, Verdict};
+
+use super::convert;
+use super::limits::Limits;
+use super::load::{LoadedPlugin, Loader};
+use super::run::{self, CallError};
+
+/// A loaded plugin with what the policy gives it.
+pub struct ActivePlugin {
+    pub plugin: LoadedPlugin,
+    /// Its config as JSON text ("{}" when the policy has none).
+    pub config: String,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub verdicts: Vec<Verdict>,
+    pub not_applicable: Vec<NotApplicable>,
+    pub failures: Vec<PluginFailure>,
+    /// (plugin, line) log lines, warnings first.
+    pub logs: Vec<(String, String)>,
+}
+
+/// Asks each plugin whether it accepts its config; errors name the plugin.
+pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String, String)> {
+    let _ticker = run::EpochTicker::start(&loader.engine);
+    let mut problems = Vec::new();
+    for a in active {
+        let mut store = run::store(&loader.engine, &a.limits);
+        let result = run::call(&a.plugin.pre, &mut store, &a.limits, |p, s| {
+            p.portcullis_plugin_rules()
+                .call_validate_config(s, &a.config)
+        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => problems.push((a.plugin.name.clone(), plugin_error_text(&e))),
+            Err(e) => problems.push((a.plugin.name.clone(), format!("validate-config {e}"))),
+        }
+    }
+    problems
+}
+
+pub fn evaluate(
+    loader: &Loader,
+    active: &[ActivePlugin],
+    rules: &[Rule],
+    inventory: &Inventory,
+) -> Outcome {
+    let input = convert::inventory(inventory);
+    let _ticker = run::EpochTicker::start(&loader.engine);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = active
+            .iter()
+            .map(|a| scope.spawn(|| run_one(loader, a, rules, &input, inventory.listeners.len())))
+            .collect();
+        threads
+            .into_iter()
+            .zip(active)
+            .map(|(t, a)| {
+                t.join().unwrap_or_else(|_| {
+                    Err(format!("plugin {} crashed the host thread", a.plugin.name))
+                })
+            })
+            .collect()
+    });
+    let mut out = Outcome::default();
+    for (a, result) in active.iter().zip(results) {
+        match result {
+            Ok((verdicts, na, logs)) => {
+                out.verdicts.extend(verdicts);
+                out.not_applicable.extend(na);
+                out.logs
+                    .extend(logs.into_iter().map(|l| (a.plugin.name.clone(), l)));
+            }
+            Err(message) => out.failures.push(PluginFailure {
+                plugin: a.plugin.name.clone(),
+                rules: a.plugin.rules.iter().map(|r| r.id.clone()).collect(),
+                message: format!(
+                    "plugin {} ({}) {message}; its rules were not evaluated",
+                    a.plugin.name, a.plugin.origin
+                ),
+            }),
+        }
+    }
+    out
+}
+
+type RunResult = Result<(Vec<Verdict>, Vec<NotApplicable>, Vec<String>), String>;
+
+fn run_one(
+    loader: &Loader,
+    a: &ActivePlugin,
+    rules: &[Rule],
+    input: &super::abi::wit::Inventory,
+    listeners: usize,
+) -> RunResult {
+    let mut store = run::store(&loader.engine, &a.limits);
+    let result = run::call(&a.plugin.pre, &mut store, &a.limits, |p, s| {
+        p.portcullis_plugin_rules()
+            .call_evaluate(s, &a.config, input)
+    });
+    let state = store.data();
+    let mut logs: Vec<String> = state
+        .logs
+        .iter()
+        .map(|(level, line)| format!("{level:?}: {line}"))
+        .collect();
+    if state.logs_dropped > 0 {
+        logs.push(format!(
+            "{} further log lines dropped (limit {})",
+            state.logs_dropped, a.limits.log_lines
+        ));
+    }
+    let evaluation = match result {
+        Ok(Ok(evaluation)) => evaluation,
+        Ok(Err(e)) => return Err(format!("reported an error: {}", plugin_error_text(&e))),
+        Err(
+            e @ (CallError::OutOfFuel(_)
+            | CallError::Timeout(_)
+            | CallError::Memory(_)
+            | CallError::Trap(_)
+            | CallError::Host(_)),
+        ) => {
+            return Err(e.to_string());
+        }
+    };
+    let own_rules: Vec<Rule> = rules
+        .iter()
+        .filter(|r| r.plugin == a.plugin.name)
+        .cloned()
+        .collect();
+    let (verdicts, na) = convert::evaluation(
+        &a.plugin.name,
+        evaluation,
+        &own_rules,
+        listeners,
+        a.limits.result_bytes,
+    )?;
+    Ok((verdicts, na, logs))
+}
+
+fn plugin_error_text(e: &super::abi::wit::PluginError) -> String {
+    match e {
+        super::abi::wit::PluginError::InvalidConfig(m) => format!("invalid config: {m}"),
+        super::abi::wit::PluginError::Internal(m) => m.clone(),
+    }
+}

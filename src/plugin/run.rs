@@ -1,0 +1,158 @@
+//! Calling into one plugin under limits: a fresh store per call, memory
+//! capped, fuel and an epoch deadline, bounded logging. Every way a call can
+//! go wrong comes back as a [`CallError`] whose text names what happened.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+
+use super::abi::{Plugin, PluginPre, portcullis::plugin::host};
+use super::limits::Limits;
+
+/// Epoch tick: the granularity of the wall-clock deadline.
+pub const TICK: Duration = Duration::from_millis(10);
+
+pub struct State {
+    limits: StoreLimits,
+    log_budget: u32,
+    pub logs: Vec<(host::LogLevel, String)>,
+    pub logs_dropped: u32,
+}
+
+/// One log line is cut here; the whole message still crossed into the host,
+/// bounded by the plugin's memory limit.
+const LOG_LINE_BYTES: usize = 1024;
+
+impl host::Host for State {
+    fn log(&mut self, level: host::LogLevel, mut message: String) {
+        if self.log_budget == 0 {
+            self.logs_dropped += 1;
+            return;
+        }
+        self.log_budget -= 1;
+        if message.len() > LOG_LINE_BYTES {
+            let cut = (0..=LOG_LINE_BYTES)
+                .rev()
+                .find(|&i| message.is_char_boundary(i))
+                .unwrap_or(0);
+            message.truncate(cut);
+            message.push('…');
+        }
+        self.logs.push((level, message));
+    }
+}
+
+impl super::abi::wit::Host for State {}
+
+/// A linker that provides exactly the ABI's imports and nothing else.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("ran out of fuel (budget {0})")]
+    OutOfFuel(u64),
+    #[error("exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("exceeded its memory limit of {} MiB", .0 >> 20)]
+    Memory(usize),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("failed: {0}")]
+    Host(String),
+}
+
+/// A store for one call, with every limit set.
+pub fn store(engine: &Engine, limits: &Limits) -> Store<State> {
+    let state = State {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .instances(16)
+            .tables(16)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build(),
+        log_budget: limits.log_lines,
+        logs: Vec::new(),
+        logs_dropped: 0,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store
+        .set_fuel(limits.fuel)
+        .expect("fuel is enabled in the engine config");
+    let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    store
+}
+
+/// Instantiates and calls `f`, mapping failures to what the user needs to know.
+pub fn call<T>(
+    pre: &PluginPre<State>,
+    store: &mut Store<State>,
+    limits: &Limits,
+    f: impl FnOnce(&Plugin, &mut Store<State>) -> wasmtime::Result<T>,
+) -> Result<T, CallError> {
+    let result = pre
+        .instantiate(&mut *store)
+        .and_then(|plugin| f(&plugin, store));
+    result.map_err(|e| classify(e, limits))
+}
+
+fn classify(e: wasmtime::Error, limits: &Limits) -> CallError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => CallError::OutOfFuel(limits.fuel),
+        Some(Trap::Interrupt) => CallError::Timeout(limits.timeout),
+        Some(Trap::UnreachableCodeReached) => {
+            CallError::Trap("unreachable code reached (a panic, or an explicit trap)".into())
+        }
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None => {
+            let text = format!("{e:#}");
+            if text.contains("growing memory") || text.contains("memory") && text.contains("limit")
+            {
+                CallError::Memory(limits.memory_bytes)
+            } else {
+                CallError::Host(text)
+            }
+        }
+    }
+}
+
+/// Ticks the engine's epoch while plugins run, so deadlines are wall-clock.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
+            }
+        });
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The policy file (`portcullis.toml`): which plugins run with which config
+//! and limits, rule overrides, and the allowlist.
+//!
+//! Parsed, then validated against the loaded plugins, collecting every
+//! problem with its position (`FILE:LINE:COL: what is wrong`) instead of
+//! stopping at the first. Without a file, an embedded default applies.
+
+pub mod allow;
+mod file;
+
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+pub use allow::Allowance;
+use file::RawPolicy;
+
+use crate::model::Rule;
+use crate::plugin::evaluate::ActivePlugin;
+use crate::plugin::limits::Limits;
+use crate::plugin::load::LoadedPlugin;
+
+const DEFAULT: &str = include_str!("default.toml");
+pub const FILE_NAME: &str = "portcullis.toml";
+
+pub struct Policy {
+    /// Where it came from, as shown in messages (a path, or `<default policy>`).
+    pub name: String,
+    pub dir: Option<PathBuf>,
+    text: String,
+    raw: RawPolicy,
+}
+
+/// A policy problem with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// What the policy makes of the loaded plugins.
+pub struct Configured {
+    pub active: Vec<ActivePlugin>,
+    pub rules: Vec<Rule>,
+    pub allow: Vec<Allowance>,
+}
+
+impl Policy {
+    /// `--policy FILE`, else `./portcullis.toml` if present, else the default.
+    pub fn load(explicit: Option<&Path>) -> Result<Policy, Vec<PolicyError>> {
+        let path = match explicit {
+            Some(p) => Some(p.to_owned()),
+            None => Some(PathBuf::from(FILE_NAME)).filter(|p| p.exists()),
+        };
+        match path {
+            None => Policy::parse("<default policy>", None, DEFAULT.to_owned()),
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    vec![PolicyError {
+                        location: name.clone(),
+                        message: format!("cannot read it: {e}"),
+                    }]
+                })?;
+                let dir = path.parent().map(|d| {
+                    if d.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        d.to_owned()
+                    }
+                });
+                Policy::parse(&name, dir, text)
+            }
+        }
+    }
+
+    pub fn parse(
+        name: &str,
+        dir: Option<PathBuf>,
+        text: String,
+    ) -> Result<Policy, Vec<PolicyError>> {
+        match toml::from_str::<RawPolicy>(&text) {
+            Ok(raw) => Ok(Policy {
+                name: name.to_owned(),
+                dir,
+                text,
+                raw,
+            }),
+            Err(e) => {
+                let location = match e.span() {
+                    Some(span) => position(name, &text, span.start),
+                    None => name.to_owned(),
+                };
+                Err(vec![PolicyError {
+                    location,
+                    message: e.message().trim().to_owned(),
+                }])
+            }
+        }
+    }
+
+    fn at<T>(&self, spanned: &Spanned<T>) -> String {
+        position(&self.name, &self.text, spanned.span().start)
+    }
+
+    fn error<T>(&self, at: &Spanned<T>, message: String) -> PolicyError {
+        PolicyError {
+            location: self.at(at),
+            message,
+        }
+    }
+
+    pub fn builtins_enabled(&self) -> bool {
+        self.raw.builtins.unwrap_or(true)
+    }
+
+    /// External plugin files the policy names: (plugin table name, path), and
+    /// the plugin folder's `*.wasm` files (name None).
+    pub fn plugin_files(&self) -> Result<Vec<(Option<String>, PathBuf)>, Vec<PolicyError>> {
+        let mut files = Vec::new();
+        for (name, plugin) in &self.raw.plugins {
+            if let Some(path) = &plugin.get_ref().path {
+                files.push((Some(name.clone()), self.resolve(path.get_ref())));
+            }
+        }
+        if let Some(dir) = &self.raw.plugin_dir {
+            let path = self.resolve(dir.get_ref());
+            let entries = std::fs::read_dir(&path).map_err(|e| {
+                vec![self.error(
+                    dir,
+                    format!("cannot read plugin_dir {}: {e}", path.display()),
+                )]
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension() == Some("wasm".as_ref()))
+                .collect();
+            found.sort();
+            files.extend(found.into_iter().map(|p| (None, p)));
+        }
+        Ok(files)
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        match &self.dir {
+            Some(dir) if Path::new(path).is_relative() => dir.join(path),
+            _ => PathBuf::from(path),
+        }
+    }
+
+    /// Checks the policy against the loaded plugins and builds the active set.
+    /// `named` maps plugin tables with a `path` to the name their file declared.
+    pub fn configure(
+        &self,
+        plugins: Vec<LoadedPlugin>,
+        named: &[(String, String)],
+    ) -> Result<Configured, Vec<PolicyError>> {
+        let mut errors = Vec::new();
+        for (table, declared) in named {
+            if table != declared {
+                let at = &self.raw.plugins[table];
+                errors.push(self.error(at, format!("plugins.{table}: its file is plugin `{declared}`; name the table [plugins.{declared}]")));
+            }
+        }
+        for (name, plugin) in &self.raw.plugins {
+            if !plugins.iter().any(|p| &p.name == name) {
+                let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+                errors.push(self.error(
+                    plugin,
+                    format!(
+                        "no plugin named `{name}` is loaded (loaded: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut rules: Vec<Rule> = Vec::new();
+        for p in &plugins {
+            for r in &p.rules {
+                if let Some(other) = rules.iter().find(|o| o.id == r.id) {
+                    errors.push(PolicyError {
+                        location: self.name.clone(),
+                        message: format!(
+                            "rule `{}` is declared by both plugin `{}` and plugin `{}`",
+                            r.id, other.plugin, p.name
+                        ),
+                    });
+                }
+                rules.push(r.clone());
+            }
+        }
+        for (id, over) in &self.raw.rules {
+            match rules.iter_mut().find(|r| &r.id == id) {
+                Some(rule) => {
+                    rule.enabled = over.get_ref().enabled.unwrap_or(rule.enabled);
+                    rule.level = over.get_ref().level.unwrap_or(rule.level);
+                }
+                None => errors.push(self.error(
+                    over,
+                    format!("rules.{id}: no loaded plugin has a rule `{id}`"),
+                )),
+            }
+        }
+        let allow = self
+            .raw
+            .allow
+            .iter()
+            .map(|a| Allowance::new(self, a, &rules))
+            .collect::<Vec<_>>();
+        let allow: Vec<Allowance> = allow
+            .into_iter()
+            .filter_map(|a| a.map_err(|e| errors.push(e)).ok())
+            .collect();
+        let base = self.raw.limits.apply(Limits::default());
+        let mut active = Vec::new();
+        for plugin in plugins {
+            let table = self.raw.plugins.get(&plugin.name).map(Spanned::get_ref);
+            if table.and_then(|t| t.enabled) == Some(false) {
+                rules.retain(|r| r.plugin != plugin.name);
+                continue;
+            }
+            let config = table
+                .and_then(|t| t.config.as_ref())
+                .map(|c| serde_json::to_string(c.get_ref()));
+            let config = match config {
+                Some(Ok(json)) => json,
+                Some(Err(e)) => {
+                    errors.push(PolicyError {
+                        location: self.name.clone(),
+                        message: format!("plugins.{}.config: {e}", plugin.name),
+                    });
+                    continue;
+                }
+                None => "{}".to_owned(),
+            };
+            let limits = table
+                .and_then(|t| t.limits.as_ref())
+                .map_or(base, |l| l.apply(base));
+            active.push(ActivePlugin {
+                plugin,
+                config,
+                limits,
+            });
+        }
+        if errors.is_empty() {
+            Ok(Configured {
+                active,
+                rules,
+                allow,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Where a plugin's config problems point: its config table, else its
+    /// table, else the file.
+    pub fn config_location(&self, plugin: &str) -> String {
+        match self.raw.plugins.get(plugin) {
+            Some(p) => match &p.get_ref().config {
+                Some(c) => self.at(c),
+                None => self.at(p),
+            },
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// `NAME:LINE:COL` (1-based) of a byte offset.
+fn position(name: &str, text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
+    format!("{name}:{line}:{col}")
+}
+
+#[cfg(test)]
+mod tests;
