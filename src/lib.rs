@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod exit;
+pub mod judge;
 pub mod model;
 pub mod plugin;
 pub mod policy;

@@ -5,9 +5,8 @@
 
 use std::io::{self, Write};
 
-use crate::model::Inventory;
 
-pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, inventory)?;
+pub fn write(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }

@@ -1,0 +1,114 @@
+//! Judging an inventory: load plugins under the policy, run them, apply the
+//! policy's rule overrides and allowlist. Produces a [`model::Evaluation`].
+
+use std::path::{Path, PathBuf};
+
+use crate::model::{Evaluation, Inventory};
+use crate::plugin::evaluate::{self, ActivePlugin};
+use crate::plugin::load::{LoadError, LoadedPlugin, Loader};
+use crate::policy::{self, Configured, Policy, PolicyError};
+
+/// Why judging could not start: all are configuration errors (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{}", join(.0))]
+    Policy(Vec<PolicyError>),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+fn join(errors: &[PolicyError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+/// Plugins loaded and configured, configs accepted by their plugins.
+pub struct Judge {
+    loader: Loader,
+    pub policy: Policy,
+    pub configured: Configured,
+}
+
+impl Judge {
+    /// Loads the policy and every plugin it and `extra` name; validates all
+    /// of it before any scan.
+    pub fn new(policy_path: Option<&Path>, extra: &[PathBuf]) -> Result<Judge, SetupError> {
+        let policy = Policy::load(policy_path).map_err(SetupError::Policy)?;
+        let loader = Loader::new(cache_dir());
+        let mut plugins: Vec<LoadedPlugin> = if policy.builtins_enabled() { loader.builtins()? } else { vec![] };
+        let mut named = Vec::new();
+        let files = policy.plugin_files().map_err(SetupError::Policy)?;
+        for (table, path) in files.into_iter().chain(extra.iter().map(|p| (None, p.clone()))) {
+            let plugin = loader.file(&path)?;
+            if let Some(existing) = plugins.iter().find(|p| p.name == plugin.name) {
+                return Err(LoadError {
+                    origin: path.display().to_string(),
+                    reason: format!("it is named `{}`, like the plugin from {}", plugin.name, existing.origin),
+                }
+                .into());
+            }
+            if let Some(table) = table {
+                named.push((table, plugin.name.clone()));
+            }
+            plugins.push(plugin);
+        }
+        let configured = policy.configure(plugins, &named).map_err(SetupError::Policy)?;
+        let problems = evaluate::validate_configs(&loader, &configured.active);
+        if !problems.is_empty() {
+            let errors = problems
+                .into_iter()
+                .map(|(plugin, message)| PolicyError {
+                    location: policy.config_location(&plugin),
+                    message: format!("plugin `{plugin}` rejects its config: {message}"),
+                })
+                .collect();
+            return Err(SetupError::Policy(errors));
+        }
+        Ok(Judge { loader, policy, configured })
+    }
+
+    pub fn plugins(&self) -> impl Iterator<Item = &ActivePlugin> {
+        self.configured.active.iter()
+    }
+
+    /// Runs every plugin over the inventory and applies the policy.
+    pub fn judge(&self, inventory: &Inventory) -> (Evaluation, Vec<(String, String)>) {
+        let rules = &self.configured.rules;
+        let outcome = evaluate::evaluate(&self.loader, &self.configured.active, rules, inventory);
+        let mut verdicts: Vec<_> = outcome
+            .verdicts
+            .into_iter()
+            .filter_map(|mut v| {
+                let rule = rules.iter().find(|r| r.id == v.rule)?;
+                if !rule.enabled {
+                    return None;
+                }
+                if rule.level != rule.default_level {
+                    v.level = rule.level; // the policy's override wins
+                }
+                Some(v)
+            })
+            .collect();
+        let unused_allowances = policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
+        let evaluation = Evaluation {
+            rules: rules.clone(),
+            verdicts,
+            not_applicable: outcome.not_applicable,
+            plugin_failures: outcome.failures,
+            unused_allowances,
+        };
+        (evaluation, outcome.logs)
+    }
+}
+
+/// Where compiled external plugins are cached: `$PORTCULLIS_CACHE_DIR`
+/// (`off` disables), else the XDG cache folder. Built-ins never need it.
+fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("PORTCULLIS_CACHE_DIR") {
+        Some(v) if v == "off" || v.is_empty() => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("portcullis").join("plugins")),
+    }
+}
