@@ -46,6 +46,11 @@ fn main() {
         );
     }
     table += "];\n";
+    let sample = out_dir.join("exposure.cwasm");
+    println!(
+        "cargo:rustc-env=PORTCULLIS_TEST_PRECOMPILED={}",
+        sample.display()
+    );
     std::fs::write(out_dir.join("builtins.rs"), table).unwrap();
 }
 

@@ -20,7 +20,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
-    let Some(mut inventory) = collect_or_report(&args.collect.request())? else { return Ok(ExitStatus::Error) };
+    let Some(mut inventory) = collect_or_report(&args.collect.request())? else {
+        return Ok(ExitStatus::Error);
+    };
     if args.no_loopback {
         inventory.listeners.retain(|l| l.scope != Scope::Loopback);
     }
@@ -29,23 +31,34 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
         Format::Table => report::table::write(&inventory, out),
         Format::Json => report::json::write(&inventory, out),
     })?;
-    Ok(ExitStatus::for_scan(ExitStatus::Clean, inventory.is_complete(), args.collect.allow_partial))
+    Ok(ExitStatus::for_scan(
+        ExitStatus::Clean,
+        inventory.is_complete(),
+        args.collect.allow_partial,
+    ))
 }
 
 fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     // The policy and plugins are checked before looking at the host.
-    let Some(judge) = setup(&args.policy) else { return Ok(ExitStatus::Error) };
-    let Some(inventory) = collect_or_report(&args.collect.request())? else { return Ok(ExitStatus::Error) };
+    let Some(judge) = setup(&args.policy) else {
+        return Ok(ExitStatus::Error);
+    };
+    let Some(inventory) = collect_or_report(&args.collect.request())? else {
+        return Ok(ExitStatus::Error);
+    };
     report_gaps(&inventory);
     judged(&judge, &inventory, args.format, args.collect.allow_partial)
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
-    let Some(judge) = setup(&args.policy) else { return Ok(ExitStatus::Error) };
+    let Some(judge) = setup(&args.policy) else {
+        return Ok(ExitStatus::Error);
+    };
     let inventory: Inventory = match std::fs::read(&args.inventory)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not a portcullis inventory: {e}")))
-    {
+        .and_then(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| format!("not a portcullis inventory: {e}"))
+        }) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("portcullis: {}: {e}", args.inventory.display());
@@ -55,7 +68,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
     judged(&judge, &inventory, args.format, args.allow_partial)
 }
 
-fn judged(judge: &Judge, inventory: &Inventory, format: Format, allow_partial: bool) -> anyhow::Result<ExitStatus> {
+fn judged(
+    judge: &Judge,
+    inventory: &Inventory,
+    format: Format,
+    allow_partial: bool,
+) -> anyhow::Result<ExitStatus> {
     let (evaluation, logs) = judge.judge(inventory);
     for (plugin, line) in &logs {
         eprintln!("portcullis: plugin {plugin}: {line}");
@@ -65,14 +83,25 @@ fn judged(judge: &Judge, inventory: &Inventory, format: Format, allow_partial: b
     }
     write_stdout(|out| match format {
         Format::Table => report::findings::write(inventory, &evaluation, out),
-        Format::Json => report::json::write(&serde_json::json!({"inventory": inventory, "evaluation": &evaluation}), out),
+        Format::Json => report::json::write(
+            &serde_json::json!({"inventory": inventory, "evaluation": &evaluation}),
+            out,
+        ),
     })?;
-    Ok(ExitStatus::for_scan(verdict(&evaluation), complete(inventory, &evaluation), allow_partial))
+    Ok(ExitStatus::for_scan(
+        verdict(&evaluation),
+        complete(inventory, &evaluation),
+        allow_partial,
+    ))
 }
 
 /// Exit 1 when an error-level failure is not accepted by the allowlist.
 fn verdict(evaluation: &Evaluation) -> ExitStatus {
-    if evaluation.violations().any(|v| v.level >= Level::Error) { ExitStatus::Violations } else { ExitStatus::Clean }
+    if evaluation.violations().any(|v| v.level >= Level::Error) {
+        ExitStatus::Violations
+    } else {
+        ExitStatus::Clean
+    }
 }
 
 fn complete(inventory: &Inventory, evaluation: &Evaluation) -> bool {
@@ -95,7 +124,10 @@ fn setup(policy: &PolicyArgs) -> Option<Judge> {
     }
 }
 
-fn with_judge(policy: &PolicyArgs, f: impl FnOnce(&Judge) -> anyhow::Result<ExitStatus>) -> anyhow::Result<ExitStatus> {
+fn with_judge(
+    policy: &PolicyArgs,
+    f: impl FnOnce(&Judge) -> anyhow::Result<ExitStatus>,
+) -> anyhow::Result<ExitStatus> {
     match setup(policy) {
         Some(judge) => f(&judge),
         None => Ok(ExitStatus::Error),
@@ -104,10 +136,22 @@ fn with_judge(policy: &PolicyArgs, f: impl FnOnce(&Judge) -> anyhow::Result<Exit
 
 fn rules(judge: &Judge) -> anyhow::Result<ExitStatus> {
     write_stdout(|out| {
-        writeln!(out, "{:<24} {:<12} {:<8} {:<8} DESCRIPTION", "RULE", "PLUGIN", "LEVEL", "ENABLED")?;
+        writeln!(
+            out,
+            "{:<24} {:<12} {:<8} {:<8} DESCRIPTION",
+            "RULE", "PLUGIN", "LEVEL", "ENABLED"
+        )?;
         for r in &judge.configured.rules {
             let enabled = if r.enabled { "yes" } else { "no" };
-            writeln!(out, "{:<24} {:<12} {:<8} {:<8} {}", r.id, r.plugin, r.level.as_str(), enabled, r.short_description)?;
+            writeln!(
+                out,
+                "{:<24} {:<12} {:<8} {:<8} {}",
+                r.id,
+                r.plugin,
+                r.level.as_str(),
+                enabled,
+                r.short_description
+            )?;
         }
         Ok(())
     })?;
@@ -120,8 +164,20 @@ fn explain(judge: &Judge, id: &str) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Error);
     };
     write_stdout(|out| {
-        writeln!(out, "{} ({}) — plugin {}, level {}{}", r.id, r.name, r.plugin, r.level.as_str(), if r.enabled { "" } else { ", disabled" })?;
-        writeln!(out, "\n{}\n\n{}\n\n{}", r.short_description, r.full_description, r.help_markdown)?;
+        writeln!(
+            out,
+            "{} ({}) — plugin {}, level {}{}",
+            r.id,
+            r.name,
+            r.plugin,
+            r.level.as_str(),
+            if r.enabled { "" } else { ", disabled" }
+        )?;
+        writeln!(
+            out,
+            "\n{}\n\n{}\n\n{}",
+            r.short_description, r.full_description, r.help_markdown
+        )?;
         if let Some(uri) = &r.help_uri {
             writeln!(out, "\nMore: {uri}")?;
         }
@@ -135,10 +191,22 @@ fn explain(judge: &Judge, id: &str) -> anyhow::Result<ExitStatus> {
 
 fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
     write_stdout(|out| {
-        writeln!(out, "{:<16} {:<10} {:<6} {:<6} ORIGIN", "PLUGIN", "VERSION", "ABI", "RULES")?;
+        writeln!(
+            out,
+            "{:<16} {:<10} {:<6} {:<6} ORIGIN",
+            "PLUGIN", "VERSION", "ABI", "RULES"
+        )?;
         for a in judge.plugins() {
             let p = &a.plugin;
-            writeln!(out, "{:<16} {:<10} {:<6} {:<6} {}", p.name, p.version, crate::plugin::abi::ABI_VERSION, p.rules.len(), p.origin)?;
+            writeln!(
+                out,
+                "{:<16} {:<10} {:<6} {:<6} {}",
+                p.name,
+                p.version,
+                crate::plugin::abi::ABI_VERSION,
+                p.rules.len(),
+                p.origin
+            )?;
         }
         Ok(())
     })?;
@@ -171,7 +239,10 @@ fn write_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow
 /// Every gap goes to stderr, whatever the output format.
 fn report_gaps(inventory: &Inventory) {
     for gap in &inventory.gaps {
-        let scope = gap.netns.map(|n| format!(" in net:[{n}]")).unwrap_or_default();
+        let scope = gap
+            .netns
+            .map(|n| format!(" in net:[{n}]"))
+            .unwrap_or_default();
         eprintln!("portcullis: incomplete{scope}: {}", gap.detail);
     }
 }

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::collect::{Request, Selector};
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "Fails builds on unnecessarily open ports: every listener in every network namespace, judged by rule plugins.")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Fails builds on unnecessarily open ports: every listener in every network namespace, judged by rule plugins."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -62,7 +66,9 @@ pub struct CollectArgs {
 
 impl CollectArgs {
     pub fn request(&self) -> Request {
-        Request { selectors: self.netns.iter().map(|s| Selector::parse(s)).collect() }
+        Request {
+            selectors: self.netns.iter().map(|s| Selector::parse(s)).collect(),
+        }
     }
 }
 

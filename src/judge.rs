@@ -18,7 +18,11 @@ pub enum SetupError {
 }
 
 fn join(errors: &[PolicyError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Plugins loaded and configured, configs accepted by their plugins.
@@ -34,15 +38,25 @@ impl Judge {
     pub fn new(policy_path: Option<&Path>, extra: &[PathBuf]) -> Result<Judge, SetupError> {
         let policy = Policy::load(policy_path).map_err(SetupError::Policy)?;
         let loader = Loader::new(cache_dir());
-        let mut plugins: Vec<LoadedPlugin> = if policy.builtins_enabled() { loader.builtins()? } else { vec![] };
+        let mut plugins: Vec<LoadedPlugin> = if policy.builtins_enabled() {
+            loader.builtins()?
+        } else {
+            vec![]
+        };
         let mut named = Vec::new();
         let files = policy.plugin_files().map_err(SetupError::Policy)?;
-        for (table, path) in files.into_iter().chain(extra.iter().map(|p| (None, p.clone()))) {
+        for (table, path) in files
+            .into_iter()
+            .chain(extra.iter().map(|p| (None, p.clone())))
+        {
             let plugin = loader.file(&path)?;
             if let Some(existing) = plugins.iter().find(|p| p.name == plugin.name) {
                 return Err(LoadError {
                     origin: path.display().to_string(),
-                    reason: format!("it is named `{}`, like the plugin from {}", plugin.name, existing.origin),
+                    reason: format!(
+                        "it is named `{}`, like the plugin from {}",
+                        plugin.name, existing.origin
+                    ),
                 }
                 .into());
             }
@@ -51,7 +65,9 @@ impl Judge {
             }
             plugins.push(plugin);
         }
-        let configured = policy.configure(plugins, &named).map_err(SetupError::Policy)?;
+        let configured = policy
+            .configure(plugins, &named)
+            .map_err(SetupError::Policy)?;
         let problems = evaluate::validate_configs(&loader, &configured.active);
         if !problems.is_empty() {
             let errors = problems
@@ -63,7 +79,11 @@ impl Judge {
                 .collect();
             return Err(SetupError::Policy(errors));
         }
-        Ok(Judge { loader, policy, configured })
+        Ok(Judge {
+            loader,
+            policy,
+            configured,
+        })
     }
 
     pub fn plugins(&self) -> impl Iterator<Item = &ActivePlugin> {
@@ -88,7 +108,8 @@ impl Judge {
                 Some(v)
             })
             .collect();
-        let unused_allowances = policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
+        let unused_allowances =
+            policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
         let evaluation = Evaluation {
             rules: rules.clone(),
             verdicts,

@@ -53,6 +53,8 @@ pub struct LoadedPlugin {
     pub origin: Origin,
     pub rules: Vec<Rule>,
     pub config_schema: Option<String>,
+    /// Loaded from native code precompiled at build time (built-ins).
+    pub precompiled: bool,
     pub(super) pre: PluginPre<State>,
 }
 
@@ -89,11 +91,14 @@ impl Loader {
         let precompiled = b
             .cwasm
             .and_then(|bytes| unsafe { Component::deserialize(&self.engine, bytes) }.ok());
+        let was_precompiled = precompiled.is_some();
         let component = match precompiled {
             Some(c) => c,
             None => Component::new(&self.engine, b.wasm).map_err(|e| err(format!("{e:#}")))?,
         };
-        self.finish(component, Origin::Embedded).map_err(err)
+        let mut plugin = self.finish(component, Origin::Embedded).map_err(err)?;
+        plugin.precompiled = was_precompiled;
+        Ok(plugin)
     }
 
     /// Loads a `.wasm` component from a file. Precompiled native artifacts
@@ -105,11 +110,11 @@ impl Loader {
         };
         check_ownership(path).map_err(err)?;
         let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read it: {e}")))?;
-        if !bytes.starts_with(b"\0asm") {
-            return Err(err("not a WebAssembly file".into()));
-        }
         if Engine::detect_precompiled(&bytes).is_some() {
             return Err(err("a precompiled native artifact; portcullis loads only .wasm components and compiles them itself".into()));
+        }
+        if !bytes.starts_with(b"\0asm") {
+            return Err(err("not a WebAssembly file".into()));
         }
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(err("a core WebAssembly module, not a component: build it with the portcullis-sdk (wasm-component-ld linker)".into()));
@@ -186,6 +191,7 @@ impl Loader {
             origin,
             rules,
             config_schema: info.config_schema,
+            precompiled: false,
             pre,
         })
     }
@@ -262,4 +268,73 @@ fn usable_cache_dir(dir: &Path) -> bool {
         );
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every embedded plugin loads from its build-time artifact (so a drift
+    /// between build.rs's and the runtime's engine config fails here, not in
+    /// users' scans) and describes itself sensibly.
+    #[test]
+    fn every_builtin_loads_precompiled_and_describes_itself() {
+        let loader = Loader::new(None);
+        let plugins = loader.builtins().unwrap();
+        assert_eq!(plugins.len(), BUILTINS.len());
+        assert!(!plugins.is_empty());
+        for p in &plugins {
+            assert!(p.precompiled, "{} fell back to compiling", p.name);
+            assert_eq!(p.origin, Origin::Embedded);
+            assert!(!p.version.is_empty());
+            let schema: serde_json::Value =
+                serde_json::from_str(p.config_schema.as_deref().unwrap()).unwrap();
+            assert_eq!(schema["type"], "object", "{}", p.name);
+            for r in &p.rules {
+                assert!(
+                    !r.full_description.is_empty() && !r.help_markdown.is_empty(),
+                    "{}",
+                    r.id
+                );
+                assert!(
+                    r.name
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_uppercase()),
+                    "{} is PascalCase",
+                    r.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn description_checks_catch_bad_ids() {
+        let mut rule = convert::rule(
+            "p",
+            super::super::abi::wit::RuleInfo {
+                id: "Bad_Id".into(),
+                name: "X".into(),
+                short_description: "s".into(),
+                full_description: "f".into(),
+                help_markdown: "h".into(),
+                help_uri: None,
+                default_level: super::super::abi::wit::Level::Note,
+                tags: vec![],
+                enabled_by_default: true,
+            },
+        );
+        assert!(
+            check_description("p", std::slice::from_ref(&rule))
+                .unwrap_err()
+                .contains("kebab")
+        );
+        rule.id = "ok-id".into();
+        assert!(
+            check_description("p", &[rule.clone(), rule])
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(check_description("P", &[]).unwrap_err().contains("kebab"));
+    }
 }

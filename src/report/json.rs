@@ -5,7 +5,6 @@
 
 use std::io::{self, Write};
 
-
 pub fn write(value: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")

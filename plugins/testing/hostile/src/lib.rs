@@ -1,5 +1,5 @@
 //! A plugin that misbehaves on demand, for the host's tests. The config is
-//! one word: loop | memory | trap | panic | oversized | unknown-rule |
+//! `{"mode": "…"}` with one of: loop | memory | trap | panic | oversized | unknown-rule |
 //! unknown-listener | log-flood | error | ok. Wasm only.
 #![cfg(target_arch = "wasm32")]
 
@@ -32,7 +32,7 @@ impl Plugin for Hostile {
     }
 
     fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
-        let mode = config.trim().trim_matches('"');
+        let mode = mode(&config);
         let mut out = Evaluation { verdicts: vec![], not_applicable: vec![] };
         match mode {
             "loop" => {
@@ -83,3 +83,11 @@ impl Plugin for Hostile {
 }
 
 portcullis_sdk::export_plugin!(Hostile);
+
+/// `{"mode":"loop"}` → "loop", without a JSON dependency.
+fn mode(config: &str) -> &str {
+    let Some(start) = config.find("\"mode\"") else { return "ok" };
+    let rest = &config[start + 6..];
+    let rest = rest.trim_start().trim_start_matches(':').trim_start();
+    rest.strip_prefix('"').and_then(|r| r.split('"').next()).unwrap_or("ok")
+}
