@@ -11,6 +11,9 @@ echo "built $bin ($(stat -c %s "$bin") bytes)"
 [ "${1:-}" = "--check" ] || exit 0
 
 fail() { echo "static check failed: $*" >&2; exit 1; }
+size=$(stat -c %s "$bin")
+[ "$size" -le $((25 * 1024 * 1024)) ] || fail "$size bytes, over the 25 MiB budget"
+"$bin" plugins list | grep -q ' embedded$' || fail "no embedded plugins"
 readelf -l "$bin" | grep -q 'program interpreter' && fail "has a program interpreter"
 readelf -d "$bin" | grep -q '(NEEDED)' && fail "needs shared libraries: $(readelf -d "$bin" | grep NEEDED)"
 empty=$(mktemp -d)
@@ -18,4 +21,4 @@ trap 'rm -rf "$empty"' EXIT
 (cd "$empty" && "$bin" list --format json --allow-partial >inventory.json) || fail "did not run from an empty folder"
 python3 -c 'import json,sys; inv=json.load(open(sys.argv[1])); assert inv["schema_version"] == 1 and inv["namespaces"], inv' \
   "$empty/inventory.json" || fail "printed no valid inventory"
-echo "static check passed: statically linked, runs from an empty folder"
+echo "static check passed: statically linked, $((size / 1024)) KiB with its embedded plugins, runs from an empty folder"

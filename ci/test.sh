@@ -29,4 +29,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo test --locked
+# The plugins' rule logic, natively (their wasm builds are part of the above).
+cargo test --locked --manifest-path plugins/Cargo.toml
 ci/build-static.sh --check
