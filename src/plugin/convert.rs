@@ -8,6 +8,13 @@ use super::abi::wit;
 /// The inventory as plugins see it. Listener ids are indexes into
 /// `inventory.listeners`.
 pub fn inventory(inv: &Inventory) -> wit::Inventory {
+    let mut processes = Processes::default();
+    let listeners = inv
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| listener(i as u32, l, &mut processes))
+        .collect();
     wit::Inventory {
         host: wit::HostFacts {
             hostname: inv.host.hostname.clone(),
@@ -17,12 +24,37 @@ pub fn inventory(inv: &Inventory) -> wit::Inventory {
             arch: inv.host.arch.clone(),
         },
         namespaces: inv.namespaces.iter().map(netns).collect(),
-        listeners: inv
-            .listeners
-            .iter()
-            .enumerate()
-            .map(|(i, l)| listener(i as u32, l))
-            .collect(),
+        processes: processes.list,
+        listeners,
+    }
+}
+
+/// Each process once, keyed by pid and unit (PID 1 holding sockets for
+/// several .socket units appears once per unit).
+#[derive(Default)]
+struct Processes {
+    list: Vec<wit::Process>,
+    index: std::collections::HashMap<(i32, Option<String>), u32>,
+}
+
+impl Processes {
+    fn index_of(&mut self, h: &model::Holder) -> u32 {
+        let key = (h.pid, h.process.unit.clone());
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(wit::Process {
+            pid: h.pid,
+            comm: h.process.comm.escaped(),
+            exe: h.process.exe.as_ref().map(|e| e.escaped()),
+            cmdline: h.process.cmdline.iter().map(|a| a.escaped()).collect(),
+            uid: h.process.uid,
+            unit: h.process.unit.clone(),
+            container: h.process.container.clone(),
+        });
+        self.index.insert(key, i);
+        i
     }
 }
 
@@ -42,7 +74,7 @@ fn netns(ns: &model::Netns) -> wit::Netns {
     }
 }
 
-fn listener(id: u32, l: &model::Listener) -> wit::Listener {
+fn listener(id: u32, l: &model::Listener, processes: &mut Processes) -> wit::Listener {
     wit::Listener {
         id,
         netns: l.netns,
@@ -73,14 +105,8 @@ fn listener(id: u32, l: &model::Listener) -> wit::Listener {
             .processes
             .iter()
             .map(|h| wit::Holder {
-                pid: h.pid,
+                process: processes.index_of(h),
                 fd: h.fd,
-                comm: h.process.comm.escaped(),
-                exe: h.process.exe.as_ref().map(|e| e.escaped()),
-                cmdline: h.process.cmdline.iter().map(|a| a.escaped()).collect(),
-                uid: h.process.uid,
-                unit: h.process.unit.clone(),
-                container: h.process.container.clone(),
             })
             .collect(),
         owner_unknown: l.owner_unknown,

@@ -1,6 +1,6 @@
 //! Questions about a listener's bind, answered from its scope.
 
-use crate::{Listener, Scope};
+use crate::{Inventory, Listener, Process, Scope};
 
 /// Only this namespace can connect (127/8, ::1, ::ffff:127/104).
 pub fn is_loopback(l: &Listener) -> bool {
@@ -22,9 +22,14 @@ pub fn is_exposed(l: &Listener) -> bool {
     !is_loopback(l)
 }
 
+/// The processes holding it (one entry per descriptor).
+pub fn holders<'i>(inv: &'i Inventory, l: &'i Listener) -> impl Iterator<Item = &'i Process> + 'i {
+    l.holders.iter().filter_map(|h| inv.processes.get(h.process as usize))
+}
+
 /// The names of the processes holding it, without repeats (forked workers).
-pub fn holder_names(l: &Listener) -> Vec<&str> {
-    let mut names: Vec<&str> = l.holders.iter().map(|h| h.comm.as_str()).collect();
+pub fn holder_names<'i>(inv: &'i Inventory, l: &'i Listener) -> Vec<&'i str> {
+    let mut names: Vec<&str> = holders(inv, l).map(|p| p.comm.as_str()).collect();
     names.dedup();
     names
 }

@@ -2,6 +2,8 @@
 
 use crate::{Level, Listener, Outcome, Verdict};
 
+/// A pass. The message may be empty: reports need none, and on a large host
+/// passes are most verdicts.
 pub fn pass(rule: &str, l: &Listener, message: impl Into<String>) -> Verdict {
     verdict(rule, l, Outcome::Pass, message)
 }

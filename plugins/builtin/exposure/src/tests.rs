@@ -1,4 +1,4 @@
-use portcullis_sdk::{Family, Holder, HostFacts, Outcome, Protocol, Scope};
+use portcullis_sdk::{Family, Holder, HostFacts, Outcome, Process, Protocol, Scope};
 
 use super::*;
 
@@ -15,10 +15,8 @@ fn listener(id: u32, address: &str, scope: Scope, netns: u64, holders: &[&str]) 
         scope,
         address_interfaces: vec![],
         uid: 0,
-        holders: holders
-            .iter()
-            .map(|c| Holder { pid: 10, fd: 3, comm: (*c).into(), exe: None, cmdline: vec![], uid: Some(0), unit: None, container: None })
-            .collect(),
+        // Process i of the fixture's process list has name NAMES[i].
+        holders: holders.iter().map(|c| Holder { process: NAMES.iter().position(|n| n == c).unwrap() as u32, fd: 3 }).collect(),
         owner_unknown: holders.is_empty(),
     }
 }
@@ -27,10 +25,17 @@ fn netns(inode: u64, host: bool, external: &[&str]) -> Netns {
     Netns { inode, names: vec![], is_host: host, units: vec![], containers: vec![], external_interfaces: external.iter().map(|s| (*s).into()).collect() }
 }
 
+const NAMES: [&str; 5] = ["nginx", "apache2", "postgres", "app", "web"];
+
 fn inventory(listeners: Vec<Listener>) -> Inventory {
     Inventory {
         host: HostFacts { hostname: "h".into(), os_id: None, os_version_id: None, kernel: "6".into(), arch: "x86_64".into() },
         namespaces: vec![netns(1, true, &["eth0"]), netns(2, false, &[])],
+        processes: NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Process { pid: 10 + i as i32, comm: (*n).into(), exe: None, cmdline: vec![], uid: Some(0), unit: None, container: None })
+            .collect(),
         listeners,
     }
 }

@@ -1,0 +1,117 @@
+//! Benchmark: judge an inventory of 100,000 listeners through every built-in
+//! plugin (the embedded default policy). Prints the median of 7 runs.
+//!
+//!     cargo bench --bench evaluate
+//!
+//! Times only evaluation (conversion into the ABI, the plugins' calls, the
+//! policy), not collection or output.
+
+use std::time::Instant;
+
+use portcullis::judge::Judge;
+use portcullis::model::*;
+
+const LISTENERS: usize = 100_000;
+const NAMESPACES: usize = 50;
+
+fn inventory() -> Inventory {
+    let namespaces = (0..NAMESPACES)
+        .map(|i| Netns {
+            inode: 4026532000 + i as u64,
+            dev: 4,
+            names: vec![format!("ns{i}")],
+            host: i == 0,
+            sources: vec![NetnsSource::Mount],
+            pids: vec![1000 + i as i32],
+            tids: vec![],
+            hints: NetnsHints::default(),
+            interfaces: vec![Interface {
+                name: "eth0".into(),
+                index: 2,
+                up: true,
+                addresses: vec!["10.0.0.1".parse().unwrap()],
+            }],
+        })
+        .collect();
+    let scopes = [
+        ("0.0.0.0", Scope::Wildcard),
+        ("127.0.0.1", Scope::Loopback),
+        ("10.0.0.1", Scope::Private),
+        ("*", Scope::DualStack),
+    ];
+    let listeners = (0..LISTENERS)
+        .map(|i| {
+            let (address, scope) = scopes[i % scopes.len()];
+            Listener {
+                netns: 4026532000 + (i % NAMESPACES) as u64,
+                protocol: if i % 5 == 0 {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
+                family: if address == "*" {
+                    Family::Ipv6
+                } else {
+                    Family::Ipv4
+                },
+                address: address.into(),
+                port: 1024 + (i % 60000) as u16,
+                interface: None,
+                v6only: None,
+                scope,
+                interface_scoped: false,
+                address_interfaces: vec![],
+                inode: 100_000 + i as u64,
+                uid: 0,
+                processes: vec![Holder {
+                    pid: 1000 + (i % 500) as i32,
+                    fd: 3,
+                    process: ProcessDetails {
+                        comm: ByteText::from("server"),
+                        exe: Some(ByteText::from("/usr/sbin/server")),
+                        cmdline: vec![ByteText::from("/usr/sbin/server"), ByteText::from("--port")],
+                        uid: Some(0),
+                        unit: Some("server.service".into()),
+                        container: None,
+                    },
+                }],
+                owner_unknown: false,
+                owner_unknown_reason: None,
+            }
+        })
+        .collect();
+    Inventory {
+        schema_version: SCHEMA_VERSION,
+        host: HostFacts::default(),
+        namespaces,
+        listeners,
+        gaps: vec![],
+    }
+}
+
+fn main() {
+    let inv = inventory();
+    let policy = std::env::var("BENCH_POLICY").unwrap_or_else(|_| "/dev/null".into());
+    let judge =
+        Judge::new(Some(std::path::Path::new(&policy)), &[]).expect("the default plugins load");
+    let mut times = Vec::new();
+    let mut verdicts = 0;
+    for _ in 0..7 {
+        let start = Instant::now();
+        let (evaluation, _) = judge.judge(&inv);
+        times.push(start.elapsed());
+        assert!(
+            evaluation.plugin_failures.is_empty(),
+            "{:?}",
+            evaluation.plugin_failures
+        );
+        verdicts = evaluation.verdicts.len();
+    }
+    times.sort();
+    println!(
+        "evaluate: {LISTENERS} listeners through {} built-in plugins ({verdicts} verdicts): median {:.1} ms, min {:.1} ms",
+        judge.plugins().count(),
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3
+    );
+}
