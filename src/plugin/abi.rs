@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use portcullis::plugin::types as wit;
+pub use self::portcullis::plugin::types as wit;
 
 /// The ABI version this host implements (the WIT package version).
 pub const ABI_VERSION: &str = "0.1.0";
