@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use crate::cli::{CheckArgs, Command, Format, ListArgs, PluginsCommand, PolicyArgs, ScanArgs};
+use crate::cli::{
+    BaselineArgs, CheckArgs, Command, Format, ListArgs, PluginsCommand, PolicyArgs, ScanArgs,
+};
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
 use crate::model::{Evaluation, Inventory, Level, Scope};
@@ -13,6 +15,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
         Command::List(args) => list(&args),
         Command::Scan(args) => scan(&args),
         Command::Check(args) => check(&args),
+        Command::Baseline(args) => baseline(&args),
         Command::Rules(policy) => with_judge(&policy, rules),
         Command::Explain { rule, policy } => with_judge(&policy, |j| explain(j, &rule)),
         Command::Plugins(PluginsCommand::List(policy)) => with_judge(&policy, plugins),
@@ -68,6 +71,32 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
     judged(&judge, &inventory, args.format, args.allow_partial)
 }
 
+fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
+    let Some(inventory) = collect_or_report(&args.collect.request())? else {
+        return Ok(ExitStatus::Error);
+    };
+    report_gaps(&inventory);
+    if let Err(e) =
+        crate::baseline::write_atomic(&args.output, &crate::baseline::render(&inventory))
+    {
+        eprintln!(
+            "portcullis: {}: cannot write the baseline: {e}",
+            args.output.display()
+        );
+        return Ok(ExitStatus::Error);
+    }
+    eprintln!(
+        "portcullis: recorded {} listeners in {}",
+        inventory.listeners.len(),
+        args.output.display()
+    );
+    Ok(ExitStatus::for_scan(
+        ExitStatus::Clean,
+        inventory.is_complete(),
+        args.collect.allow_partial,
+    ))
+}
+
 fn judged(
     judge: &Judge,
     inventory: &Inventory,
@@ -109,7 +138,11 @@ fn complete(inventory: &Inventory, evaluation: &Evaluation) -> bool {
 }
 
 fn setup(policy: &PolicyArgs) -> Option<Judge> {
-    match Judge::new(policy.policy.as_deref(), &policy.plugins) {
+    match Judge::new(
+        policy.policy.as_deref(),
+        &policy.plugins,
+        policy.baseline.as_deref(),
+    ) {
         Ok(judge) => Some(judge),
         Err(SetupError::Policy(errors)) => {
             for e in errors {

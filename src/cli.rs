@@ -26,6 +26,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Judge a saved JSON inventory (collected on a target, judged elsewhere).
     Check(CheckArgs),
+    /// Record the listeners as a baseline for `scan --baseline`.
+    Baseline(BaselineArgs),
     /// List every rule: id, plugin, default level, short description.
     Rules(PolicyArgs),
     /// Print a rule's full help, with remediation.
@@ -92,6 +94,18 @@ pub struct PolicyArgs {
     /// Also load this plugin (a .wasm component). Repeatable.
     #[arg(long = "plugin", value_name = "PATH")]
     pub plugins: Vec<PathBuf>,
+    /// Fail on listeners that differ from this baseline (`portcullis baseline`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Where to write the baseline (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub collect: CollectArgs,
 }
 
 #[derive(Debug, Args)]

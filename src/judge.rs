@@ -35,7 +35,11 @@ pub struct Judge {
 impl Judge {
     /// Loads the policy and every plugin it and `extra` name; validates all
     /// of it before any scan.
-    pub fn new(policy_path: Option<&Path>, extra: &[PathBuf]) -> Result<Judge, SetupError> {
+    pub fn new(
+        policy_path: Option<&Path>,
+        extra: &[PathBuf],
+        baseline: Option<&Path>,
+    ) -> Result<Judge, SetupError> {
         let policy = Policy::load(policy_path).map_err(SetupError::Policy)?;
         let loader = Loader::new(cache_dir());
         let mut plugins: Vec<LoadedPlugin> = if policy.builtins_enabled() {
@@ -65,9 +69,30 @@ impl Judge {
             }
             plugins.push(plugin);
         }
-        let configured = policy
+        let mut configured = policy
             .configure(plugins, &named)
             .map_err(SetupError::Policy)?;
+        if let Some(path) = baseline {
+            let config = crate::baseline::plugin_config(path).map_err(|message| {
+                SetupError::Policy(vec![PolicyError {
+                    location: path.display().to_string(),
+                    message,
+                }])
+            })?;
+            match configured
+                .active
+                .iter_mut()
+                .find(|a| a.plugin.name == "baseline")
+            {
+                Some(plugin) => plugin.config = config,
+                None => {
+                    return Err(SetupError::Policy(vec![PolicyError {
+                        location: policy.name.clone(),
+                        message: "--baseline needs the built-in baseline plugin, which this policy disables".into(),
+                    }]));
+                }
+            }
+        }
         let problems = evaluate::validate_configs(&loader, &configured.active);
         if !problems.is_empty() {
             let errors = problems
@@ -99,7 +124,7 @@ impl Judge {
             .into_iter()
             .filter_map(|mut v| {
                 let rule = rules.iter().find(|r| r.id == v.rule)?;
-                if !rule.enabled {
+                if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
                     return None;
                 }
                 if rule.level != rule.default_level {
@@ -118,6 +143,24 @@ impl Judge {
             unused_allowances,
         };
         (evaluation, outcome.logs)
+    }
+}
+
+impl Judge {
+    /// A verdict is in scope unless its rule is limited to namespaces its
+    /// listener is not in.
+    fn in_scope(&self, rule: &str, listener: Option<usize>, inventory: &Inventory) -> bool {
+        let Some((_, selectors)) = self.configured.rule_netns.iter().find(|(id, _)| id == rule)
+        else {
+            return true;
+        };
+        let Some(ns) = listener
+            .and_then(|i| inventory.listeners.get(i))
+            .and_then(|l| inventory.namespace(l.netns))
+        else {
+            return true;
+        };
+        selectors.iter().any(|want| policy::netns_matches(want, ns))
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`app`]: wires them together; [`exit`]: the exit-code contract.
 
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod collect;
 pub mod exit;

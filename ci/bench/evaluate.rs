@@ -92,8 +92,8 @@ fn inventory() -> Inventory {
 fn main() {
     let inv = inventory();
     let policy = std::env::var("BENCH_POLICY").unwrap_or_else(|_| "/dev/null".into());
-    let judge =
-        Judge::new(Some(std::path::Path::new(&policy)), &[]).expect("the default plugins load");
+    let judge = Judge::new(Some(std::path::Path::new(&policy)), &[], None)
+        .expect("the default plugins load");
     let mut times = Vec::new();
     let mut verdicts = 0;
     for _ in 0..7 {

@@ -93,11 +93,8 @@ impl Allowance {
 
     fn matches_listener(&self, l: &Listener, inv: &Inventory) -> bool {
         let netns_ok = self.netns.as_ref().is_none_or(|want| {
-            inv.namespace(l.netns).is_some_and(|ns| {
-                (want == "host" && ns.host)
-                    || ns.names.iter().any(|n| n == want)
-                    || want == &ns.inode.to_string()
-            })
+            inv.namespace(l.netns)
+                .is_some_and(|ns| super::netns_matches(want, ns))
         });
         let process_ok = self.process.as_ref().is_none_or(|want| {
             l.processes.iter().any(|h| {

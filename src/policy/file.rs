@@ -43,6 +43,8 @@ pub struct RawPlugin {
 pub struct RawRule {
     pub enabled: Option<bool>,
     pub level: Option<Level>,
+    /// Judge only listeners in these namespaces (`host`, `container`, a name, an inode).
+    pub netns: Option<Vec<String>>,
 }
 
 /// An accepted failure. Every field given must match; `reason` is required.

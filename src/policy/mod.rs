@@ -49,6 +49,27 @@ pub struct Configured {
     pub active: Vec<ActivePlugin>,
     pub rules: Vec<Rule>,
     pub allow: Vec<Allowance>,
+    /// Rules limited to some namespaces: (rule id, namespace selectors).
+    pub rule_netns: Vec<(String, Vec<String>)>,
+}
+
+/// Whether namespace selector `want` (`host`, `container`, an ip netns name
+/// or path, a container id, an inode) names `ns`. Shared by the allowlist
+/// and rule scoping.
+pub fn netns_matches(want: &str, ns: &crate::model::Netns) -> bool {
+    match want {
+        "host" => ns.host,
+        "container" => !ns.hints.containers.is_empty(),
+        _ => {
+            ns.names.iter().any(|n| n == want)
+                || want == ns.inode.to_string()
+                || ns
+                    .hints
+                    .containers
+                    .iter()
+                    .any(|c| c == want || c.ends_with(&format!("://{want}")))
+        }
+    }
 }
 
 impl Policy {
@@ -208,6 +229,12 @@ impl Policy {
                 )),
             }
         }
+        let rule_netns: Vec<(String, Vec<String>)> = self
+            .raw
+            .rules
+            .iter()
+            .filter_map(|(id, over)| over.get_ref().netns.clone().map(|n| (id.clone(), n)))
+            .collect();
         let allow = self
             .raw
             .allow
@@ -254,6 +281,7 @@ impl Policy {
                 active,
                 rules,
                 allow,
+                rule_netns,
             })
         } else {
             Err(errors)

@@ -30,6 +30,7 @@ pub use portcullis::plugin::types::*;
 pub mod config;
 pub mod net;
 pub mod ports;
+pub mod testing;
 pub mod verdicts;
 
 /// Logs through the host (bounded there). A no-op off wasm, so rule logic

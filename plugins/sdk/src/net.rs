@@ -24,7 +24,9 @@ pub fn is_exposed(l: &Listener) -> bool {
 
 /// The processes holding it (one entry per descriptor).
 pub fn holders<'i>(inv: &'i Inventory, l: &'i Listener) -> impl Iterator<Item = &'i Process> + 'i {
-    l.holders.iter().filter_map(|h| inv.processes.get(h.process as usize))
+    l.holders
+        .iter()
+        .filter_map(|h| inv.processes.get(h.process as usize))
 }
 
 /// The names of the processes holding it, without repeats (forked workers).

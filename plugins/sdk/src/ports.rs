@@ -22,7 +22,10 @@ impl PortSet {
 
     /// Parses `22`, `8000-8080` or `22,80,8000-8080`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        text.split(',').map(|part| parse_range(part.trim())).collect::<Result<Vec<_>, _>>().map(PortSet)
+        text.split(',')
+            .map(|part| parse_range(part.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(PortSet)
     }
 }
 
@@ -30,7 +33,10 @@ fn parse_range(part: &str) -> Result<(u16, u16), String> {
     let bad = || format!("{part:?} is not a port or a lo-hi range");
     match part.split_once('-') {
         Some((lo, hi)) => {
-            let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
+            let (lo, hi): (u16, u16) = (
+                lo.trim().parse().map_err(|_| bad())?,
+                hi.trim().parse().map_err(|_| bad())?,
+            );
             if lo > hi {
                 return Err(format!("{part:?}: the range is backwards"));
             }
@@ -62,7 +68,9 @@ impl<'de> Deserialize<'de> for PortSet {
         for item in items {
             match item {
                 One::Port(p) => ranges.push((p, p)),
-                One::Text(t) => ranges.extend(PortSet::parse(&t).map_err(serde::de::Error::custom)?.0),
+                One::Text(t) => {
+                    ranges.extend(PortSet::parse(&t).map_err(serde::de::Error::custom)?.0)
+                }
             }
         }
         Ok(PortSet(ranges))
@@ -78,7 +86,10 @@ mod tests {
         let set: PortSet = serde_json::from_str(r#"[22, "8000-8080", "443"]"#).unwrap();
         assert!(set.contains(22) && set.contains(8000) && set.contains(8080) && set.contains(443));
         assert!(!set.contains(23) && !set.contains(8081));
-        assert_eq!(PortSet::parse("5900-5999, 6000").unwrap(), PortSet::new([(5900, 5999), (6000, 6000)]));
+        assert_eq!(
+            PortSet::parse("5900-5999, 6000").unwrap(),
+            PortSet::new([(5900, 5999), (6000, 6000)])
+        );
         assert!(PortSet::parse("90-80").unwrap_err().contains("backwards"));
         assert!(serde_json::from_str::<PortSet>(r#""ssh""#).is_err());
     }

@@ -18,9 +18,19 @@ pub fn skip(rule: &str, l: &Listener, message: impl Into<String>) -> Verdict {
 
 /// A failure at another level than the rule's default.
 pub fn fail_at(rule: &str, l: &Listener, level: Level, message: impl Into<String>) -> Verdict {
-    Verdict { level: Some(level), ..fail(rule, l, message) }
+    Verdict {
+        level: Some(level),
+        ..fail(rule, l, message)
+    }
 }
 
 fn verdict(rule: &str, l: &Listener, outcome: Outcome, message: impl Into<String>) -> Verdict {
-    Verdict { rule_id: rule.to_owned(), listener: Some(l.id), outcome, message: message.into(), level: None, related: vec![] }
+    Verdict {
+        rule_id: rule.to_owned(),
+        listener: Some(l.id),
+        outcome,
+        message: message.into(),
+        level: None,
+        related: vec![],
+    }
 }

@@ -1,14 +1,16 @@
-//! Built-in plugin `exposure`: binds that reach further than they should,
-//! and listeners nobody can be held accountable for.
+//! Built-in plugin `exposure`: binds that reach further than they should
+//! (`wildcard-bind`, `public-bind`), and listeners nobody can be held
+//! accountable for (`unknown-owner`).
 
 use portcullis_sdk::{
-    Evaluation, Inventory, Level, Listener, Netns, Plugin, PluginError, PluginInfo, RuleInfo, config,
-    net, ports::PortSet, verdicts,
+    Evaluation, Inventory, Level, Listener, Netns, Plugin, PluginError, PluginInfo, RuleInfo,
+    config, net, ports::PortSet, verdicts,
 };
 use serde::Deserialize;
 
 pub const WILDCARD_BIND: &str = "wildcard-bind";
 pub const UNKNOWN_OWNER: &str = "unknown-owner";
+pub const PUBLIC_BIND: &str = "public-bind";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -24,7 +26,11 @@ impl Plugin for Exposure {
         PluginInfo {
             name: "exposure".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            rules: vec![wildcard_bind_info(), unknown_owner_info()],
+            rules: vec![
+                wildcard_bind_info(),
+                public_bind_info(),
+                unknown_owner_info(),
+            ],
             config_schema: Some(CONFIG_SCHEMA.into()),
         }
     }
@@ -49,32 +55,83 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
     for l in &inventory.listeners {
         let netns = inventory.namespaces.iter().find(|n| n.inode == l.netns);
         verdicts.push(wildcard_bind(config, inventory, l, netns));
+        verdicts.push(if net::is_public(l) {
+            let holder = holders_or_unknown(inventory, l);
+            verdicts::fail(PUBLIC_BIND, l, format!(
+                "{} {}{} is bound to a public address ({holder}); bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
+                proto(l), net::endpoint(l), where_(netns)
+            ))
+        } else {
+            verdicts::pass(PUBLIC_BIND, l, "")
+        });
         verdicts.push(if l.owner_unknown {
-            verdicts::fail(UNKNOWN_OWNER, l, format!("{} {}: no process could be found holding it", proto(l), net::endpoint(l)))
+            verdicts::fail(
+                UNKNOWN_OWNER,
+                l,
+                format!(
+                    "{} {}: no process could be found holding it",
+                    proto(l),
+                    net::endpoint(l)
+                ),
+            )
         } else {
             verdicts::pass(UNKNOWN_OWNER, l, "")
         });
     }
-    Evaluation { verdicts, not_applicable: vec![] }
+    Evaluation {
+        verdicts,
+        not_applicable: vec![],
+    }
 }
 
-fn wildcard_bind(config: &Config, inv: &Inventory, l: &Listener, netns: Option<&Netns>) -> portcullis_sdk::Verdict {
+fn wildcard_bind(
+    config: &Config,
+    inv: &Inventory,
+    l: &Listener,
+    netns: Option<&Netns>,
+) -> portcullis_sdk::Verdict {
     // Passes carry no message: on a large host they are most verdicts, and
-    // the report needs none.
+    // the report needs none. A wildcard fails in every namespace, even one
+    // with only loopback today: the finding is the service's configuration,
+    // which goes wherever the image is deployed.
     if !net::is_wildcard(l) || config.wildcard_ports.contains(l.port) {
         return verdicts::pass(WILDCARD_BIND, l, "");
     }
-    // A wildcard in a namespace with nothing but loopback reaches nothing more.
-    if netns.is_some_and(|ns| !ns.is_host && ns.external_interfaces.is_empty()) {
-        return verdicts::pass(WILDCARD_BIND, l, "");
+    let what = format!("{} {}{}", proto(l), net::endpoint(l), where_(netns));
+    let holder = holders_or_unknown(inv, l);
+    let instead = if l.protocol == portcullis_sdk::Protocol::Tcp {
+        "127.0.0.1 (or ::1)"
+    } else {
+        "127.0.0.1"
+    };
+    verdicts::fail(
+        WILDCARD_BIND,
+        l,
+        format!(
+            "{what} listens on every address ({holder}); bind it to {instead}, or to the one address it must serve"
+        ),
+    )
+}
+
+fn holders_or_unknown(inv: &Inventory, l: &Listener) -> String {
+    let names = net::holder_names(inv, l).join(", ");
+    if names.is_empty() {
+        "an unknown process".to_owned()
+    } else {
+        names
     }
-    let what = format!("{} {}", proto(l), net::endpoint(l));
-    let holder = net::holder_names(inv, l).join(", ");
-    let holder = if holder.is_empty() { "an unknown process".to_owned() } else { holder };
-    let instead = if l.protocol == portcullis_sdk::Protocol::Tcp { "127.0.0.1 (or ::1)" } else { "127.0.0.1" };
-    verdicts::fail(WILDCARD_BIND, l, format!(
-        "{what} listens on every address ({holder}); bind it to {instead}, or to the one address it must serve"
-    ))
+}
+
+/// " in container X" / " in netns NAME" for listeners outside the host's namespace.
+fn where_(netns: Option<&Netns>) -> String {
+    match netns {
+        Some(ns) if !ns.is_host => match (ns.containers.first(), ns.names.first()) {
+            (Some(c), _) => format!(" in container {c}"),
+            (None, Some(n)) => format!(" in netns {n}"),
+            (None, None) => format!(" in netns {}", ns.inode),
+        },
+        _ => String::new(),
+    }
 }
 
 fn proto(l: &Listener) -> &'static str {
@@ -99,6 +156,22 @@ fn wildcard_bind_info() -> RuleInfo {
             local processes use it, or to the one address it must serve. If the service is no longer needed, \
             stop and disable it (`systemctl disable --now UNIT`) along with the units that pull it in. \
             Where a wide bind is required, restrict it with a firewall."
+            .into(),
+        help_uri: Some("https://documentation.ubuntu.com/server/explanation/security/unnecessarily-open-ports/".into()),
+        default_level: Level::Error,
+        tags: vec!["security".into(), "network".into(), "exposure".into()],
+        enabled_by_default: true,
+    }
+}
+
+fn public_bind_info() -> RuleInfo {
+    RuleInfo {
+        id: PUBLIC_BIND.into(),
+        name: "PublicBind".into(),
+        short_description: "A service is bound to a public (internet-routable) address.".into(),
+        full_description: "A socket bound to a public address is reachable from the internet unless a firewall             says otherwise. Only services meant for the internet should be."
+            .into(),
+        help_markdown: "**Fix:** bind the service to a private or loopback address when it does not serve the             internet. If it must (a public web server), keep it and record that with an allowlist entry in the             policy (`[[allow]] rule = \"public-bind\" port = 443 reason = \"…\"`), firewall everything else, and             keep it updated."
             .into(),
         help_uri: Some("https://documentation.ubuntu.com/server/explanation/security/unnecessarily-open-ports/".into()),
         default_level: Level::Error,

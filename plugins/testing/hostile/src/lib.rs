@@ -3,7 +3,9 @@
 //! unknown-listener | log-flood | error | ok. Wasm only.
 #![cfg(target_arch = "wasm32")]
 
-use portcullis_sdk::{Evaluation, Inventory, Level, Plugin, PluginError, PluginInfo, RuleInfo, verdicts, LogLevel};
+use portcullis_sdk::{
+    Evaluation, Inventory, Level, LogLevel, Plugin, PluginError, PluginInfo, RuleInfo, verdicts,
+};
 
 struct Hostile;
 
@@ -33,7 +35,10 @@ impl Plugin for Hostile {
 
     fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
         let mode = mode(&config);
-        let mut out = Evaluation { verdicts: vec![], not_applicable: vec![] };
+        let mut out = Evaluation {
+            verdicts: vec![],
+            not_applicable: vec![],
+        };
         match mode {
             "loop" => {
                 let mut x: u64 = 0;
@@ -54,15 +59,23 @@ impl Plugin for Hostile {
                 let big = "x".repeat(1 << 20);
                 for _ in 0..64 {
                     out.verdicts.push(portcullis_sdk::Verdict {
-                        rule_id: "hostile-rule".into(), listener: None, outcome: portcullis_sdk::Outcome::Fail,
-                        message: big.clone(), level: None, related: vec![],
+                        rule_id: "hostile-rule".into(),
+                        listener: None,
+                        outcome: portcullis_sdk::Outcome::Fail,
+                        message: big.clone(),
+                        level: None,
+                        related: vec![],
                     });
                 }
             }
             "unknown-rule" | "unknown-listener" => {
                 if let Some(l) = inventory.listeners.first() {
                     let mut v = verdicts::fail("hostile-rule", l, "bad reference");
-                    if mode == "unknown-rule" { v.rule_id = "no-such-rule".into() } else { v.listener = Some(u32::MAX) }
+                    if mode == "unknown-rule" {
+                        v.rule_id = "no-such-rule".into()
+                    } else {
+                        v.listener = Some(u32::MAX)
+                    }
                     out.verdicts.push(v);
                 }
             }
@@ -71,7 +84,11 @@ impl Plugin for Hostile {
                     portcullis_sdk::log(LogLevel::Info, &format!("line {i} {}", "y".repeat(1000)));
                 }
             }
-            "error" => return Err(PluginError::Internal("hostile plugin reports an error".into())),
+            "error" => {
+                return Err(PluginError::Internal(
+                    "hostile plugin reports an error".into(),
+                ));
+            }
             _ => {
                 for l in &inventory.listeners {
                     out.verdicts.push(verdicts::pass("hostile-rule", l, "fine"));
@@ -86,8 +103,12 @@ portcullis_sdk::export_plugin!(Hostile);
 
 /// `{"mode":"loop"}` → "loop", without a JSON dependency.
 fn mode(config: &str) -> &str {
-    let Some(start) = config.find("\"mode\"") else { return "ok" };
+    let Some(start) = config.find("\"mode\"") else {
+        return "ok";
+    };
     let rest = &config[start + 6..];
     let rest = rest.trim_start().trim_start_matches(':').trim_start();
-    rest.strip_prefix('"').and_then(|r| r.split('"').next()).unwrap_or("ok")
+    rest.strip_prefix('"')
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("ok")
 }

@@ -10,7 +10,12 @@ struct Snoop;
 
 impl Guest for Snoop {
     fn describe() -> PluginInfo {
-        PluginInfo { name: "snoop".into(), version: "0.0.1".into(), rules: vec![], config_schema: None }
+        PluginInfo {
+            name: "snoop".into(),
+            version: "0.0.1".into(),
+            rules: vec![],
+            config_schema: None,
+        }
     }
 
     fn validate_config(_: String) -> Result<(), PluginError> {
@@ -19,7 +24,10 @@ impl Guest for Snoop {
 
     fn evaluate(_: String, _: Inventory) -> Result<Evaluation, PluginError> {
         let env = wasi::cli::environment::get_environment();
-        Err(PluginError::Internal(format!("saw {} variables", env.len())))
+        Err(PluginError::Internal(format!(
+            "saw {} variables",
+            env.len()
+        )))
     }
 }
 

@@ -1,0 +1,171 @@
+//! Built-in plugin `baseline`: rule `baseline-drift` compares the listeners
+//! with a baseline recorded from a known-good image (`portcullis baseline
+//! --output FILE`; `portcullis scan --baseline FILE` hands it over as this
+//! plugin's config). New listeners and vanished ones both fail.
+
+include!("identity.rs");
+
+use std::collections::BTreeMap;
+
+use portcullis_sdk::{
+    Evaluation, Inventory, Level, Listener, NotApplicable, Outcome, Plugin, PluginError,
+    PluginInfo, Protocol, RuleInfo, Scope, Verdict, config, net, verdicts,
+};
+use serde::Deserialize;
+
+pub const DRIFT: &str = "baseline-drift";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub baseline: Option<Baseline>,
+}
+
+/// The baseline file.
+#[derive(Debug, Default, Deserialize)]
+pub struct Baseline {
+    pub schema_version: u32,
+    #[serde(default)]
+    pub source: Option<String>,
+    pub listeners: Vec<Identity>,
+}
+
+pub struct BaselinePlugin;
+
+impl Plugin for BaselinePlugin {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "baseline".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            rules: vec![info()],
+            config_schema: Some(r#"{"type":"object","additionalProperties":false,"properties":{"baseline":{"type":"object"}}}"#.into()),
+        }
+    }
+
+    fn validate_config(config: String) -> Result<(), PluginError> {
+        let c: Config = config::parse(&config)?;
+        match c.baseline {
+            Some(b) if b.schema_version != 1 => Err(PluginError::InvalidConfig(format!(
+                "baseline schema_version {} is not 1",
+                b.schema_version
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+        Self::validate_config(config.clone())?;
+        let c: Config = config::parse(&config)?;
+        Ok(evaluate(c.baseline.as_ref(), &inventory))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+portcullis_sdk::export_plugin!(BaselinePlugin);
+
+/// The identity of a listener in a plugin's inventory.
+pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
+    let ns = inv.namespaces.iter().find(|n| n.inode == l.netns);
+    let holder = net::holders(inv, l).next();
+    identity(
+        ns.is_some_and(|n| n.is_host),
+        ns.map_or(&[][..], |n| &n.names),
+        ns.map_or(&[][..], |n| &n.containers),
+        if l.protocol == Protocol::Tcp {
+            "tcp"
+        } else {
+            "udp"
+        },
+        scope_name(l.scope),
+        &l.address,
+        l.bound_device.as_deref(),
+        l.port,
+        holder.and_then(|p| p.exe.as_deref()),
+        holder.and_then(|p| p.unit.as_deref()),
+    )
+}
+
+fn scope_name(s: Scope) -> &'static str {
+    match s {
+        Scope::Loopback => "loopback",
+        Scope::LinkLocal => "link-local",
+        Scope::Private => "private",
+        Scope::Multicast => "multicast",
+        Scope::Public => "public",
+        Scope::Wildcard => "wildcard",
+        Scope::DualStack => "dual-stack",
+    }
+}
+
+pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
+    let Some(baseline) = baseline else {
+        return Evaluation {
+            verdicts: vec![],
+            not_applicable: vec![NotApplicable {
+                rule_id: DRIFT.into(),
+                reason: "no baseline given (scan --baseline FILE)".into(),
+            }],
+        };
+    };
+    // Multisets: an image may have two listeners with one identity.
+    let mut remaining: BTreeMap<&Identity, usize> = BTreeMap::new();
+    for id in &baseline.listeners {
+        *remaining.entry(id).or_default() += 1;
+    }
+    let mut verdicts = Vec::new();
+    for l in &inv.listeners {
+        let id = identity_of(inv, l);
+        match remaining.get_mut(&id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                verdicts.push(verdicts::pass(DRIFT, l, ""));
+            }
+            _ => verdicts.push(verdicts::fail(
+                DRIFT,
+                l,
+                format!("new listener, not in the baseline: {id}"),
+            )),
+        }
+    }
+    for (id, n) in remaining {
+        for _ in 0..n {
+            verdicts.push(Verdict {
+                rule_id: DRIFT.into(),
+                listener: None,
+                outcome: Outcome::Fail,
+                message: format!("listener in the baseline is gone: {id}"),
+                level: None,
+                related: vec![],
+            });
+        }
+    }
+    Evaluation {
+        verdicts,
+        not_applicable: vec![],
+    }
+}
+
+fn info() -> RuleInfo {
+    RuleInfo {
+        id: DRIFT.into(),
+        name: "BaselineDrift".into(),
+        short_description: "The listeners differ from the recorded baseline.".into(),
+        full_description: "Freeze a known-good image's listeners with `portcullis baseline --output FILE`; \
+            `portcullis scan --baseline FILE` then fails on every listener that is new and every one that is \
+            gone. Identities hold no pids or inodes: namespace kind, protocol, bind (the address for loopback, \
+            else the scope, with the device), port (UDP ports from 32768 count as `ephemeral`) and program."
+            .into(),
+        help_markdown: "A new listener is a service the image did not have: stop and disable it \
+            (`systemctl disable --now UNIT`) or, if the change is intended, record a new baseline and commit \
+            it. A vanished listener is a service that no longer starts: check its unit, or record a new \
+            baseline."
+            .into(),
+        help_uri: None,
+        default_level: Level::Error,
+        tags: vec!["security".into(), "drift".into()],
+        enabled_by_default: true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+use portcullis_sdk::testing::Host;
+
+use super::*;
+
+fn image() -> Host {
+    Host::new()
+        .listen("tcp", "0.0.0.0", 22, "sshd")
+        .listen_with("udp", "192.168.1.9", 68, "systemd-network", |(l, _)| {
+            l.bound_device = Some("eth0".into())
+        })
+        .listen("udp", "0.0.0.0", 41873, "avahi-daemon")
+        .listen("udp", "127.0.0.53", 53, "systemd-resolve")
+}
+
+fn record(inv: &Inventory) -> Baseline {
+    Baseline {
+        schema_version: 1,
+        source: None,
+        listeners: inv.listeners.iter().map(|l| identity_of(inv, l)).collect(),
+    }
+}
+
+fn failures(eval: &Evaluation) -> Vec<String> {
+    eval.verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Fail)
+        .map(|v| v.message.clone())
+        .collect()
+}
+
+#[test]
+fn an_unchanged_image_is_clean_even_with_new_pids_ports_and_addresses() {
+    let base = record(&image().build());
+    // Next boot: another DHCP address, another ephemeral port, other pids.
+    let again = Host::new()
+        .listen("tcp", "0.0.0.0", 22, "sshd")
+        .listen_with("udp", "192.168.1.77", 68, "systemd-network", |(l, p)| {
+            l.bound_device = Some("eth0".into());
+            p.as_mut().unwrap().pid = 4242;
+        })
+        .listen("udp", "0.0.0.0", 55012, "avahi-daemon")
+        .listen("udp", "127.0.0.53", 53, "systemd-resolve")
+        .build();
+    assert!(failures(&evaluate(Some(&base), &again)).is_empty());
+}
+
+#[test]
+fn new_and_vanished_listeners_fail_by_name() {
+    let base = record(&image().build());
+    let changed = Host::new()
+        .listen_with("udp", "192.168.1.9", 68, "systemd-network", |(l, _)| {
+            l.bound_device = Some("eth0".into())
+        })
+        .listen("udp", "0.0.0.0", 41873, "avahi-daemon")
+        .listen("udp", "127.0.0.53", 53, "systemd-resolve")
+        .listen("tcp", "0.0.0.0", 8080, "debug-server")
+        .build();
+    let f = failures(&evaluate(Some(&base), &changed));
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f.iter().any(|m| m == "new listener, not in the baseline: tcp wildcard:8080 (/usr/sbin/debug-server) in host"), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|m| m
+                == "listener in the baseline is gone: tcp wildcard:22 (/usr/sbin/sshd) in host"),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn identities_name_namespace_kinds() {
+    let inv = Host::new()
+        .in_netns(4026532001, "web", Some("docker://abc"))
+        .listen("tcp", "::1", 8080, "app")
+        .build();
+    let id = identity_of(&inv, &inv.listeners[0]);
+    assert_eq!(
+        (id.netns.as_str(), id.bind.as_str()),
+        ("container:docker://abc", "::1")
+    );
+}
+
+#[test]
+fn without_a_baseline_the_rule_does_not_apply() {
+    let eval = evaluate(None, &image().build());
+    assert!(eval.verdicts.is_empty() && eval.not_applicable.len() == 1);
+}

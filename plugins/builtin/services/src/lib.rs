@@ -1,0 +1,196 @@
+//! Built-in plugin `services`: well-known services judged by what they are.
+//! `local-only-exposed` finds services meant for this host listening beyond
+//! loopback; `risky-service` finds legacy or dangerous services listening at
+//! all. Both are driven by the tables in [`tables`], one row per service
+//! with its source.
+
+pub mod tables;
+
+use portcullis_sdk::{
+    Evaluation, Inventory, Level, Listener, Plugin, PluginError, PluginInfo, Protocol, RuleInfo,
+    config, net, verdicts,
+};
+use serde::Deserialize;
+use tables::{LOCAL_ONLY, RISKY, Service, When};
+
+pub const LOCAL_ONLY_EXPOSED: &str = "local-only-exposed";
+pub const RISKY_SERVICE: &str = "risky-service";
+const UBUNTU_GUIDE: &str =
+    "https://documentation.ubuntu.com/server/explanation/security/unnecessarily-open-ports/";
+
+/// Nothing to configure yet; unknown keys are still errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {}
+
+pub struct Services;
+
+impl Plugin for Services {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "services".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            rules: vec![local_only_info(), risky_info()],
+            config_schema: Some(
+                r#"{"type":"object","additionalProperties":false,"properties":{}}"#.into(),
+            ),
+        }
+    }
+
+    fn validate_config(config: String) -> Result<(), PluginError> {
+        config::parse::<Config>(&config).map(drop)
+    }
+
+    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+        config::parse::<Config>(&config)?;
+        Ok(evaluate(&inventory))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+portcullis_sdk::export_plugin!(Services);
+
+pub fn evaluate(inv: &Inventory) -> Evaluation {
+    let mut verdicts = Vec::new();
+    for l in &inv.listeners {
+        if let Some(s) = LOCAL_ONLY.iter().find(|s| is(s, inv, l)) {
+            verdicts.push(if net::is_loopback(l) {
+                verdicts::pass(LOCAL_ONLY_EXPOSED, l, "")
+            } else {
+                verdicts::fail(
+                    LOCAL_ONLY_EXPOSED,
+                    l,
+                    message(s, inv, l, "should serve only this host"),
+                )
+            });
+        }
+        if let Some(r) = RISKY.iter().find(|r| is(&r.service, inv, l)) {
+            let fails = r.when == When::Listening || !net::is_loopback(l);
+            verdicts.push(if fails {
+                verdicts::fail(RISKY_SERVICE, l, message(&r.service, inv, l, "is risky"))
+            } else {
+                verdicts::pass(RISKY_SERVICE, l, "")
+            });
+        }
+    }
+    Evaluation {
+        verdicts,
+        not_applicable: vec![],
+    }
+}
+
+/// A service is recognised by protocol and port, or by a holder's name.
+fn is(s: &Service, inv: &Inventory, l: &Listener) -> bool {
+    l.protocol == s.protocol
+        && (s.ports.iter().any(|&(lo, hi)| lo <= l.port && l.port <= hi)
+            || net::holders(inv, l).any(|p| s.processes.contains(&p.comm.as_str())))
+}
+
+fn message(s: &Service, inv: &Inventory, l: &Listener, verdict: &str) -> String {
+    let proto = if l.protocol == Protocol::Tcp {
+        "tcp"
+    } else {
+        "udp"
+    };
+    let holders = net::holder_names(inv, l).join(", ");
+    let by = if holders.is_empty() {
+        String::new()
+    } else {
+        format!(" ({holders})")
+    };
+    format!(
+        "{}{by} on {proto} {} {verdict}: {}. Fix: {}. [{}]",
+        s.name,
+        net::endpoint(l),
+        s.why,
+        s.fix,
+        s.source
+    )
+}
+
+fn local_only_info() -> RuleInfo {
+    let list: Vec<String> = LOCAL_ONLY
+        .iter()
+        .map(|s| format!("- {} ({}): {}", s.name, ports(s), s.source))
+        .collect();
+    RuleInfo {
+        id: LOCAL_ONLY_EXPOSED.into(),
+        name: "LocalOnlyServiceExposed".into(),
+        short_description: "A service meant for this host only listens beyond loopback.".into(),
+        full_description: "Databases, caches, local mailers and similar services serve processes on the same host. \
+            Listening on any address but loopback exposes them to the network."
+            .into(),
+        help_markdown: format!(
+            "**Fix:** bind the service to `127.0.0.1` (and `::1`); each finding names the setting. If remote \
+            clients really need it, bind it to the one address they use and firewall it. If it is not needed at \
+            all, stop and disable it (`systemctl disable --now UNIT`) along with the units that pull it in, and \
+            keep it updated while it runs.\n\nServices checked (by port, or by process name on any port):\n{}",
+            list.join("\n")
+        ),
+        help_uri: Some(UBUNTU_GUIDE.into()),
+        default_level: Level::Error,
+        tags: vec!["security".into(), "network".into(), "services".into()],
+        enabled_by_default: true,
+    }
+}
+
+fn risky_info() -> RuleInfo {
+    let list: Vec<String> = RISKY
+        .iter()
+        .map(|r| {
+            let when = if r.when == When::Listening {
+                "anywhere"
+            } else {
+                "off loopback"
+            };
+            format!(
+                "- {} ({}, {when}): {}",
+                r.service.name,
+                ports(&r.service),
+                r.service.source
+            )
+        })
+        .collect();
+    RuleInfo {
+        id: RISKY_SERVICE.into(),
+        name: "RiskyService".into(),
+        short_description: "A legacy or dangerous service is listening.".into(),
+        full_description:
+            "Some services should not run on a modern host at all (clear-text logins, \
+            unauthenticated control APIs, known exploited daemons), or not beyond loopback."
+                .into(),
+        help_markdown: format!(
+            "**Fix:** stop and disable the service (`systemctl disable --now UNIT`) and the units that pull it \
+            in, and remove its package; each finding names a safer replacement. Where it must run, bind it to \
+            loopback or a management address, firewall it, and keep it updated.\n\nServices checked:\n{}",
+            list.join("\n")
+        ),
+        help_uri: Some(UBUNTU_GUIDE.into()),
+        default_level: Level::Error,
+        tags: vec!["security".into(), "network".into(), "legacy".into()],
+        enabled_by_default: true,
+    }
+}
+
+fn ports(s: &Service) -> String {
+    let proto = if s.protocol == Protocol::Tcp {
+        "tcp"
+    } else {
+        "udp"
+    };
+    let list: Vec<String> = s
+        .ports
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect();
+    format!("{}/{proto}", list.join(","))
+}
+
+#[cfg(test)]
+mod tests;
