@@ -201,8 +201,8 @@ fn a_well_behaved_external_plugin_judges_alongside_the_builtins() {
     );
     assert_eq!(
         by("exposure"),
-        2 * listeners,
-        "and the built-in's two rules, unchanged"
+        3 * listeners,
+        "and the built-in's three rules, unchanged"
     );
     assert!(
         report["evaluation"]["plugin_failures"]
