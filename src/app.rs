@@ -113,7 +113,10 @@ fn judged(
     write_stdout(|out| match format {
         Format::Table => report::findings::write(inventory, &evaluation, out),
         Format::Json => report::json::write(
-            &serde_json::json!({"inventory": inventory, "evaluation": &evaluation}),
+            &JudgedReport {
+                inventory,
+                evaluation: &evaluation,
+            },
             out,
         ),
     })?;
@@ -122,6 +125,13 @@ fn judged(
         complete(inventory, &evaluation),
         allow_partial,
     ))
+}
+
+/// `scan --format json`: the inventory and what the rules made of it.
+#[derive(serde::Serialize)]
+struct JudgedReport<'a> {
+    inventory: &'a Inventory,
+    evaluation: &'a Evaluation,
 }
 
 /// Exit 1 when an error-level failure is not accepted by the allowlist.

@@ -14,21 +14,27 @@ fn hex(s: &str) -> String {
 
 /// One helper process named `comm` in namespace `ns`, holding `sockets`.
 fn serve(ns: &NamedNetns, comm: &str, sockets: Value) -> Helper {
-    Helper::spawn(&["ip", "netns", "exec", &ns.name], json!({"comm": hex(comm), "forks": 1, "sockets": sockets}))
+    Helper::spawn(
+        &["ip", "netns", "exec", &ns.name],
+        json!({"comm": hex(comm), "forks": 1, "sockets": sockets}),
+    )
 }
 
 fn scan(args: &[&str]) -> (i32, Value) {
     let mut full = vec!["scan", "--format", "json", "--policy", "/dev/null"];
     full.extend(args);
     let out = portcullis(&full);
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), report)
 }
 
 /// The outcome of `rule` for the listener on `proto` `port` in namespace `inode`.
 fn outcome(report: &Value, rule: &str, inode: u64, proto: &str, port: u16) -> Option<String> {
     let listeners = report["inventory"]["listeners"].as_array().unwrap();
-    let index = listeners.iter().position(|l| l["netns"] == inode && l["protocol"] == proto && l["port"] == port)?;
+    let index = listeners
+        .iter()
+        .position(|l| l["netns"] == inode && l["protocol"] == proto && l["port"] == port)?;
     report["evaluation"]["verdicts"]
         .as_array()
         .unwrap()
@@ -50,65 +56,163 @@ fn the_seeds_worked_example_under_the_default_policy() {
     }
     a.ip("addr add 192.168.122.37/24 dev enp1s0");
     a.ip("addr add 172.16.0.155/16 dev enp2s0");
-    let _dhcp = serve(&a, "systemd-network", json!([
-        {"proto": "udp", "addr": "192.168.122.37", "port": 68, "device": "enp1s0"},
-        {"proto": "udp", "addr": "172.16.0.155", "port": 68, "device": "enp2s0"},
-    ]));
-    let _resolved = serve(&a, "systemd-resolve", json!([
-        {"proto": "udp", "addr": "127.0.0.53", "port": 53, "device": "lo"},
-        {"proto": "tcp", "addr": "127.0.0.53", "port": 53, "device": "lo"},
-        {"proto": "udp", "addr": "127.0.0.54", "port": 53},
-        {"proto": "tcp", "addr": "127.0.0.54", "port": 53},
-    ]));
-    let _sshd = serve(&a, "sshd", json!([{"proto": "tcp", "addr": "192.168.122.37", "port": 22}]));
-    let _apache = serve(&a, "apache2", json!([{"proto": "tcp", "addr": "::", "port": 80, "v6only": false}]));
-    let _postgres = serve(&a, "postgres", json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 5432}]));
+    let _dhcp = serve(
+        &a,
+        "systemd-network",
+        json!([
+            {"proto": "udp", "addr": "192.168.122.37", "port": 68, "device": "enp1s0"},
+            {"proto": "udp", "addr": "172.16.0.155", "port": 68, "device": "enp2s0"},
+        ]),
+    );
+    let _resolved = serve(
+        &a,
+        "systemd-resolve",
+        json!([
+            {"proto": "udp", "addr": "127.0.0.53", "port": 53, "device": "lo"},
+            {"proto": "tcp", "addr": "127.0.0.53", "port": 53, "device": "lo"},
+            {"proto": "udp", "addr": "127.0.0.54", "port": 53},
+            {"proto": "tcp", "addr": "127.0.0.54", "port": 53},
+        ]),
+    );
+    let _sshd = serve(
+        &a,
+        "sshd",
+        json!([{"proto": "tcp", "addr": "192.168.122.37", "port": 22}]),
+    );
+    let _apache = serve(
+        &a,
+        "apache2",
+        json!([{"proto": "tcp", "addr": "::", "port": 80, "v6only": false}]),
+    );
+    let _postgres = serve(
+        &a,
+        "postgres",
+        json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 5432}]),
+    );
 
     // The variations, in a namespace of their own.
     let b = NamedNetns::new(&unique("bad"));
-    let _moved = serve(&b, "postgres", json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 5432}]));
-    let _snmp = serve(&b, "snmpd", json!([{"proto": "udp", "addr": "0.0.0.0", "port": 161}]));
-    let _docker = serve(&b, "dockerd", json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 2375}]));
+    let _moved = serve(
+        &b,
+        "postgres",
+        json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 5432}]),
+    );
+    let _snmp = serve(
+        &b,
+        "snmpd",
+        json!([{"proto": "udp", "addr": "0.0.0.0", "port": 161}]),
+    );
+    let _docker = serve(
+        &b,
+        "dockerd",
+        json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 2375}]),
+    );
 
     let (code, report) = scan(&["--netns", &a.name]);
     let na = a.inode();
     let table = ss(Some(&a.path())).unwrap();
-    assert!(table.contains(&("udp".into(), "192.168.122.37%enp1s0:68".into())), "{table:?}");
+    assert!(
+        table.contains(&("udp".into(), "192.168.122.37%enp1s0:68".into())),
+        "{table:?}"
+    );
     assert!(table.contains(&("tcp".into(), "*:80".into())), "{table:?}");
     assert_eq!(code, 1, "the wildcard :80 fails the default policy");
     let fail = Some("fail".to_owned());
     let pass = Some("pass".to_owned());
-    assert_eq!(outcome(&report, "wildcard-bind", na, "tcp", 80), fail, "apache's *:80");
-    for (proto, port) in [("tcp", 22), ("udp", 68), ("tcp", 53), ("udp", 53), ("tcp", 5432)] {
-        assert_eq!(outcome(&report, "wildcard-bind", na, proto, port), pass, "{proto} {port}");
+    assert_eq!(
+        outcome(&report, "wildcard-bind", na, "tcp", 80),
+        fail,
+        "apache's *:80"
+    );
+    for (proto, port) in [
+        ("tcp", 22),
+        ("udp", 68),
+        ("tcp", 53),
+        ("udp", 53),
+        ("tcp", 5432),
+    ] {
+        assert_eq!(
+            outcome(&report, "wildcard-bind", na, proto, port),
+            pass,
+            "{proto} {port}"
+        );
     }
-    assert_eq!(outcome(&report, "local-only-exposed", na, "tcp", 5432), pass, "postgres on loopback");
-    let failures: Vec<&Value> =
-        report["evaluation"]["verdicts"].as_array().unwrap().iter().filter(|v| v["outcome"] == "fail").collect();
-    assert_eq!(failures.len(), 1, "only the wildcard :80 fails: {failures:#?}");
+    assert_eq!(
+        outcome(&report, "local-only-exposed", na, "tcp", 5432),
+        pass,
+        "postgres on loopback"
+    );
+    let failures: Vec<&Value> = report["evaluation"]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["outcome"] == "fail")
+        .collect();
+    assert_eq!(
+        failures.len(),
+        1,
+        "only the wildcard :80 fails: {failures:#?}"
+    );
     let message = failures[0]["message"].as_str().unwrap();
-    assert!(message.contains("apache2") && message.contains("127.0.0.1"), "names the holder and the fix: {message}");
+    assert!(
+        message.contains("apache2") && message.contains("127.0.0.1"),
+        "names the holder and the fix: {message}"
+    );
 
     let (code, report) = scan(&["--netns", &b.name]);
     let nb = b.inode();
     assert_eq!(code, 1);
-    assert_eq!(outcome(&report, "local-only-exposed", nb, "tcp", 5432), fail, "the database moved to 0.0.0.0");
-    assert_eq!(outcome(&report, "risky-service", nb, "udp", 161), fail, "SNMP on 0.0.0.0:161/udp");
-    assert_eq!(outcome(&report, "risky-service", nb, "tcp", 2375), fail, "the Docker API on 2375");
+    assert_eq!(
+        outcome(&report, "local-only-exposed", nb, "tcp", 5432),
+        fail,
+        "the database moved to 0.0.0.0"
+    );
+    assert_eq!(
+        outcome(&report, "risky-service", nb, "udp", 161),
+        fail,
+        "SNMP on 0.0.0.0:161/udp"
+    );
+    assert_eq!(
+        outcome(&report, "risky-service", nb, "tcp", 2375),
+        fail,
+        "the Docker API on 2375"
+    );
 }
 
 #[test]
 fn baseline_round_trip() {
     require_root();
     let ns = NamedNetns::new(&unique("base"));
-    let _a = serve(&ns, "svc-a", json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 7001}]));
-    let b = serve(&ns, "svc-b", json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 7002}]));
+    let _a = serve(
+        &ns,
+        "svc-a",
+        json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 7001}]),
+    );
+    let b = serve(
+        &ns,
+        "svc-b",
+        json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 7002}]),
+    );
     let file = std::env::temp_dir().join(format!("{}.baseline.json", unique("b")));
-    let out = portcullis(&["baseline", "--netns", &ns.name, "--output", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = portcullis(&[
+        "baseline",
+        "--netns",
+        &ns.name,
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recorded: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(recorded["listeners"].as_array().unwrap().len(), 2);
-    assert!(!recorded.to_string().contains("\"pid\""), "no pids in a baseline");
+    assert!(
+        !recorded.to_string().contains("\"pid\""),
+        "no pids in a baseline"
+    );
 
     let drift = |report: &Value| -> Vec<String> {
         report["evaluation"]["verdicts"]
@@ -123,17 +227,28 @@ fn baseline_round_trip() {
     let (_, report) = scan(&baseline);
     assert_eq!(drift(&report), Vec::<String>::new(), "unchanged: clean");
 
-    let _c = serve(&ns, "svc-c", json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 7003}]));
+    let _c = serve(
+        &ns,
+        "svc-c",
+        json!([{"proto": "tcp", "addr": "0.0.0.0", "port": 7003}]),
+    );
     let (code, report) = scan(&baseline);
     let d = drift(&report);
     assert_eq!(code, 1);
     assert_eq!(d.len(), 1, "{d:?}");
-    assert!(d[0].starts_with("new listener, not in the baseline: tcp wildcard:7003"), "{d:?}");
+    assert!(
+        d[0].starts_with("new listener, not in the baseline: tcp wildcard:7003"),
+        "{d:?}"
+    );
     assert!(d[0].ends_with(&format!("in netns:{}", ns.name)), "{d:?}");
 
     drop(b);
     let (_, report) = scan(&baseline);
     let d = drift(&report);
-    assert!(d.iter().any(|m| m.starts_with("listener in the baseline is gone: tcp 127.0.0.1:7002")), "{d:?}");
+    assert!(
+        d.iter()
+            .any(|m| m.starts_with("listener in the baseline is gone: tcp 127.0.0.1:7002")),
+        "{d:?}"
+    );
     let _ = std::fs::remove_file(file);
 }

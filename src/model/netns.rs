@@ -60,9 +60,10 @@ impl Netns {
         }
     }
 
-    /// A short label for humans: the first name, else `net:[inode]`.
+    /// A short label for humans: the first name, else its container, else
+    /// `net:[inode]`.
     pub fn label(&self) -> String {
-        match self.names.first() {
+        match self.names.first().or(self.hints.containers.first()) {
             Some(name) => name.clone(),
             None => self.id().to_string(),
         }
