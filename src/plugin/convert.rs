@@ -203,6 +203,24 @@ pub fn evaluation(
             allowed_by: None,
         });
     }
+    for group in eval.passed {
+        rule_of(&group.rule_id)?;
+        for id in group.listeners {
+            verdicts.push(model::Verdict {
+                rule: group.rule_id.clone(),
+                plugin: plugin.to_owned(),
+                listener: Some(check_id(id)?),
+                outcome: Outcome::Pass,
+                level: rules
+                    .iter()
+                    .find(|r| r.id == group.rule_id)
+                    .map_or(Level::Note, |r| r.level),
+                message: String::new(),
+                related: vec![],
+                allowed_by: None,
+            });
+        }
+    }
     let mut not_applicable = Vec::new();
     for n in eval.not_applicable {
         rule_of(&n.rule_id)?;

@@ -1,6 +1,83 @@
 //! Building verdicts without spelling out every field.
 
-use crate::{Level, Listener, Outcome, Verdict};
+use crate::{Evaluation, Level, Listener, NotApplicable, Outcome, Passed, Verdict};
+
+/// Gathers a plugin's verdicts, sending plain passes in the compact
+/// `passed` form: on a large host they are most verdicts, and each would
+/// otherwise cost a record and a string in the plugin's bounded memory.
+#[derive(Default)]
+pub struct Collector {
+    verdicts: Vec<Verdict>,
+    passed: Vec<Passed>,
+    not_applicable: Vec<NotApplicable>,
+}
+
+impl Collector {
+    /// `listener` passed `rule`.
+    pub fn pass(&mut self, rule: &str, listener: &Listener) {
+        match self.passed.iter_mut().find(|p| p.rule_id == rule) {
+            Some(p) => p.listeners.push(listener.id),
+            None => self.passed.push(Passed {
+                rule_id: rule.to_owned(),
+                listeners: vec![listener.id],
+            }),
+        }
+    }
+
+    /// Any verdict; a pass without message, level or related listeners goes
+    /// to the compact form.
+    pub fn push(&mut self, v: Verdict) {
+        match (v.outcome, v.listener) {
+            (Outcome::Pass, Some(id))
+                if v.message.is_empty() && v.level.is_none() && v.related.is_empty() =>
+            {
+                match self.passed.iter_mut().find(|p| p.rule_id == v.rule_id) {
+                    Some(p) => p.listeners.push(id),
+                    None => self.passed.push(Passed {
+                        rule_id: v.rule_id,
+                        listeners: vec![id],
+                    }),
+                }
+            }
+            _ => self.verdicts.push(v),
+        }
+    }
+
+    pub fn not_applicable(&mut self, rule: &str, reason: impl Into<String>) {
+        self.not_applicable.push(NotApplicable {
+            rule_id: rule.to_owned(),
+            reason: reason.into(),
+        });
+    }
+
+    pub fn finish(self) -> Evaluation {
+        Evaluation {
+            verdicts: self.verdicts,
+            passed: self.passed,
+            not_applicable: self.not_applicable,
+        }
+    }
+}
+
+/// Every verdict of an evaluation, passes expanded, in listener order
+/// (host-wide verdicts last): for tests.
+pub fn all(eval: &Evaluation) -> Vec<Verdict> {
+    let mut out = eval.verdicts.clone();
+    for p in &eval.passed {
+        for &id in &p.listeners {
+            out.push(Verdict {
+                rule_id: p.rule_id.clone(),
+                listener: Some(id),
+                outcome: Outcome::Pass,
+                message: String::new(),
+                level: None,
+                related: vec![],
+            });
+        }
+    }
+    out.sort_by_key(|v| v.listener.unwrap_or(u32::MAX));
+    out
+}
 
 /// A pass. The message may be empty: reports need none, and on a large host
 /// passes are most verdicts.

@@ -101,6 +101,7 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
     let Some(baseline) = baseline else {
         return Evaluation {
             verdicts: vec![],
+            passed: vec![],
             not_applicable: vec![NotApplicable {
                 rule_id: DRIFT.into(),
                 reason: "no baseline given (scan --baseline FILE)".into(),
@@ -112,15 +113,15 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
     for id in &baseline.listeners {
         *remaining.entry(id).or_default() += 1;
     }
-    let mut verdicts = Vec::new();
+    let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in &inv.listeners {
         let id = identity_of(inv, l);
         match remaining.get_mut(&id) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                verdicts.push(verdicts::pass(DRIFT, l, ""));
+                out.push(verdicts::pass(DRIFT, l, ""));
             }
-            _ => verdicts.push(verdicts::fail(
+            _ => out.push(verdicts::fail(
                 DRIFT,
                 l,
                 format!("new listener, not in the baseline: {id}"),
@@ -129,7 +130,7 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
     }
     for (id, n) in remaining {
         for _ in 0..n {
-            verdicts.push(Verdict {
+            out.push(Verdict {
                 rule_id: DRIFT.into(),
                 listener: None,
                 outcome: Outcome::Fail,
@@ -139,10 +140,7 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
             });
         }
     }
-    Evaluation {
-        verdicts,
-        not_applicable: vec![],
-    }
+    out.finish()
 }
 
 fn info() -> RuleInfo {

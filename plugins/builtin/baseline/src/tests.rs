@@ -21,8 +21,8 @@ fn record(inv: &Inventory) -> Baseline {
 }
 
 fn failures(eval: &Evaluation) -> Vec<String> {
-    eval.verdicts
-        .iter()
+    portcullis_sdk::verdicts::all(&eval)
+        .into_iter()
         .filter(|v| v.outcome == Outcome::Fail)
         .map(|v| v.message.clone())
         .collect()
@@ -82,5 +82,5 @@ fn identities_name_namespace_kinds() {
 #[test]
 fn without_a_baseline_the_rule_does_not_apply() {
     let eval = evaluate(None, &image().build());
-    assert!(eval.verdicts.is_empty() && eval.not_applicable.len() == 1);
+    assert!(portcullis_sdk::verdicts::all(&eval).is_empty() && eval.not_applicable.len() == 1);
 }

@@ -96,6 +96,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
     if config.expected.is_empty() {
         return Evaluation {
             verdicts: vec![],
+            passed: vec![],
             not_applicable: vec![NotApplicable {
                 rule_id: UNEXPECTED.into(),
                 reason: "no expected listeners in [plugins.expected.config]".into(),
@@ -103,7 +104,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
         };
     }
     let mut used = vec![false; config.expected.len()];
-    let mut verdicts = Vec::new();
+    let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in inv
         .listeners
         .iter()
@@ -112,7 +113,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
         match config.expected.iter().position(|e| matches(e, inv, l)) {
             Some(i) => {
                 used[i] = true;
-                verdicts.push(verdicts::pass(UNEXPECTED, l, ""));
+                out.push(verdicts::pass(UNEXPECTED, l, ""));
             }
             None => {
                 let proto = if l.protocol == Protocol::Tcp {
@@ -126,7 +127,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
                 } else {
                     holders
                 };
-                verdicts.push(verdicts::fail(UNEXPECTED, l, format!(
+                out.push(verdicts::fail(UNEXPECTED, l, format!(
                     "{proto} {} ({holders}) is not an expected listener: stop it, or add it to [plugins.expected.config] expected",
                     net::endpoint(l)
                 )));
@@ -135,7 +136,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
     }
     for (e, used) in config.expected.iter().zip(used) {
         if !used {
-            verdicts.push(Verdict {
+            out.push(Verdict {
                 rule_id: UNEXPECTED.into(),
                 listener: None,
                 outcome: Outcome::Fail,
@@ -145,10 +146,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
             });
         }
     }
-    Evaluation {
-        verdicts,
-        not_applicable: vec![],
-    }
+    out.finish()
 }
 
 fn matches(e: &Entry, inv: &Inventory, l: &Listener) -> bool {

@@ -19,8 +19,8 @@ fn inv() -> Inventory {
 }
 
 fn fails(eval: &Evaluation) -> Vec<String> {
-    eval.verdicts
-        .iter()
+    portcullis_sdk::verdicts::all(&eval)
+        .into_iter()
         .filter(|v| v.outcome == Outcome::Fail)
         .map(|v| v.message.clone())
         .collect()
@@ -38,7 +38,11 @@ fn anything_not_expected_fails_and_loopback_is_left_alone() {
         f[0].contains("0.0.0.0:8080 (debug-server) is not an expected listener"),
         "{f:?}"
     );
-    assert_eq!(eval.verdicts.len(), 4, "loopback postgres not judged");
+    assert_eq!(
+        portcullis_sdk::verdicts::all(&eval).len(),
+        4,
+        "loopback postgres not judged"
+    );
 }
 
 #[test]
@@ -79,7 +83,7 @@ fn namespaces_scope_entries() {
 #[test]
 fn without_expectations_the_rule_does_not_apply() {
     let eval = evaluate(&Config::default(), &inv());
-    assert!(eval.verdicts.is_empty() && eval.not_applicable.len() == 1);
+    assert!(portcullis_sdk::verdicts::all(&eval).is_empty() && eval.not_applicable.len() == 1);
 }
 
 #[test]

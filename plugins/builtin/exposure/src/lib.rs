@@ -51,11 +51,11 @@ impl Plugin for Exposure {
 portcullis_sdk::export_plugin!(Exposure);
 
 pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
-    let mut verdicts = Vec::new();
+    let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in &inventory.listeners {
         let netns = inventory.namespaces.iter().find(|n| n.inode == l.netns);
-        verdicts.push(wildcard_bind(config, inventory, l, netns));
-        verdicts.push(if net::is_public(l) {
+        out.push(wildcard_bind(config, inventory, l, netns));
+        out.push(if net::is_public(l) {
             let holder = holders_or_unknown(inventory, l);
             verdicts::fail(PUBLIC_BIND, l, format!(
                 "{} {}{} is bound to a public address ({holder}); bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
@@ -64,7 +64,7 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
         } else {
             verdicts::pass(PUBLIC_BIND, l, "")
         });
-        verdicts.push(if l.owner_unknown {
+        out.push(if l.owner_unknown {
             verdicts::fail(
                 UNKNOWN_OWNER,
                 l,
@@ -78,10 +78,7 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
             verdicts::pass(UNKNOWN_OWNER, l, "")
         });
     }
-    Evaluation {
-        verdicts,
-        not_applicable: vec![],
-    }
+    out.finish()
 }
 
 fn wildcard_bind(

@@ -4,16 +4,16 @@ use portcullis_sdk::testing::Host;
 use super::*;
 
 fn outcome(eval: &Evaluation, rule: &str, id: u32) -> Outcome {
-    eval.verdicts
-        .iter()
+    portcullis_sdk::verdicts::all(&eval)
+        .into_iter()
         .find(|v| v.rule_id == rule && v.listener == Some(id))
         .unwrap()
         .outcome
 }
 
 fn message(eval: &Evaluation, rule: &str, id: u32) -> String {
-    eval.verdicts
-        .iter()
+    portcullis_sdk::verdicts::all(&eval)
+        .into_iter()
         .find(|v| v.rule_id == rule && v.listener == Some(id))
         .unwrap()
         .message

@@ -196,6 +196,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Result<Evaluation, PluginEr
     };
     let skip = |reason: String| Evaluation {
         verdicts: vec![],
+        passed: vec![],
         not_applicable: vec![NotApplicable {
             rule_id: OS_PROFILE.into(),
             reason,
@@ -216,14 +217,14 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Result<Evaluation, PluginEr
         .filter(|n| n.is_host)
         .map(|n| n.inode)
         .collect();
-    let mut verdicts = Vec::new();
+    let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in inv.listeners.iter().filter(|l| host_ns.contains(&l.netns)) {
         if net::is_loopback(l) {
-            verdicts.push(verdicts::pass(OS_PROFILE, l, ""));
+            out.push(verdicts::pass(OS_PROFILE, l, ""));
             continue;
         }
         match expected.iter().find(|e| matches(e, config, inv, l)) {
-            Some(_) => verdicts.push(verdicts::pass(OS_PROFILE, l, "")),
+            Some(_) => out.push(verdicts::pass(OS_PROFILE, l, "")),
             None => {
                 let holders = net::holder_names(inv, l).join(", ");
                 let holders = if holders.is_empty() {
@@ -241,7 +242,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Result<Evaluation, PluginEr
                 } else {
                     "udp"
                 };
-                verdicts.push(verdicts::fail(OS_PROFILE, l, format!(
+                out.push(verdicts::fail(OS_PROFILE, l, format!(
                     "{proto} {} ({holders}) is not among the {name} profile's open ports ({}); nothing else may listen beyond loopback: stop and disable it, or allowlist it with the reason",
                     net::endpoint(l),
                     allowed.join(", ")
@@ -249,10 +250,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Result<Evaluation, PluginEr
             }
         }
     }
-    Ok(Evaluation {
-        verdicts,
-        not_applicable: vec![],
-    })
+    Ok(out.finish())
 }
 
 fn matches(e: &Expected, config: &Config, inv: &Inventory, l: &Listener) -> bool {

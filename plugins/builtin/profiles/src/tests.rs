@@ -5,8 +5,8 @@ use super::*;
 
 fn outcomes(config: &Config, inv: &Inventory) -> Vec<(u16, Outcome)> {
     let eval = evaluate(config, inv).unwrap();
-    eval.verdicts
-        .iter()
+    portcullis_sdk::verdicts::all(&eval)
+        .into_iter()
         .map(|v| (inv.listeners[v.listener.unwrap() as usize].port, v.outcome))
         .collect()
 }
@@ -95,7 +95,7 @@ fn applies_from_os_release_or_the_policy_and_says_when_not() {
         .listen("tcp", "0.0.0.0", 80, "httpd")
         .build();
     let eval = evaluate(&Config::default(), &fedora).unwrap();
-    assert!(eval.verdicts.is_empty());
+    assert!(portcullis_sdk::verdicts::all(&eval).is_empty());
     assert!(
         eval.not_applicable[0].reason.contains("ID=fedora"),
         "{:?}",

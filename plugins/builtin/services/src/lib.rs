@@ -51,10 +51,10 @@ impl Plugin for Services {
 portcullis_sdk::export_plugin!(Services);
 
 pub fn evaluate(inv: &Inventory) -> Evaluation {
-    let mut verdicts = Vec::new();
+    let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in &inv.listeners {
         if let Some(s) = LOCAL_ONLY.iter().find(|s| is(s, inv, l)) {
-            verdicts.push(if net::is_loopback(l) {
+            out.push(if net::is_loopback(l) {
                 verdicts::pass(LOCAL_ONLY_EXPOSED, l, "")
             } else {
                 verdicts::fail(
@@ -66,17 +66,14 @@ pub fn evaluate(inv: &Inventory) -> Evaluation {
         }
         if let Some(r) = RISKY.iter().find(|r| is(&r.service, inv, l)) {
             let fails = r.when == When::Listening || !net::is_loopback(l);
-            verdicts.push(if fails {
+            out.push(if fails {
                 verdicts::fail(RISKY_SERVICE, l, message(&r.service, inv, l, "is risky"))
             } else {
                 verdicts::pass(RISKY_SERVICE, l, "")
             });
         }
     }
-    Evaluation {
-        verdicts,
-        not_applicable: vec![],
-    }
+    out.finish()
 }
 
 /// A service is recognised by protocol and port, or by a holder's name.

@@ -4,9 +4,8 @@ use portcullis_sdk::testing::Host;
 use super::*;
 
 fn outcomes(inv: &Inventory, rule: &str) -> Vec<(u16, Outcome)> {
-    evaluate(inv)
-        .verdicts
-        .iter()
+    portcullis_sdk::verdicts::all(&evaluate(inv))
+        .into_iter()
         .filter(|v| v.rule_id == rule)
         .map(|v| (inv.listeners[v.listener.unwrap() as usize].port, v.outcome))
         .collect()
@@ -61,8 +60,7 @@ fn risky_services_fail_wherever_they_listen() {
     let got = outcomes(&inv, RISKY_SERVICE);
     assert!(got.iter().all(|(_, o)| *o == Outcome::Fail), "{got:?}");
     assert_eq!(got.len(), 5);
-    let cups = evaluate(&inv)
-        .verdicts
+    let cups = portcullis_sdk::verdicts::all(&evaluate(&inv))
         .into_iter()
         .find(|v| v.message.contains("cups-browsed"))
         .unwrap();

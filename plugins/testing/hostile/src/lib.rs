@@ -37,6 +37,7 @@ impl Plugin for Hostile {
         let mode = mode(&config);
         let mut out = Evaluation {
             verdicts: vec![],
+            passed: vec![],
             not_applicable: vec![],
         };
         match mode {
