@@ -59,87 +59,59 @@ const fn expect(
     }
 }
 
+const DHCP4_ON_INTERFACE: Expected = expect(
+    "DHCPv4 client",
+    Protocol::Udp,
+    68,
+    DHCP_CLIENTS,
+    true,
+    false,
+);
+const DHCP6_ON_INTERFACE: Expected = expect(
+    "DHCPv6 client",
+    Protocol::Udp,
+    546,
+    DHCP_CLIENTS,
+    true,
+    false,
+);
+const DHCP4_ANYWHERE: Expected = expect(
+    "DHCPv4 client",
+    Protocol::Udp,
+    68,
+    DHCP_CLIENTS,
+    false,
+    false,
+);
+const DHCP6_ANYWHERE: Expected = expect(
+    "DHCPv6 client",
+    Protocol::Udp,
+    546,
+    DHCP_CLIENTS,
+    false,
+    false,
+);
+const OPENSSH: Expected = expect("OpenSSH", Protocol::Tcp, 22, SSH, false, false);
+const AVAHI: Expected = expect(
+    "Avahi mDNS",
+    Protocol::Udp,
+    5353,
+    &["avahi-daemon"],
+    false,
+    true,
+);
+
 /// Ubuntu: DHCP client on its interface address, OpenSSH (systemd holds it
 /// for ssh.socket since 22.10), Avahi on desktops; systemd-resolved is on
 /// loopback (127.0.0.53, 127.0.0.54) and so needs no row.
 /// Source: Ubuntu security docs, "Open ports" and "Unnecessarily open ports".
-pub const UBUNTU: &[Expected] = &[
-    expect(
-        "DHCPv4 client",
-        Protocol::Udp,
-        68,
-        DHCP_CLIENTS,
-        true,
-        false,
-    ),
-    expect(
-        "DHCPv6 client",
-        Protocol::Udp,
-        546,
-        DHCP_CLIENTS,
-        true,
-        false,
-    ),
-    expect("OpenSSH", Protocol::Tcp, 22, SSH, false, false),
-    expect(
-        "Avahi mDNS",
-        Protocol::Udp,
-        5353,
-        &["avahi-daemon"],
-        false,
-        true,
-    ),
-];
+pub const UBUNTU: &[Expected] = &[DHCP4_ON_INTERFACE, DHCP6_ON_INTERFACE, OPENSSH, AVAHI];
 
 /// Debian: ISC dhclient binds 0.0.0.0:68, so the DHCP client may be a wildcard.
-pub const DEBIAN: &[Expected] = &[
-    expect(
-        "DHCPv4 client",
-        Protocol::Udp,
-        68,
-        DHCP_CLIENTS,
-        false,
-        false,
-    ),
-    expect(
-        "DHCPv6 client",
-        Protocol::Udp,
-        546,
-        DHCP_CLIENTS,
-        false,
-        false,
-    ),
-    expect("OpenSSH", Protocol::Tcp, 22, SSH, false, false),
-    expect(
-        "Avahi mDNS",
-        Protocol::Udp,
-        5353,
-        &["avahi-daemon"],
-        false,
-        true,
-    ),
-];
+pub const DEBIAN: &[Expected] = &[DHCP4_ANYWHERE, DHCP6_ANYWHERE, OPENSSH, AVAHI];
 
 /// A generic server: a DHCP client and SSH, nothing else.
-pub const SERVER: &[Expected] = &[
-    expect(
-        "DHCPv4 client",
-        Protocol::Udp,
-        68,
-        DHCP_CLIENTS,
-        false,
-        false,
-    ),
-    expect(
-        "DHCPv6 client",
-        Protocol::Udp,
-        546,
-        DHCP_CLIENTS,
-        false,
-        false,
-    ),
-    expect("OpenSSH", Protocol::Tcp, 22, SSH, false, false),
-];
+pub const SERVER: &[Expected] = &[DHCP4_ANYWHERE, DHCP6_ANYWHERE, OPENSSH];
 
 pub struct Profiles;
 
