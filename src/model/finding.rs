@@ -109,8 +109,4 @@ impl Evaluation {
     pub fn violations(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts.iter().filter(|v| v.is_violation())
     }
-
-    pub fn rule(&self, id: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.id == id)
-    }
 }

@@ -1,5 +1,3 @@
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
 use super::{ByteText, Scope};
@@ -66,14 +64,6 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// The bound address as an `IpAddr` (`*` is the IPv6 unspecified address).
-    pub fn ip(&self) -> Option<IpAddr> {
-        if self.address == "*" {
-            return Some(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
-        }
-        self.address.parse().ok()
-    }
-
     /// `address%iface:port` the way `ss -n` prints the local column.
     pub fn local_column(&self) -> String {
         let mut out = match self.family {

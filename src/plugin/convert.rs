@@ -204,17 +204,14 @@ pub fn evaluation(
         });
     }
     for group in eval.passed {
-        rule_of(&group.rule_id)?;
+        let level = rule_of(&group.rule_id)?.level;
         for id in group.listeners {
             verdicts.push(model::Verdict {
                 rule: group.rule_id.clone(),
                 plugin: plugin.to_owned(),
                 listener: Some(check_id(id)?),
                 outcome: Outcome::Pass,
-                level: rules
-                    .iter()
-                    .find(|r| r.id == group.rule_id)
-                    .map_or(Level::Note, |r| r.level),
+                level,
                 message: String::new(),
                 related: vec![],
                 allowed_by: None,

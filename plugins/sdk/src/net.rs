@@ -44,3 +44,31 @@ pub fn endpoint(l: &Listener) -> String {
         format!("{}:{}", l.address, l.port)
     }
 }
+
+/// A scope's name as the inventory and policies spell it.
+pub fn scope_name(s: Scope) -> &'static str {
+    match s {
+        Scope::Loopback => "loopback",
+        Scope::LinkLocal => "link-local",
+        Scope::Private => "private",
+        Scope::Multicast => "multicast",
+        Scope::Public => "public",
+        Scope::Wildcard => "wildcard",
+        Scope::DualStack => "dual-stack",
+    }
+}
+
+/// The scope a name spells, if any (the inverse of [`scope_name`]).
+pub fn scope_named(name: &str) -> Option<Scope> {
+    ALL_SCOPES.into_iter().find(|&s| scope_name(s) == name)
+}
+
+const ALL_SCOPES: [Scope; 7] = [
+    Scope::Loopback,
+    Scope::LinkLocal,
+    Scope::Private,
+    Scope::Multicast,
+    Scope::Public,
+    Scope::Wildcard,
+    Scope::DualStack,
+];

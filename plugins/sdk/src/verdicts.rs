@@ -111,3 +111,12 @@ fn verdict(rule: &str, l: &Listener, outcome: Outcome, message: impl Into<String
         related: vec![],
     }
 }
+
+/// The messages of an evaluation's failures: for tests.
+pub fn failure_messages(eval: &Evaluation) -> Vec<String> {
+    eval.verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Fail)
+        .map(|v| v.message.clone())
+        .collect()
+}

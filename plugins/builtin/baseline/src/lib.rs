@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use portcullis_sdk::{
     Evaluation, Inventory, Level, Listener, NotApplicable, Outcome, Plugin, PluginError,
-    PluginInfo, Protocol, RuleInfo, Scope, Verdict, config, net, verdicts,
+    PluginInfo, Protocol, RuleInfo, Verdict, config, net, verdicts,
 };
 use serde::Deserialize;
 
@@ -76,25 +76,13 @@ pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
         } else {
             "udp"
         },
-        scope_name(l.scope),
+        net::scope_name(l.scope),
         &l.address,
         l.bound_device.as_deref(),
         l.port,
         holder.and_then(|p| p.exe.as_deref()),
         holder.and_then(|p| p.unit.as_deref()),
     )
-}
-
-fn scope_name(s: Scope) -> &'static str {
-    match s {
-        Scope::Loopback => "loopback",
-        Scope::LinkLocal => "link-local",
-        Scope::Private => "private",
-        Scope::Multicast => "multicast",
-        Scope::Public => "public",
-        Scope::Wildcard => "wildcard",
-        Scope::DualStack => "dual-stack",
-    }
 }
 
 pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {

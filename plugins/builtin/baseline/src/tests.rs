@@ -1,5 +1,7 @@
 use portcullis_sdk::testing::Host;
 
+use portcullis_sdk::verdicts::failure_messages;
+
 use super::*;
 
 fn image() -> Host {
@@ -20,14 +22,6 @@ fn record(inv: &Inventory) -> Baseline {
     }
 }
 
-fn failures(eval: &Evaluation) -> Vec<String> {
-    portcullis_sdk::verdicts::all(&eval)
-        .into_iter()
-        .filter(|v| v.outcome == Outcome::Fail)
-        .map(|v| v.message.clone())
-        .collect()
-}
-
 #[test]
 fn an_unchanged_image_is_clean_even_with_new_pids_ports_and_addresses() {
     let base = record(&image().build());
@@ -41,7 +35,7 @@ fn an_unchanged_image_is_clean_even_with_new_pids_ports_and_addresses() {
         .listen("udp", "0.0.0.0", 55012, "avahi-daemon")
         .listen("udp", "127.0.0.53", 53, "systemd-resolve")
         .build();
-    assert!(failures(&evaluate(Some(&base), &again)).is_empty());
+    assert!(failure_messages(&evaluate(Some(&base), &again)).is_empty());
 }
 
 #[test]
@@ -55,7 +49,7 @@ fn new_and_vanished_listeners_fail_by_name() {
         .listen("udp", "127.0.0.53", 53, "systemd-resolve")
         .listen("tcp", "0.0.0.0", 8080, "debug-server")
         .build();
-    let f = failures(&evaluate(Some(&base), &changed));
+    let f = failure_messages(&evaluate(Some(&base), &changed));
     assert_eq!(f.len(), 2, "{f:?}");
     assert!(f.iter().any(|m| m == "new listener, not in the baseline: tcp wildcard:8080 (/usr/sbin/debug-server) in host"), "{f:?}");
     assert!(

@@ -5,7 +5,7 @@
 
 use portcullis_sdk::{
     Evaluation, Inventory, Level, Listener, NotApplicable, Outcome, Plugin, PluginError,
-    PluginInfo, Protocol, RuleInfo, Scope, Verdict, config, net, ports::PortSet, verdicts,
+    PluginInfo, Protocol, RuleInfo, Verdict, config, net, ports::PortSet, verdicts,
 };
 use serde::Deserialize;
 
@@ -62,7 +62,7 @@ impl Plugin for Expected {
                 }
             }
             if let Some(s) = &e.scope {
-                scope(s).ok_or_else(|| {
+                net::scope_named(s).ok_or_else(|| {
                     PluginError::InvalidConfig(format!("expected[{i}].scope: unknown scope {s:?}"))
                 })?;
             }
@@ -78,19 +78,6 @@ impl Plugin for Expected {
 
 #[cfg(target_arch = "wasm32")]
 portcullis_sdk::export_plugin!(Expected);
-
-fn scope(name: &str) -> Option<Scope> {
-    Some(match name {
-        "loopback" => Scope::Loopback,
-        "link-local" => Scope::LinkLocal,
-        "private" => Scope::Private,
-        "multicast" => Scope::Multicast,
-        "public" => Scope::Public,
-        "wildcard" => Scope::Wildcard,
-        "dual-stack" => Scope::DualStack,
-        _ => return None,
-    })
-}
 
 pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
     if config.expected.is_empty() {
@@ -160,7 +147,9 @@ fn matches(e: &Entry, inv: &Inventory, l: &Listener) -> bool {
     e.protocol.as_deref().is_none_or(|p| p == proto)
         && e.port.as_ref().is_none_or(|p| p.contains(l.port))
         && e.address.as_deref().is_none_or(|a| a == l.address)
-        && e.scope.as_deref().is_none_or(|s| scope(s) == Some(l.scope))
+        && e.scope
+            .as_deref()
+            .is_none_or(|s| net::scope_named(s) == Some(l.scope))
         && e.netns.as_deref().is_none_or(|want| {
             netns.is_some_and(|n| match want {
                 "host" => n.is_host,

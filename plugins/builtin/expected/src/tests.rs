@@ -1,5 +1,7 @@
 use portcullis_sdk::testing::Host;
 
+use portcullis_sdk::verdicts::failure_messages;
+
 use super::*;
 
 fn config(json: &str) -> Config {
@@ -18,21 +20,13 @@ fn inv() -> Inventory {
         .build()
 }
 
-fn fails(eval: &Evaluation) -> Vec<String> {
-    portcullis_sdk::verdicts::all(&eval)
-        .into_iter()
-        .filter(|v| v.outcome == Outcome::Fail)
-        .map(|v| v.message.clone())
-        .collect()
-}
-
 #[test]
 fn anything_not_expected_fails_and_loopback_is_left_alone() {
     let c = config(
         r#"{"expected":[{"protocol":"tcp","port":22,"process":"sshd"},{"port":[443,"8443-8444"],"unit":"nginx.service"},{"netns":"container","port":3000}]}"#,
     );
     let eval = evaluate(&c, &inv());
-    let f = fails(&eval);
+    let f = failure_messages(&eval);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(
         f[0].contains("0.0.0.0:8080 (debug-server) is not an expected listener"),
@@ -64,7 +58,7 @@ fn entries_that_match_nothing_are_reported() {
     );
     assert_eq!(stale[0].level, Some(Level::Warning));
     assert!(
-        fails(&eval).iter().any(|m| m.contains("5432")),
+        failure_messages(&eval).iter().any(|m| m.contains("5432")),
         "loopback judged when asked"
     );
 }
@@ -73,7 +67,7 @@ fn entries_that_match_nothing_are_reported() {
 fn namespaces_scope_entries() {
     let c = config(r#"{"expected":[{"netns":"host","port":3000}]}"#);
     assert!(
-        fails(&evaluate(&c, &inv()))
+        failure_messages(&evaluate(&c, &inv()))
             .iter()
             .any(|m| m.contains(":3000")),
         "3000 lives in the container, not the host"

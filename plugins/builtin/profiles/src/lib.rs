@@ -25,6 +25,8 @@ pub struct Expected {
     pub what: &'static str,
     pub protocol: Protocol,
     pub port: u16,
+    /// Also on any other port of its protocol (Avahi answers from a random one).
+    pub any_port: bool,
     /// Holders it may have (any, when empty).
     pub processes: &'static [&'static str],
     /// Must be bound to one interface's address (a DHCP client), not a wildcard.
@@ -41,65 +43,51 @@ const DHCP_CLIENTS: &[&str] = &[
 ];
 const SSH: &[&str] = &["sshd", "systemd"];
 
-const fn expect(
-    what: &'static str,
-    protocol: Protocol,
-    port: u16,
-    processes: &'static [&'static str],
-    interface_bound: bool,
-    desktop_only: bool,
-) -> Expected {
-    Expected {
-        what,
-        protocol,
-        port,
-        processes,
-        interface_bound,
-        desktop_only,
-    }
-}
-
-const DHCP4_ON_INTERFACE: Expected = expect(
-    "DHCPv4 client",
-    Protocol::Udp,
-    68,
-    DHCP_CLIENTS,
-    true,
-    false,
-);
-const DHCP6_ON_INTERFACE: Expected = expect(
-    "DHCPv6 client",
-    Protocol::Udp,
-    546,
-    DHCP_CLIENTS,
-    true,
-    false,
-);
-const DHCP4_ANYWHERE: Expected = expect(
-    "DHCPv4 client",
-    Protocol::Udp,
-    68,
-    DHCP_CLIENTS,
-    false,
-    false,
-);
-const DHCP6_ANYWHERE: Expected = expect(
-    "DHCPv6 client",
-    Protocol::Udp,
-    546,
-    DHCP_CLIENTS,
-    false,
-    false,
-);
-const OPENSSH: Expected = expect("OpenSSH", Protocol::Tcp, 22, SSH, false, false);
-const AVAHI: Expected = expect(
-    "Avahi mDNS",
-    Protocol::Udp,
-    5353,
-    &["avahi-daemon"],
-    false,
-    true,
-);
+/// The defaults every row starts from.
+const ROW: Expected = Expected {
+    what: "",
+    protocol: Protocol::Udp,
+    port: 0,
+    any_port: false,
+    processes: &[],
+    interface_bound: false,
+    desktop_only: false,
+};
+const DHCP4_ANYWHERE: Expected = Expected {
+    what: "DHCPv4 client",
+    port: 68,
+    processes: DHCP_CLIENTS,
+    ..ROW
+};
+const DHCP6_ANYWHERE: Expected = Expected {
+    what: "DHCPv6 client",
+    port: 546,
+    processes: DHCP_CLIENTS,
+    ..ROW
+};
+const DHCP4_ON_INTERFACE: Expected = Expected {
+    interface_bound: true,
+    ..DHCP4_ANYWHERE
+};
+const DHCP6_ON_INTERFACE: Expected = Expected {
+    interface_bound: true,
+    ..DHCP6_ANYWHERE
+};
+const OPENSSH: Expected = Expected {
+    what: "OpenSSH",
+    protocol: Protocol::Tcp,
+    port: 22,
+    processes: SSH,
+    ..ROW
+};
+const AVAHI: Expected = Expected {
+    what: "Avahi mDNS",
+    port: 5353,
+    any_port: true,
+    processes: &["avahi-daemon"],
+    desktop_only: true,
+    ..ROW
+};
 
 /// Ubuntu: DHCP client on its interface address, OpenSSH (systemd holds it
 /// for ssh.socket since 22.10), Avahi on desktops; systemd-resolved is on
@@ -228,7 +216,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Result<Evaluation, PluginEr
 fn matches(e: &Expected, config: &Config, inv: &Inventory, l: &Listener) -> bool {
     (config.desktop || !e.desktop_only)
         && e.protocol == l.protocol
-        && (e.port == l.port || (e.processes == ["avahi-daemon"] && l.protocol == Protocol::Udp))
+        && (e.port == l.port || e.any_port)
         && (e.processes.is_empty()
             || net::holders(inv, l).any(|p| e.processes.contains(&p.comm.as_str())))
         && (!e.interface_bound
