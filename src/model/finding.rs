@@ -47,6 +47,19 @@ pub struct Rule {
     pub enabled: bool,
     /// After policy overrides.
     pub level: Level,
+    /// 0.1–10.0, as GitHub code scanning ranks alerts.
+    pub security_severity: f32,
+    pub precision: Precision,
+}
+
+/// How rarely a failure of a rule is a false alarm (SARIF's `precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    VeryHigh,
+    High,
+    Medium,
+    Low,
 }
 
 /// A rule's judgement of one listener (or of the host).

@@ -15,7 +15,8 @@ pub mod scope;
 mod text;
 
 pub use finding::{
-    Evaluation, Level, NotApplicable, Outcome, PluginFailure, Rule, UnusedAllowance, Verdict,
+    Evaluation, Level, NotApplicable, Outcome, PluginFailure, Precision, Rule, UnusedAllowance,
+    Verdict,
 };
 pub use gap::{Gap, GapKind};
 pub use inventory::{HostFacts, Inventory, SCHEMA_VERSION};

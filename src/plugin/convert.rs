@@ -1,7 +1,7 @@
 //! Between the inventory model and the ABI's records, both ways, checking
 //! everything a plugin hands back.
 
-use crate::model::{self, Family, Inventory, Level, Outcome, Protocol, Scope};
+use crate::model::{self, Family, Inventory, Level, Outcome, Precision, Protocol, Scope};
 
 use super::abi::wit;
 
@@ -136,6 +136,13 @@ pub fn rule(plugin: &str, r: wit::RuleInfo) -> model::Rule {
         default_level,
         tags: r.tags,
         enabled_by_default: r.enabled_by_default,
+        security_severity: r.security_severity,
+        precision: match r.precision {
+            wit::Precision::VeryHigh => Precision::VeryHigh,
+            wit::Precision::High => Precision::High,
+            wit::Precision::Medium => Precision::Medium,
+            wit::Precision::Low => Precision::Low,
+        },
     }
 }
 

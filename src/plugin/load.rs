@@ -219,6 +219,13 @@ fn check_description(name: &str, rules: &[Rule]) -> Result<(), String> {
         if r.short_description.is_empty() || r.help_markdown.is_empty() {
             return Err(format!("rule `{}` has no description or help", r.id));
         }
+        // Code scanning drops a score outside (0, 10] without a word.
+        if !(r.security_severity > 0.0 && r.security_severity <= 10.0) {
+            return Err(format!(
+                "rule `{}` has security-severity {}, outside 0.1 to 10.0",
+                r.id, r.security_severity
+            ));
+        }
     }
     Ok(())
 }
@@ -322,6 +329,8 @@ mod tests {
                 default_level: super::super::abi::wit::Level::Note,
                 tags: vec![],
                 enabled_by_default: true,
+                security_severity: 5.0,
+                precision: super::super::abi::wit::Precision::High,
             },
         );
         assert!(
@@ -330,6 +339,13 @@ mod tests {
                 .contains("kebab")
         );
         rule.id = "ok-id".into();
+        rule.security_severity = 11.0;
+        assert!(
+            check_description("p", std::slice::from_ref(&rule))
+                .unwrap_err()
+                .contains("security-severity")
+        );
+        rule.security_severity = 5.0;
         assert!(
             check_description("p", &[rule.clone(), rule])
                 .unwrap_err()

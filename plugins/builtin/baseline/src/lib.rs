@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use portcullis_sdk::{
     Evaluation, Inventory, Level, Listener, NotApplicable, Outcome, Plugin, PluginError,
-    PluginInfo, Protocol, RuleInfo, Verdict, config, net, verdicts,
+    PluginInfo, Precision, Protocol, RuleInfo, Verdict, config, net, verdicts,
 };
 use serde::Deserialize;
 
@@ -150,6 +150,8 @@ fn info() -> RuleInfo {
         default_level: Level::Error,
         tags: vec!["security".into(), "drift".into()],
         enabled_by_default: true,
+        security_severity: 4.0,
+        precision: Precision::High,
     }
 }
 

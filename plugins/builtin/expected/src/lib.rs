@@ -5,7 +5,7 @@
 
 use portcullis_sdk::{
     Evaluation, Inventory, Level, Listener, NotApplicable, Outcome, Plugin, PluginError,
-    PluginInfo, Protocol, RuleInfo, Verdict, config, net, ports::PortSet, verdicts,
+    PluginInfo, Precision, Protocol, RuleInfo, Verdict, config, net, ports::PortSet, verdicts,
 };
 use serde::Deserialize;
 
@@ -221,6 +221,8 @@ fn info() -> RuleInfo {
         default_level: Level::Error,
         tags: vec!["security".into(), "network".into(), "allowlist".into()],
         enabled_by_default: true,
+        security_severity: 5.0,
+        precision: Precision::High,
     }
 }
 

@@ -3,8 +3,8 @@
 //! accountable for (`unknown-owner`).
 
 use portcullis_sdk::{
-    Evaluation, Inventory, Level, Listener, Netns, Plugin, PluginError, PluginInfo, RuleInfo,
-    config, net, ports::PortSet, verdicts,
+    Evaluation, Inventory, Level, Listener, Netns, Plugin, PluginError, PluginInfo, Precision,
+    RuleInfo, config, net, ports::PortSet, verdicts,
 };
 use serde::Deserialize;
 
@@ -158,6 +158,8 @@ fn wildcard_bind_info() -> RuleInfo {
         default_level: Level::Error,
         tags: vec!["security".into(), "network".into(), "exposure".into()],
         enabled_by_default: true,
+        security_severity: 6.5,
+        precision: Precision::High,
     }
 }
 
@@ -166,14 +168,20 @@ fn public_bind_info() -> RuleInfo {
         id: PUBLIC_BIND.into(),
         name: "PublicBind".into(),
         short_description: "A service is bound to a public (internet-routable) address.".into(),
-        full_description: "A socket bound to a public address is reachable from the internet unless a firewall             says otherwise. Only services meant for the internet should be."
+        full_description: "A socket bound to a public address is reachable from the internet unless a firewall \
+            says otherwise. Only services meant for the internet should be."
             .into(),
-        help_markdown: "**Fix:** bind the service to a private or loopback address when it does not serve the             internet. If it must (a public web server), keep it and record that with an allowlist entry in the             policy (`[[allow]] rule = \"public-bind\" port = 443 reason = \"…\"`), firewall everything else, and             keep it updated."
+        help_markdown: "**Fix:** bind the service to a private or loopback address when it does not serve the \
+            internet. If it must (a public web server), keep it and record that with an allowlist entry in the \
+            policy (`[[allow]] rule = \"public-bind\" port = 443 reason = \"…\"`), firewall everything else, and \
+            keep it updated."
             .into(),
         help_uri: Some("https://documentation.ubuntu.com/server/explanation/security/unnecessarily-open-ports/".into()),
         default_level: Level::Error,
         tags: vec!["security".into(), "network".into(), "exposure".into()],
         enabled_by_default: true,
+        security_severity: 8.0,
+        precision: Precision::VeryHigh,
     }
 }
 
@@ -193,6 +201,8 @@ fn unknown_owner_info() -> RuleInfo {
         default_level: Level::Warning,
         tags: vec!["security".into(), "attribution".into()],
         enabled_by_default: true,
+        security_severity: 3.0,
+        precision: Precision::Medium,
     }
 }
 

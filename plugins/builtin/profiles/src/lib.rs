@@ -5,7 +5,7 @@
 
 use portcullis_sdk::{
     Evaluation, Inventory, Level, Listener, NotApplicable, Plugin, PluginError, PluginInfo,
-    Protocol, RuleInfo, config, net, verdicts,
+    Precision, Protocol, RuleInfo, config, net, verdicts,
 };
 use serde::Deserialize;
 
@@ -247,6 +247,8 @@ fn info() -> RuleInfo {
         default_level: Level::Error,
         tags: vec!["security".into(), "network".into(), "profile".into()],
         enabled_by_default: true,
+        security_severity: 5.0,
+        precision: Precision::High,
     }
 }
 

@@ -7,8 +7,8 @@
 pub mod tables;
 
 use portcullis_sdk::{
-    Evaluation, Inventory, Level, Listener, Plugin, PluginError, PluginInfo, Protocol, RuleInfo,
-    config, net, verdicts,
+    Evaluation, Inventory, Level, Listener, Plugin, PluginError, PluginInfo, Precision, Protocol,
+    RuleInfo, config, net, verdicts,
 };
 use serde::Deserialize;
 use tables::{LOCAL_ONLY, RISKY, Service, When};
@@ -128,6 +128,8 @@ fn local_only_info() -> RuleInfo {
         default_level: Level::Error,
         tags: vec!["security".into(), "network".into(), "services".into()],
         enabled_by_default: true,
+        security_severity: 8.5,
+        precision: Precision::High,
     }
 }
 
@@ -166,6 +168,8 @@ fn risky_info() -> RuleInfo {
         default_level: Level::Error,
         tags: vec!["security".into(), "network".into(), "legacy".into()],
         enabled_by_default: true,
+        security_severity: 8.8,
+        precision: Precision::High,
     }
 }
 

@@ -4,7 +4,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use portcullis_sdk::{
-    Evaluation, Inventory, Level, LogLevel, Plugin, PluginError, PluginInfo, RuleInfo, verdicts,
+    Evaluation, Inventory, Level, LogLevel, Plugin, PluginError, PluginInfo, Precision, RuleInfo,
+    verdicts,
 };
 
 struct Hostile;
@@ -24,6 +25,8 @@ impl Plugin for Hostile {
                 default_level: Level::Error,
                 tags: vec![],
                 enabled_by_default: true,
+                security_severity: 1.0,
+                precision: Precision::Low,
             }],
             config_schema: None,
         }
