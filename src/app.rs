@@ -1,13 +1,17 @@
 //! Runs a parsed command: collect, judge, write, and decide the exit code.
 
 use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
 
 use crate::cli::{
-    BaselineArgs, CheckArgs, Command, Format, ListArgs, PluginsCommand, PolicyArgs, ScanArgs,
+    BaselineArgs, CheckArgs, Command, Format, ListArgs, PluginsCommand, PolicyArgs, ReportArgs,
+    ScanArgs,
 };
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
-use crate::model::{Evaluation, Inventory, Level, Scope};
+use crate::model::{Evaluation, Inventory, Scope};
+use crate::report::{Report, Reporter, RunInfo};
 use crate::{collect, report};
 
 pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
@@ -42,33 +46,18 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
-    // The policy and plugins are checked before looking at the host.
-    let Some(judge) = setup(&args.policy) else {
-        return Ok(ExitStatus::Error);
-    };
-    let Some(inventory) = collect_or_report(&args.collect.request())? else {
-        return Ok(ExitStatus::Error);
-    };
-    report_gaps(&inventory);
-    judged(&judge, &inventory, args.format, args.collect.allow_partial)
+    judged_run(
+        &args.policy,
+        &args.report,
+        args.collect.allow_partial,
+        || collect_inventory(&args.collect.request()),
+    )
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
-    let Some(judge) = setup(&args.policy) else {
-        return Ok(ExitStatus::Error);
-    };
-    let inventory: Inventory = match std::fs::read(&args.inventory)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|e| format!("not a portcullis inventory: {e}"))
-        }) {
-        Ok(inv) => inv,
-        Err(e) => {
-            eprintln!("portcullis: {}: {e}", args.inventory.display());
-            return Ok(ExitStatus::Error);
-        }
-    };
-    judged(&judge, &inventory, args.format, args.allow_partial)
+    judged_run(&args.policy, &args.report, args.allow_partial, || {
+        read_inventory(&args.inventory)
+    })
 }
 
 fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
@@ -77,7 +66,7 @@ fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
     };
     report_gaps(&inventory);
     if let Err(e) =
-        crate::baseline::write_atomic(&args.output, &crate::baseline::render(&inventory))
+        crate::report::write_atomic(&args.output, crate::baseline::render(&inventory).as_bytes())
     {
         eprintln!(
             "portcullis: {}: cannot write the baseline: {e}",
@@ -97,12 +86,113 @@ fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
     ))
 }
 
-fn judged(
-    judge: &Judge,
-    inventory: &Inventory,
-    format: Format,
+/// A saved inventory: `list --format json` output, or a JSON report (whose
+/// `inventory` is one).
+fn read_inventory(path: &Path) -> Result<Inventory, String> {
+    #[derive(serde::Deserialize)]
+    struct JsonReport {
+        inventory: Inventory,
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice::<Inventory>(&bytes)
+        .or_else(|e| {
+            serde_json::from_slice::<JsonReport>(&bytes)
+                .map(|r| r.inventory)
+                .map_err(|_| e)
+        })
+        .map_err(|e| format!("{}: not a portcullis inventory: {e}", path.display()))
+}
+
+/// Sets up the judge, obtains the inventory, judges it, writes every report
+/// and decides the exit code. Whatever stops the run (a malformed policy, an
+/// unusable report path, an unreadable inventory) is recorded, and the
+/// reports that can be written still are, saying so: a CI step that uploads
+/// them `if: always()` finds a report that explains the failure.
+pub(crate) fn judged_run(
+    policy: &PolicyArgs,
+    reports: &ReportArgs,
     allow_partial: bool,
+    obtain: impl FnOnce() -> Result<Inventory, String>,
 ) -> anyhow::Result<ExitStatus> {
+    let started = SystemTime::now();
+    let mut errors = Vec::new();
+    let sarif_location = reports
+        .sarif_uri(policy.policy.as_deref())
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            "portcullis.toml".into()
+        });
+    let mut usable_files = Vec::new();
+    for (format, path) in reports.files() {
+        match report::check_path(path) {
+            Ok(()) => usable_files.push((format, path)),
+            Err(e) => errors.push(e),
+        }
+    }
+    let judge = if errors.is_empty() {
+        setup(policy).map_err(|e| errors.extend(e)).ok()
+    } else {
+        None
+    };
+    let inventory = judge
+        .as_ref()
+        .and_then(|_| obtain().map_err(|e| errors.push(e)).ok());
+    let evaluation = match (&judge, &inventory) {
+        (Some(judge), Some(inventory)) => {
+            report_gaps(inventory);
+            judge_reporting_logs(judge, inventory)
+        }
+        _ => Evaluation::default(),
+    };
+    for e in &errors {
+        eprintln!("portcullis: {e}");
+    }
+    let exit = match &inventory {
+        Some(inv) if errors.is_empty() => ExitStatus::for_scan(
+            reports.fail_on.verdict(&evaluation),
+            complete(inv, &evaluation),
+            allow_partial,
+        ),
+        _ => ExitStatus::Error,
+    };
+    let run = RunInfo {
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        started,
+        finished: SystemTime::now(),
+        exit,
+        fail_on: reports.fail_on,
+        errors,
+        category: reports.category.clone(),
+        sarif_location,
+    };
+    let report = Report {
+        run: &run,
+        inventory: inventory.as_ref(),
+        evaluation: &evaluation,
+    };
+    let mut status = exit;
+    for (format, path) in usable_files {
+        if let Err(e) = report::write_file(path, format.reporter(), &report) {
+            eprintln!(
+                "portcullis: {}: cannot write the report: {e}",
+                path.display()
+            );
+            status = ExitStatus::Error;
+        }
+    }
+    write_stdout(|out| match reports.format {
+        Format::Table => report::findings::Table {
+            colour: reports.colour(),
+        }
+        .write(&report, out),
+        Format::Json => report::json::Json.write(&report, out),
+    })?;
+    Ok(status)
+}
+
+fn judge_reporting_logs(judge: &Judge, inventory: &Inventory) -> Evaluation {
     let (evaluation, logs) = judge.judge(inventory);
     for (plugin, line) in &logs {
         eprintln!("portcullis: plugin {plugin}: {line}");
@@ -110,61 +200,24 @@ fn judged(
     for failure in &evaluation.plugin_failures {
         eprintln!("portcullis: incomplete: {}", failure.message);
     }
-    write_stdout(|out| match format {
-        Format::Table => report::findings::write(inventory, &evaluation, out),
-        Format::Json => report::json::write(
-            &JudgedReport {
-                inventory,
-                evaluation: &evaluation,
-            },
-            out,
-        ),
-    })?;
-    Ok(ExitStatus::for_scan(
-        verdict(&evaluation),
-        complete(inventory, &evaluation),
-        allow_partial,
-    ))
-}
-
-/// `scan --format json`: the inventory and what the rules made of it.
-#[derive(serde::Serialize)]
-struct JudgedReport<'a> {
-    inventory: &'a Inventory,
-    evaluation: &'a Evaluation,
-}
-
-/// Exit 1 when an error-level failure is not accepted by the allowlist.
-fn verdict(evaluation: &Evaluation) -> ExitStatus {
-    if evaluation.violations().any(|v| v.level >= Level::Error) {
-        ExitStatus::Violations
-    } else {
-        ExitStatus::Clean
-    }
+    evaluation
 }
 
 fn complete(inventory: &Inventory, evaluation: &Evaluation) -> bool {
     inventory.is_complete() && evaluation.plugin_failures.is_empty()
 }
 
-fn setup(policy: &PolicyArgs) -> Option<Judge> {
-    match Judge::new(
+/// The judge, or every reason it could not be set up (exit 2).
+fn setup(policy: &PolicyArgs) -> Result<Judge, Vec<String>> {
+    Judge::new(
         policy.policy.as_deref(),
         &policy.plugins,
         policy.baseline.as_deref(),
-    ) {
-        Ok(judge) => Some(judge),
-        Err(SetupError::Policy(errors)) => {
-            for e in errors {
-                eprintln!("{e}");
-            }
-            None
-        }
-        Err(SetupError::Load(e)) => {
-            eprintln!("portcullis: {e}");
-            None
-        }
-    }
+    )
+    .map_err(|e| match e {
+        SetupError::Policy(errors) => errors.iter().map(ToString::to_string).collect(),
+        SetupError::Load(e) => vec![e.to_string()],
+    })
 }
 
 fn with_judge(
@@ -172,8 +225,13 @@ fn with_judge(
     f: impl FnOnce(&Judge) -> anyhow::Result<ExitStatus>,
 ) -> anyhow::Result<ExitStatus> {
     match setup(policy) {
-        Some(judge) => f(&judge),
-        None => Ok(ExitStatus::Error),
+        Ok(judge) => f(&judge),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("portcullis: {e}");
+            }
+            Ok(ExitStatus::Error)
+        }
     }
 }
 
@@ -257,6 +315,11 @@ fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
 }
 
 /// Collects, or prints why the selection is wrong and returns None (exit 2).
+/// The host's inventory, or why the request cannot be met.
+fn collect_inventory(request: &collect::Request) -> Result<Inventory, String> {
+    collect::collect(request).map_err(|e| e.to_string())
+}
+
 fn collect_or_report(request: &collect::Request) -> anyhow::Result<Option<Inventory>> {
     match collect::collect(request) {
         Ok(inventory) => Ok(Some(inventory)),

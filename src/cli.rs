@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::collect::{Request, Selector};
+use crate::exit::FailOn;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,102 @@ pub enum PluginsCommand {
 pub enum Format {
     Table,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Colour {
+    /// On when stdout is a terminal and NO_COLOR is unset or empty.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where the judged run goes and what fails it. Shared by every command
+/// that judges.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the JSON report (inventory and findings) to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a SARIF 2.1.0 report (for code scanning) to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// The file in your repository that SARIF results point at, relative to
+    /// its root (default: --policy's path when relative, else portcullis.toml).
+    #[arg(long, value_name = "PATH")]
+    pub sarif_location: Option<PathBuf>,
+    /// Code-scanning category, e.g. the image name: SARIF's
+    /// automationDetails.id becomes `portcullis/NAME/`.
+    #[arg(long, value_name = "NAME")]
+    pub category: Option<String>,
+    /// The lowest level of an unaccepted failure that exits 1. Reports carry
+    /// every finding regardless.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Colour the table on stdout.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Colour::Auto)]
+    pub color: Colour,
+}
+
+impl ReportArgs {
+    /// Every report file requested, with its format.
+    pub fn files(&self) -> Vec<(crate::report::FileFormat, &std::path::Path)> {
+        use crate::report::FileFormat;
+        [
+            (FileFormat::Json, &self.json),
+            (FileFormat::Junit, &self.junit),
+            (FileFormat::Sarif, &self.sarif),
+        ]
+        .into_iter()
+        .filter_map(|(f, p)| Some((f, p.as_deref()?)))
+        .collect()
+    }
+
+    /// Whether the stdout table gets colours.
+    pub fn colour(&self) -> bool {
+        use std::io::IsTerminal;
+        match self.color {
+            Colour::Always => true,
+            Colour::Never => false,
+            Colour::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        }
+    }
+
+    /// The SARIF anchor as a relative URI reference, or why it cannot be one.
+    pub fn sarif_uri(&self, policy: Option<&std::path::Path>) -> Result<String, String> {
+        let path = match (&self.sarif_location, policy) {
+            (Some(p), _) => p.as_path(),
+            (None, Some(p)) if p.is_relative() => p,
+            _ => std::path::Path::new("portcullis.toml"),
+        };
+        let text = path.to_string_lossy();
+        let text = text.trim_start_matches("./");
+        if path.is_absolute() || text.is_empty() {
+            return Err(format!(
+                "--sarif-location {}: give a path relative to the repository root \
+                 (code scanning rejects absolute and empty locations)",
+                path.display()
+            ));
+        }
+        let mut uri = String::new();
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+                uri.push(b as char);
+            } else {
+                uri.push_str(&format!("%{b:02X}"));
+            }
+        }
+        Ok(uri)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -110,9 +207,8 @@ pub struct BaselineArgs {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub report: ReportArgs,
     #[command(flatten)]
     pub collect: CollectArgs,
     #[command(flatten)]
@@ -124,9 +220,8 @@ pub struct CheckArgs {
     /// A JSON inventory from `portcullis list --format json`.
     #[arg(long, value_name = "FILE")]
     pub inventory: PathBuf,
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Exit 0 (or 1) rather than 3 when the inventory or a plugin is incomplete.
     #[arg(long)]
     pub allow_partial: bool,

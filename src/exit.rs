@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use crate::model::{Evaluation, Level};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitStatus {
     /// Everything was looked at and nothing failed the gate.
@@ -30,6 +32,48 @@ impl ExitStatus {
     }
 }
 
+/// `--fail-on`: the lowest level at which a failure the allowlist did not
+/// accept fails the run. Reports carry every finding whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    #[default]
+    Error,
+    Warning,
+    Note,
+    /// Report only; violations never fail the run (gaps still do).
+    Never,
+}
+
+impl FailOn {
+    /// Exit 1 when a violation is at or above the threshold.
+    pub fn verdict(self, evaluation: &Evaluation) -> ExitStatus {
+        let threshold = match self {
+            FailOn::Error => Level::Error,
+            FailOn::Warning => Level::Warning,
+            FailOn::Note => Level::Note,
+            FailOn::Never => return ExitStatus::Clean,
+        };
+        if evaluation.violations().any(|v| v.level >= threshold) {
+            ExitStatus::Violations
+        } else {
+            ExitStatus::Clean
+        }
+    }
+}
+
+impl ExitStatus {
+    /// What the code means, for reports (SARIF's `exitCodeDescription`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExitStatus::Clean => "clean: nothing failed the gate",
+            ExitStatus::Violations => "violations at or above the --fail-on level",
+            ExitStatus::Error => "configuration or output error",
+            ExitStatus::Incomplete => "incomplete: something could not be looked at",
+        }
+    }
+}
+
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> ExitCode {
         ExitCode::from(status as u8)
@@ -49,5 +93,33 @@ mod tests {
         assert_eq!(ExitStatus::for_scan(Clean, false, true), Clean);
         assert_eq!(ExitStatus::for_scan(Violations, false, true), Violations);
         assert_eq!(ExitStatus::for_scan(Error, false, false), Error);
+    }
+
+    #[test]
+    fn fail_on_thresholds() {
+        use crate::model::{Outcome, Verdict};
+        let failing = |level, allowed: Option<&str>| Evaluation {
+            verdicts: vec![Verdict {
+                rule: "r".into(),
+                plugin: "p".into(),
+                listener: Some(0),
+                outcome: Outcome::Fail,
+                level,
+                message: "m".into(),
+                related: vec![],
+                allowed_by: allowed.map(str::to_owned),
+            }],
+            ..Evaluation::default()
+        };
+        let warning = failing(Level::Warning, None);
+        assert_eq!(FailOn::Error.verdict(&warning), ExitStatus::Clean);
+        assert_eq!(FailOn::Warning.verdict(&warning), ExitStatus::Violations);
+        assert_eq!(FailOn::Note.verdict(&warning), ExitStatus::Violations);
+        assert_eq!(FailOn::Never.verdict(&warning), ExitStatus::Clean);
+        let error = failing(Level::Error, None);
+        assert_eq!(FailOn::Error.verdict(&error), ExitStatus::Violations);
+        assert_eq!(FailOn::Never.verdict(&error), ExitStatus::Clean);
+        let accepted = failing(Level::Error, Some("reason"));
+        assert_eq!(FailOn::Note.verdict(&accepted), ExitStatus::Clean);
     }
 }

@@ -32,12 +32,19 @@ pub fn read(pid: i32) -> Option<ProcessDetails> {
         .map(|s| s.euid);
     let cgroup_text = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let path = cgroup::systemd_path(&cgroup_text);
+    let unit = path.and_then(cgroup::unit);
+    // Looked up through the process's own root: a chrooted or containerised
+    // service's unit lives in its image, not on the host.
+    let unit_file = unit
+        .as_deref()
+        .and_then(|u| super::socket_units::unit_file(format!("{base}/root").as_ref(), u));
     Some(ProcessDetails {
         comm: ByteText::new(comm),
         exe,
         cmdline,
         uid,
-        unit: path.and_then(cgroup::unit),
+        unit,
+        unit_file,
         container: path.and_then(cgroup::container),
     })
 }

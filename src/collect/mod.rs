@@ -353,6 +353,7 @@ impl<'w> Attribution<'w> {
                     .socket_units
                     .get_or_insert_with(|| socket_units::SocketUnits::load("/".as_ref()));
                 if let Some(name) = units.find(raw.protocol, raw.addr, raw.port) {
+                    process.unit_file = socket_units::unit_file("/".as_ref(), name);
                     process.unit = Some(name.to_owned());
                 }
             }

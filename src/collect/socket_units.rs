@@ -83,6 +83,23 @@ impl SocketUnits {
     }
 }
 
+/// Where a unit's file is, as a path inside `root` (`/usr/lib/systemd/system/
+/// nginx.service`): the first match on the search path, with an instance
+/// (`getty@tty1.service`) found through its template (`getty@.service`).
+pub fn unit_file(root: &Path, unit: &str) -> Option<String> {
+    let template = unit.split_once('@').and_then(|(prefix, rest)| {
+        let suffix = rest.rsplit_once('.')?.1;
+        Some(format!("{prefix}@.{suffix}"))
+    });
+    SEARCH_PATH.iter().find_map(|dir| {
+        [Some(unit), template.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|name| root.join(dir).join(name).is_file())
+            .map(|name| format!("/{dir}/{name}"))
+    })
+}
+
 fn active_units(root: &Path) -> Option<Vec<String>> {
     let entries = std::fs::read_dir(root.join("run/systemd/units")).ok()?;
     let names = entries
@@ -161,6 +178,29 @@ fn parse_listen_value(value: &str) -> Option<(Option<IpAddr>, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unit_files_by_precedence_and_template() {
+        let root = std::env::temp_dir().join(format!("pc-unitfile-{}", std::process::id()));
+        for (dir, name) in [
+            ("etc/systemd/system", "nginx.service"),
+            ("lib/systemd/system", "nginx.service"),
+            ("lib/systemd/system", "getty@.service"),
+        ] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join(name), "[Service]\n").unwrap();
+        }
+        assert_eq!(
+            unit_file(&root, "nginx.service").as_deref(),
+            Some("/etc/systemd/system/nginx.service")
+        );
+        assert_eq!(
+            unit_file(&root, "getty@tty1.service").as_deref(),
+            Some("/lib/systemd/system/getty@.service")
+        );
+        assert_eq!(unit_file(&root, "absent.service"), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn parses_listen_directives_with_resets() {

@@ -102,6 +102,9 @@ pub struct ProcessDetails {
     /// The systemd unit: the service's unit, or for PID 1 holding a socket for
     /// activation, the `.socket` unit that listens on it.
     pub unit: Option<String>,
+    /// The unit's file, as a path inside the process's root filesystem.
+    #[serde(default)]
+    pub unit_file: Option<String>,
     /// Container id from the process's cgroup, as `runtime://id`.
     pub container: Option<String>,
 }

@@ -1,11 +1,57 @@
 //! The judged scan for people: failures first, then what was accepted, what
-//! could not be judged, and a summary line.
+//! could not be judged, and a summary line. Coloured on a terminal.
 
 use std::io::{self, Write};
 
-use crate::model::{Evaluation, Inventory, Listener, Outcome};
+use super::{Report, Reporter};
+use crate::model::{Evaluation, Inventory, Level, Listener, Outcome};
 
-pub fn write(inv: &Inventory, eval: &Evaluation, out: &mut dyn Write) -> io::Result<()> {
+/// The findings table; `colour` adds ANSI colours (the caller decides from
+/// `--color`, `NO_COLOR` and whether stdout is a terminal).
+pub struct Table {
+    pub colour: bool,
+}
+
+impl Reporter for Table {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        // A run that stopped before collecting has said why on stderr; an
+        // empty table here would read as "nothing listening".
+        let Some(inv) = report.inventory else {
+            return Ok(());
+        };
+        write(inv, report.evaluation, self.paint(), out)
+    }
+}
+
+impl Table {
+    fn paint(&self) -> Paint {
+        Paint(self.colour)
+    }
+}
+
+/// ANSI SGR colours, or plain text.
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn level(self, level: Level, text: &str) -> String {
+        match level {
+            Level::Error => self.paint("1;31", text),
+            Level::Warning => self.paint("33", text),
+            Level::Note => self.paint("36", text),
+        }
+    }
+}
+
+fn write(inv: &Inventory, eval: &Evaluation, paint: Paint, out: &mut dyn Write) -> io::Result<()> {
     let subject = |i: Option<usize>| {
         i.and_then(|i| inv.listeners.get(i))
             .map_or_else(|| "host".to_owned(), |l| describe(inv, l))
@@ -15,8 +61,9 @@ pub fn write(inv: &Inventory, eval: &Evaluation, out: &mut dyn Write) -> io::Res
     for v in &failures {
         writeln!(
             out,
-            "FAIL {:<7} {:<22} {}",
-            v.level.as_str(),
+            "{} {} {:<22} {}",
+            paint.level(v.level, "FAIL"),
+            paint.level(v.level, &format!("{:<7}", v.level.as_str())),
             v.rule,
             subject(v.listener)
         )?;
@@ -25,24 +72,32 @@ pub fn write(inv: &Inventory, eval: &Evaluation, out: &mut dyn Write) -> io::Res
     for v in eval.verdicts.iter().filter(|v| v.allowed_by.is_some()) {
         writeln!(
             out,
-            "ok   allowed {:<22} {} ({})",
+            "{} allowed {:<22} {} ({})",
+            paint.paint("32", "ok  "),
             v.rule,
             subject(v.listener),
             v.allowed_by.as_deref().unwrap_or("")
         )?;
     }
     for f in &eval.plugin_failures {
-        writeln!(out, "! {}", f.message)?;
+        writeln!(out, "{} {}", paint.paint("1;35", "!"), f.message)?;
     }
     for u in &eval.unused_allowances {
         writeln!(
             out,
-            "! {}: allow entry matched nothing (reason: {})",
-            u.location, u.reason
+            "{} {}: allow entry matched nothing (reason: {})",
+            paint.paint("33", "!"),
+            u.location,
+            u.reason
         )?;
     }
     for gap in &inv.gaps {
-        writeln!(out, "! incomplete: {}", gap.detail)?;
+        writeln!(
+            out,
+            "{} incomplete: {}",
+            paint.paint("1;35", "!"),
+            gap.detail
+        )?;
     }
     let count = |o: Outcome| eval.verdicts.iter().filter(|v| v.outcome == o).count();
     let enabled = eval.rules.iter().filter(|r| r.enabled).count();

@@ -1,6 +1,150 @@
-//! Rendering an inventory for people (table) and programs (JSON). Pure
-//! functions of the inventory, writing to any `io::Write`.
+//! Reports: one writer per format behind [`Reporter`], each a pure function
+//! of a [`Report`] (the inventory, what the rules made of it, and how the
+//! run went) writing to any `io::Write`. Files are written atomically by
+//! [`write_file`]; the table of a bare inventory (`list`) is [`table`].
 
 pub mod findings;
+mod identity;
 pub mod json;
+pub mod junit;
+pub mod sarif;
+mod sarif_types;
 pub mod table;
+mod xml;
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::exit::{ExitStatus, FailOn};
+use crate::model::{Evaluation, Inventory};
+
+pub use identity::{netns_label, subject};
+
+/// How the run went, beyond what was found: the reports' header.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub command_line: Vec<String>,
+    pub started: SystemTime,
+    pub finished: SystemTime,
+    /// The exit code the run ends with (before any report fails to write).
+    pub exit: ExitStatus,
+    pub fail_on: FailOn,
+    /// What stopped the run before it could judge (a malformed policy, a
+    /// plugin that would not load, an unusable report path): no inventory,
+    /// and the reports say so instead of showing an empty host.
+    pub errors: Vec<String>,
+    /// `--category`: one code-scanning category per image.
+    pub category: Option<String>,
+    /// `--sarif-location`: the repository file SARIF results point at.
+    pub sarif_location: String,
+}
+
+/// Everything a reporter renders.
+#[derive(Clone, Copy)]
+pub struct Report<'a> {
+    pub run: &'a RunInfo,
+    /// None when the run stopped before collecting (see `run.errors`).
+    pub inventory: Option<&'a Inventory>,
+    pub evaluation: &'a Evaluation,
+}
+
+impl Report<'_> {
+    /// Everything was looked at and every plugin answered.
+    pub fn complete(&self) -> bool {
+        self.run.errors.is_empty()
+            && self.inventory.is_some_and(Inventory::is_complete)
+            && self.evaluation.plugin_failures.is_empty()
+    }
+}
+
+/// One output format.
+pub trait Reporter {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The report file formats, as `--json`, `--junit` and `--sarif` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Junit,
+    Sarif,
+}
+
+impl FileFormat {
+    pub fn reporter(self) -> &'static dyn Reporter {
+        match self {
+            FileFormat::Json => &json::Json,
+            FileFormat::Junit => &junit::Junit,
+            FileFormat::Sarif => &sarif::Sarif,
+        }
+    }
+}
+
+/// Renders a report into `path` atomically: the whole report goes to a
+/// temporary file beside it, which is synced and renamed over `path`, so a
+/// reader (or a crash) never sees half a report.
+pub fn write_file(path: &Path, reporter: &dyn Reporter, report: &Report) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    reporter.write(report, &mut bytes)?;
+    write_atomic(path, &bytes)
+}
+
+/// Checks before a run that a report can be written to `path`: its folder
+/// exists and is a folder. (Permissions are found out when writing.)
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let dir = parent(path);
+    if path.file_name().is_none() {
+        return Err(format!("{}: not a file path", path.display()));
+    }
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!(
+            "{}: {} is not a folder",
+            path.display(),
+            dir.display()
+        )),
+        Err(e) => Err(format!(
+            "{}: the folder {} is not usable: {e}",
+            path.display(),
+            dir.display()
+        )),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder
+/// (so the rename cannot cross filesystems), synced, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file path"))?;
+    let tmp = parent(path).join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `2026-11-24T10:00:00Z`: UTC, whole seconds.
+pub(crate) fn utc(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,8 @@
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Identity {
-    /// `host`, `container:<id>`, `netns:<name>`, or `anonymous`.
+    /// `host`, `container:<id>`, `netns:<name or bind-mount path>`, or
+    /// `anonymous`.
     pub netns: String,
     pub protocol: String,
     /// The address for loopback binds (stable), else the scope, with
@@ -41,7 +42,8 @@ pub fn identity(
         "host".to_owned()
     } else if let Some(c) = containers.first() {
         format!("container:{c}")
-    } else if let Some(n) = names.first() {
+    } else if let Some(n) = names.iter().find(|n| !n.starts_with("/proc/")) {
+        // A pinning descriptor's path (/proc/PID/fd/N) changes every run.
         format!("netns:{n}")
     } else {
         "anonymous".to_owned()

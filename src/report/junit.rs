@@ -1,0 +1,356 @@
+//! JUnit XML for GitLab, Jenkins, Azure and the GitHub test-report actions.
+//!
+//! One `<testsuite>` per rule, one `<testcase>` per rule × listener verdict:
+//! classname `portcullis.<rule>` (GitLab shows it as the suite) and name
+//! `<netns> <proto> <bind> <process>`, unique and stable across runs (no
+//! pids or inodes; twins get `#2`). A failure carries the message, and a body
+//! with the socket, its holders and the fix. Accepted failures, skips and
+//! rules that do not apply are `<skipped>`. A last suite, `coverage`, has an
+//! error per gap, plugin failure or setup error, or one passing testcase: a
+//! report always holds at least one testcase, so a host with nothing to judge
+//! is not mistaken for a broken report.
+//!
+//! The output validates against both the permissive Jenkins xunit schema and
+//! the strict Ant one (required `<properties>`, `<system-out>`,
+//! `<system-err>`, zone-less timestamps, no attributes on `<testsuites>`).
+//! Written with quick-xml rather than the junit-report crate, which cannot
+//! emit `<properties>` or a zone-less timestamp and writes control characters
+//! and `]]>` raw into CDATA. Every string passes [`sanitize`].
+
+use std::io::{self, Write};
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+use super::identity::{Occurrences, netns_label, subject};
+use super::xml::sanitize;
+use super::{Report, Reporter, utc};
+use crate::model::{Inventory, Listener, Outcome, Rule, Verdict};
+
+pub struct Junit;
+
+impl Reporter for Junit {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let suites = suites(report);
+        let mut w = Writer::new_with_indent(out, b' ', 2);
+        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+        let timestamp = utc(report.run.started).trim_end_matches('Z').to_owned();
+        let hostname = report
+            .inventory
+            .map(|i| i.host.hostname.as_str())
+            .filter(|h| !h.is_empty())
+            .unwrap_or("localhost");
+        w.create_element("testsuites").write_inner_content(|w| {
+            for (id, suite) in suites.iter().enumerate() {
+                write_suite(w, id, suite, report, &timestamp, hostname)?;
+            }
+            Ok(())
+        })?;
+        w.into_inner().write_all(b"\n")
+    }
+}
+
+struct Suite {
+    name: String,
+    properties: Vec<(&'static str, String)>,
+    cases: Vec<Case>,
+    summary: String,
+}
+
+struct Case {
+    classname: String,
+    name: String,
+    result: CaseResult,
+}
+
+enum CaseResult {
+    Pass,
+    /// (element, type, message, body)
+    Problem(&'static str, String, String, String),
+    Skipped(String),
+}
+
+fn suites(report: &Report) -> Vec<Suite> {
+    let mut out: Vec<Suite> = report
+        .evaluation
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| rule_suite(report, r))
+        .collect();
+    out.push(coverage_suite(report));
+    out
+}
+
+fn rule_suite(report: &Report, rule: &Rule) -> Suite {
+    let classname = format!("portcullis.{}", rule.id);
+    let mut names = Occurrences::default();
+    let mut cases = Vec::new();
+    for v in report
+        .evaluation
+        .verdicts
+        .iter()
+        .filter(|v| v.rule == rule.id)
+    {
+        let (name, listener) = match (report.inventory, v.listener) {
+            (Some(inv), Some(i)) if i < inv.listeners.len() => {
+                let l = &inv.listeners[i];
+                (
+                    format!("{} {}", netns_label(inv, l.netns), subject(l)),
+                    Some((inv, l)),
+                )
+            }
+            _ => ("host".to_owned(), None),
+        };
+        cases.push(Case {
+            classname: classname.clone(),
+            name: names.unique(name),
+            result: verdict_result(rule, v, listener),
+        });
+    }
+    if let Some(na) = report
+        .evaluation
+        .not_applicable
+        .iter()
+        .find(|n| n.rule == rule.id)
+    {
+        cases.push(Case {
+            classname: classname.clone(),
+            name: names.unique("not applicable".into()),
+            result: CaseResult::Skipped(na.reason.clone()),
+        });
+    }
+    let failed = report
+        .evaluation
+        .plugin_failures
+        .iter()
+        .any(|f| f.rules.contains(&rule.id));
+    if cases.is_empty() && !failed && report.inventory.is_some() {
+        cases.push(Case {
+            classname,
+            name: "nothing to judge".into(),
+            result: CaseResult::Pass,
+        });
+    }
+    Suite {
+        name: rule.id.clone(),
+        properties: vec![
+            ("rule.name", rule.name.clone()),
+            ("rule.plugin", rule.plugin.clone()),
+            ("rule.level", rule.level.as_str().to_owned()),
+            ("rule.description", rule.short_description.clone()),
+        ],
+        summary: rule.short_description.clone(),
+        cases,
+    }
+}
+
+fn verdict_result(
+    rule: &Rule,
+    v: &Verdict,
+    listener: Option<(&Inventory, &Listener)>,
+) -> CaseResult {
+    match (v.outcome, &v.allowed_by) {
+        (Outcome::Pass, _) => CaseResult::Pass,
+        (Outcome::Skip, _) => CaseResult::Skipped(v.message.clone()),
+        (Outcome::Fail, Some(reason)) => {
+            CaseResult::Skipped(format!("allowed by the policy ({reason}): {}", v.message))
+        }
+        (Outcome::Fail, None) => CaseResult::Problem(
+            "failure",
+            v.level.as_str().to_owned(),
+            v.message.clone(),
+            failure_body(rule, v, listener),
+        ),
+    }
+}
+
+/// The text a CI page shows for a failure: what, where, who, how to fix.
+fn failure_body(rule: &Rule, v: &Verdict, listener: Option<(&Inventory, &Listener)>) -> String {
+    let mut body = format!(
+        "{}\n\nRule: {} ({}) - {}\n",
+        v.message,
+        rule.id,
+        v.level.as_str(),
+        rule.short_description
+    );
+    if let Some((inv, l)) = listener {
+        body.push_str(&format!(
+            "Socket: {} {} in {} (scope {}{})\n",
+            l.protocol.as_str(),
+            l.local_column(),
+            netns_label(inv, l.netns),
+            l.scope.as_str(),
+            l.interface
+                .as_ref()
+                .map(|i| format!(", bound to device {i}"))
+                .unwrap_or_default()
+        ));
+        if l.processes.is_empty() {
+            body.push_str("Held by: unknown\n");
+        }
+        for h in &l.processes {
+            let p = &h.process;
+            body.push_str(&format!(
+                "Held by: {} (pid {}, uid {}) exe {}{}{}\n  cmdline: {}\n",
+                p.comm.escaped(),
+                h.pid,
+                p.uid.map_or_else(|| "?".to_owned(), |u| u.to_string()),
+                p.exe
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), |e| e.escaped()),
+                p.unit
+                    .as_ref()
+                    .map(|u| format!(", unit {u}"))
+                    .unwrap_or_default(),
+                p.container
+                    .as_ref()
+                    .map(|c| format!(", container {c}"))
+                    .unwrap_or_default(),
+                p.cmdline
+                    .iter()
+                    .map(|a| a.escaped())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+    }
+    body.push_str(&format!("\nFix:\n{}\n", rule.help_markdown));
+    body
+}
+
+fn coverage_suite(report: &Report) -> Suite {
+    let classname = "portcullis.coverage".to_owned();
+    let mut names = Occurrences::default();
+    let mut cases = Vec::new();
+    let mut problem = |name: String, kind: &str, message: String| {
+        cases.push(Case {
+            classname: classname.clone(),
+            name: names.unique(name),
+            result: CaseResult::Problem("error", kind.to_owned(), message.clone(), message),
+        });
+    };
+    for e in &report.run.errors {
+        problem("setup".into(), "setup-error", e.clone());
+    }
+    if let Some(inv) = report.inventory {
+        for gap in &inv.gaps {
+            let ns = gap
+                .netns
+                .map_or_else(|| "host-wide".to_owned(), |n| netns_label(inv, n));
+            let kind = serde_json::json!(gap.kind);
+            let kind = kind.as_str().unwrap_or("gap");
+            problem(format!("{ns} {kind}"), kind, gap.detail.clone());
+        }
+    }
+    for f in &report.evaluation.plugin_failures {
+        problem(
+            format!("plugin {}", f.plugin),
+            "plugin-failure",
+            f.message.clone(),
+        );
+    }
+    if cases.is_empty() {
+        let looked = report.inventory.map_or(0, |i| i.namespaces.len());
+        cases.push(Case {
+            classname,
+            name: "every namespace and process looked at".into(),
+            result: CaseResult::Pass,
+        });
+        return Suite {
+            name: "coverage".into(),
+            properties: vec![],
+            summary: format!("complete: {looked} network namespaces looked at"),
+            cases,
+        };
+    }
+    Suite {
+        name: "coverage".into(),
+        properties: vec![],
+        summary: "incomplete: see the errors".into(),
+        cases,
+    }
+}
+
+fn write_suite<W: Write>(
+    w: &mut Writer<W>,
+    id: usize,
+    suite: &Suite,
+    report: &Report,
+    timestamp: &str,
+    hostname: &str,
+) -> io::Result<()> {
+    let count = |f: fn(&CaseResult) -> bool| suite.cases.iter().filter(|c| f(&c.result)).count();
+    let failures = count(|r| matches!(r, CaseResult::Problem("failure", ..)));
+    let errors = count(|r| matches!(r, CaseResult::Problem("error", ..)));
+    let skipped = count(|r| matches!(r, CaseResult::Skipped(_)));
+    let mut properties = vec![
+        ("portcullis.version", env!("CARGO_PKG_VERSION").to_owned()),
+        (
+            "fail-on",
+            format!("{:?}", report.run.fail_on).to_lowercase(),
+        ),
+    ];
+    if let Some(c) = &report.run.category {
+        properties.push(("category", c.clone()));
+    }
+    properties.extend(suite.properties.iter().cloned());
+    w.create_element("testsuite")
+        .with_attributes([
+            ("id", id.to_string().as_str()),
+            ("package", "portcullis"),
+            ("name", &sanitize(&suite.name)),
+            ("tests", &suite.cases.len().to_string()),
+            ("failures", &failures.to_string()),
+            ("errors", &errors.to_string()),
+            ("skipped", &skipped.to_string()),
+            ("time", "0"),
+            ("timestamp", timestamp),
+            ("hostname", &sanitize(hostname)),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("properties").write_inner_content(|w| {
+                for (name, value) in &properties {
+                    w.create_element("property")
+                        .with_attributes([("name", *name), ("value", &sanitize(value))])
+                        .write_empty()?;
+                }
+                Ok(())
+            })?;
+            for case in &suite.cases {
+                write_case(w, case)?;
+            }
+            w.create_element("system-out")
+                .write_text_content(BytesText::new(&sanitize(&suite.summary)))?;
+            w.create_element("system-err").write_empty()?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn write_case<W: Write>(w: &mut Writer<W>, case: &Case) -> io::Result<()> {
+    let element = w.create_element("testcase").with_attributes([
+        ("classname", &*sanitize(&case.classname)),
+        ("name", &sanitize(&case.name)),
+        ("time", "0"),
+    ]);
+    match &case.result {
+        CaseResult::Pass => element.write_empty().map(drop),
+        CaseResult::Skipped(message) => element
+            .write_inner_content(|w| {
+                w.create_element("skipped")
+                    .with_attribute(("message", &*sanitize(message)))
+                    .write_empty()?;
+                Ok(())
+            })
+            .map(drop),
+        CaseResult::Problem(tag, kind, message, body) => element
+            .write_inner_content(|w| {
+                w.create_element(*tag)
+                    .with_attributes([("type", &*sanitize(kind)), ("message", &sanitize(message))])
+                    .write_text_content(BytesText::new(&sanitize(body)))?;
+                Ok(())
+            })
+            .map(drop),
+    }
+}

@@ -1,0 +1,458 @@
+//! SARIF 2.1.0 for GitHub code scanning (and any SARIF viewer).
+//!
+//! Every rule of the catalogue is in `tool.driver.rules`, with the texts
+//! GitHub requires. Each failure the allowlist did not accept is a result
+//! located at `--sarif-location` (a file in the user's repository: GitHub
+//! rejects a whole upload when one result lacks a physical location), with
+//! the socket as a logical location, the service's unit file as a related
+//! location when known, and a fingerprint from the listener's stable
+//! identity so alerts match across runs.
+//!
+//! Gaps and plugin failures are invocation notifications (the SARIF way) and
+//! also results of the host rule `incomplete-scan`, because code scanning
+//! ignores notifications and "could not look" must not show as a clean page.
+//! Accepted failures are left out of `results` (code scanning does not honour
+//! `suppressions` by default and would open alerts for them) and listed in
+//! `run.properties.allowed`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use super::identity::{Occurrences, digest, netns_label, stable_key, subject};
+use super::sarif_types::*;
+use super::{Report, Reporter, utc};
+use crate::model::{Inventory, Level, Listener, Precision, Rule, Verdict};
+
+pub struct Sarif;
+
+/// The host's own rule: coverage gaps and plugin failures.
+pub const INCOMPLETE_SCAN: &str = "incomplete-scan";
+
+/// Where the tool is documented.
+pub const INFORMATION_URI: &str = env!("CARGO_PKG_HOMEPAGE");
+
+impl Reporter for Sarif {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &log(report))?;
+        out.write_all(b"\n")
+    }
+}
+
+fn log(report: &Report) -> Log {
+    let mut rules: Vec<ReportingDescriptor> =
+        report.evaluation.rules.iter().map(descriptor).collect();
+    let host_rule = rules.len();
+    rules.push(incomplete_scan_descriptor());
+    let mut results = Vec::new();
+    let mut fingerprints = Occurrences::default();
+    if let Some(inv) = report.inventory {
+        for v in report.evaluation.violations() {
+            let Some(index) = report.evaluation.rules.iter().position(|r| r.id == v.rule) else {
+                continue;
+            };
+            results.push(finding(report, inv, v, index, &mut fingerprints));
+        }
+    }
+    for (message, key) in incomplete(report) {
+        let n = fingerprints.count(&key);
+        results.push(SarifResult {
+            rule_id: INCOMPLETE_SCAN.into(),
+            rule_index: host_rule,
+            level: "error",
+            message: Text { text: message },
+            locations: vec![anchor(report, vec![])],
+            related_locations: vec![],
+            partial_fingerprints: fingerprint(&key, n),
+            suppressions: vec![],
+            properties: BTreeMap::new(),
+        });
+    }
+    Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: vec![Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "portcullis",
+                    version: env!("CARGO_PKG_VERSION"),
+                    semantic_version: env!("CARGO_PKG_VERSION"),
+                    information_uri: INFORMATION_URI,
+                    rules,
+                },
+            },
+            automation_details: report.run.category.as_ref().map(|c| AutomationDetails {
+                // Everything before the last `/` is the category.
+                id: format!("portcullis/{}/", c.trim_matches('/')),
+            }),
+            invocations: vec![invocation(report)],
+            results,
+            column_kind: "utf16CodeUnits",
+            properties: run_properties(report),
+        }],
+    }
+}
+
+fn descriptor(r: &Rule) -> ReportingDescriptor {
+    let mut tags = r.tags.clone();
+    if !tags.iter().any(|t| t == "security") {
+        tags.insert(0, "security".into());
+    }
+    ReportingDescriptor {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        short_description: Text {
+            text: r.short_description.clone(),
+        },
+        full_description: Text {
+            text: r.full_description.clone(),
+        },
+        help: Help {
+            text: r.help_markdown.clone(),
+            markdown: r.help_markdown.clone(),
+        },
+        help_uri: r.help_uri.clone(),
+        default_configuration: Configuration {
+            level: r.level.as_str(),
+            enabled: r.enabled,
+        },
+        properties: RuleProperties {
+            tags,
+            precision: match r.precision {
+                Precision::VeryHigh => "very-high",
+                Precision::High => "high",
+                Precision::Medium => "medium",
+                Precision::Low => "low",
+            },
+            security_severity: format!("{:.1}", r.security_severity),
+            problem_severity: problem_severity(r.level),
+        },
+    }
+}
+
+fn problem_severity(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warning => "warning",
+        Level::Note => "recommendation",
+    }
+}
+
+fn incomplete_scan_descriptor() -> ReportingDescriptor {
+    let text = "Something could not be looked at, so the absence of findings there proves nothing.";
+    ReportingDescriptor {
+        id: INCOMPLETE_SCAN.into(),
+        name: "IncompleteScan".into(),
+        short_description: Text {
+            text: "The scan could not look at everything.".into(),
+        },
+        full_description: Text {
+            text: format!(
+                "{text} A namespace could not be entered, a process's descriptors could not be read, \
+                 or a rule plugin gave no usable answer."
+            ),
+        },
+        help: Help {
+            text: "Run portcullis as root (CAP_SYS_ADMIN and CAP_SYS_PTRACE) so it can enter every \
+                   network namespace and read every process's descriptors; fix or remove a failing plugin."
+                .into(),
+            markdown: "Run portcullis as **root** (it needs `CAP_SYS_ADMIN` to enter namespaces and \
+                       `CAP_SYS_PTRACE` to read other processes' descriptors). A failing plugin is named \
+                       in the message: fix it, raise its limits in the policy, or remove it."
+                .into(),
+        },
+        help_uri: None,
+        default_configuration: Configuration {
+            level: "error",
+            enabled: true,
+        },
+        properties: RuleProperties {
+            tags: vec!["security".into(), "coverage".into()],
+            precision: "very-high",
+            security_severity: "5.0".into(),
+            problem_severity: "error",
+        },
+    }
+}
+
+fn finding(
+    report: &Report,
+    inv: &Inventory,
+    v: &Verdict,
+    rule_index: usize,
+    fingerprints: &mut Occurrences,
+) -> SarifResult {
+    let listener = v.listener.and_then(|i| inv.listeners.get(i));
+    let (key, logical, related, properties) = match listener {
+        Some(l) => (
+            stable_key(&v.rule, inv, l),
+            vec![logical_location(inv, l)],
+            related_locations(l),
+            listener_properties(inv, l),
+        ),
+        None => (format!("{}|host", v.rule), vec![], vec![], BTreeMap::new()),
+    };
+    let key = match &report.run.category {
+        Some(c) => format!("{c}|{key}"),
+        None => key,
+    };
+    let n = fingerprints.count(&key);
+    let text = match listener {
+        Some(l) => format!("{} [netns {}]", v.message, netns_label(inv, l.netns)),
+        None => v.message.clone(),
+    };
+    SarifResult {
+        rule_id: v.rule.clone(),
+        rule_index,
+        level: v.level.as_str(),
+        message: Text { text },
+        locations: vec![anchor(report, logical)],
+        related_locations: related,
+        partial_fingerprints: fingerprint(&key, n),
+        suppressions: vec![],
+        properties,
+    }
+}
+
+/// The repository file every result points at, line 1.
+fn anchor(report: &Report, logical: Vec<LogicalLocation>) -> Location {
+    Location {
+        physical_location: Some(PhysicalLocation {
+            artifact_location: ArtifactLocation {
+                uri: report.run.sarif_location.clone(),
+                uri_base_id: Some("%SRCROOT%"),
+            },
+            region: Some(Region {
+                start_line: 1,
+                start_column: 1,
+            }),
+        }),
+        logical_locations: logical,
+        ..Location::default()
+    }
+}
+
+fn fingerprint(key: &str, occurrence: usize) -> BTreeMap<&'static str, String> {
+    let hash = digest(key);
+    BTreeMap::from([
+        ("primaryLocationLineHash", format!("{hash}:{occurrence}")),
+        ("portcullis/v1", format!("{key}#{occurrence}")),
+    ])
+}
+
+fn logical_location(inv: &Inventory, l: &Listener) -> LogicalLocation {
+    LogicalLocation {
+        name: format!("{}/{}", l.local_column(), l.protocol.as_str()),
+        fully_qualified_name: format!("{}/{}", netns_label(inv, l.netns), subject(l)),
+        kind: "resource",
+    }
+}
+
+/// Each distinct unit file of the holders, as an absolute `file:` URI (it
+/// lives in the image, not the repository).
+fn related_locations(l: &Listener) -> Vec<Location> {
+    let mut files: Vec<(&str, &str)> = l
+        .processes
+        .iter()
+        .filter_map(|h| Some((h.process.unit_file.as_deref()?, h.process.unit.as_deref()?)))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, (file, unit))| Location {
+            id: Some(i + 1),
+            physical_location: Some(PhysicalLocation {
+                artifact_location: ArtifactLocation {
+                    uri: file_uri(file),
+                    uri_base_id: None,
+                },
+                region: None,
+            }),
+            message: Some(Text {
+                text: format!("systemd unit {unit}"),
+            }),
+            ..Location::default()
+        })
+        .collect()
+}
+
+/// `file://` + the path, percent-encoding what a URI may not hold.
+fn file_uri(path: &str) -> String {
+    let mut uri = String::from("file://");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~@:+".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri
+}
+
+fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, Value> {
+    let holders: Vec<Value> = l
+        .processes
+        .iter()
+        .map(|h| {
+            json!({
+                "pid": h.pid,
+                "comm": h.process.comm.escaped(),
+                "exe": h.process.exe.as_ref().map(|e| e.escaped()),
+                "uid": h.process.uid,
+                "unit": h.process.unit,
+                "container": h.process.container,
+            })
+        })
+        .collect();
+    BTreeMap::from([
+        ("netns", json!(netns_label(inv, l.netns))),
+        ("netnsInode", json!(l.netns)),
+        ("protocol", json!(l.protocol.as_str())),
+        ("address", json!(l.address)),
+        ("port", json!(l.port)),
+        ("interface", json!(l.interface)),
+        ("scope", json!(l.scope.as_str())),
+        ("holders", Value::Array(holders)),
+    ])
+}
+
+/// What could not be looked at, as (message, stable key) pairs.
+fn incomplete(report: &Report) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = report
+        .run
+        .errors
+        .iter()
+        .map(|e| (format!("The scan did not run: {e}"), "error".to_owned()))
+        .collect();
+    if let Some(inv) = report.inventory {
+        for gap in &inv.gaps {
+            let ns = gap
+                .netns
+                .map_or_else(|| "host-wide".to_owned(), |n| netns_label(inv, n));
+            out.push((
+                format!("Incomplete scan ({ns}): {}", gap.detail),
+                format!("gap|{:?}|{ns}", gap.kind),
+            ));
+        }
+    }
+    for f in &report.evaluation.plugin_failures {
+        out.push((
+            format!(
+                "Rules {} were not judged: {}",
+                f.rules.join(", "),
+                f.message
+            ),
+            format!("plugin|{}", f.plugin),
+        ));
+    }
+    out
+}
+
+fn invocation(report: &Report) -> Invocation {
+    let mut notifications: Vec<Notification> = report
+        .run
+        .errors
+        .iter()
+        .map(|e| Notification {
+            level: "error",
+            message: Text { text: e.clone() },
+            descriptor: DescriptorReference {
+                id: "setup-error".into(),
+            },
+            properties: BTreeMap::new(),
+        })
+        .collect();
+    if let Some(inv) = report.inventory {
+        notifications.extend(inv.gaps.iter().map(|g| Notification {
+            level: "error",
+            message: Text {
+                text: g.detail.clone(),
+            },
+            descriptor: DescriptorReference {
+                id: format!("gap/{}", json!(g.kind).as_str().unwrap_or("unknown")),
+            },
+            properties: BTreeMap::from([("netns", json!(g.netns)), ("pids", json!(g.pids))]),
+        }));
+    }
+    notifications.extend(
+        report
+            .evaluation
+            .plugin_failures
+            .iter()
+            .map(|f| Notification {
+                level: "error",
+                message: Text {
+                    text: f.message.clone(),
+                },
+                descriptor: DescriptorReference {
+                    id: format!("plugin-failure/{}", f.plugin),
+                },
+                properties: BTreeMap::from([("rules", json!(f.rules))]),
+            }),
+    );
+    notifications.extend(
+        report
+            .evaluation
+            .unused_allowances
+            .iter()
+            .map(|u| Notification {
+                level: "warning",
+                message: Text {
+                    text: format!(
+                        "{}: allow entry matched nothing (reason: {})",
+                        u.location, u.reason
+                    ),
+                },
+                descriptor: DescriptorReference {
+                    id: "unused-allowance".into(),
+                },
+                properties: BTreeMap::new(),
+            }),
+    );
+    let args = &report.run.command_line;
+    Invocation {
+        execution_successful: report.complete(),
+        exit_code: report.run.exit as i32,
+        exit_code_description: report.run.exit.describe(),
+        command_line: args.join(" "),
+        arguments: args.iter().skip(1).cloned().collect(),
+        start_time_utc: utc(report.run.started),
+        end_time_utc: utc(report.run.finished),
+        machine: report
+            .inventory
+            .map(|i| i.host.hostname.clone())
+            .unwrap_or_default(),
+        tool_execution_notifications: notifications,
+    }
+}
+
+fn run_properties(report: &Report) -> BTreeMap<&'static str, Value> {
+    let mut props = BTreeMap::from([("failOn", json!(report.run.fail_on))]);
+    if let Some(inv) = report.inventory {
+        let allowed: Vec<Value> = report
+            .evaluation
+            .verdicts
+            .iter()
+            .filter(|v| v.allowed_by.is_some())
+            .map(|v| {
+                let l = v.listener.and_then(|i| inv.listeners.get(i));
+                json!({
+                    "ruleId": v.rule,
+                    "subject": l.map(subject),
+                    "netns": l.map(|l| netns_label(inv, l.netns)),
+                    "message": v.message,
+                    "reason": v.allowed_by,
+                })
+            })
+            .collect();
+        props.insert("allowed", Value::Array(allowed));
+        props.insert("listeners", json!(inv.listeners.len()));
+        props.insert("namespaces", json!(inv.namespaces.len()));
+        props.insert("os", json!(inv.host.os_id));
+        props.insert("kernel", json!(inv.host.kernel));
+    }
+    props
+}

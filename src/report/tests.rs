@@ -1,0 +1,251 @@
+//! Report writers on a fixture inventory with hostile strings. The real
+//! validators (xmllint, check-jsonschema, junitparser) run in
+//! `ci/tests/reports.rs`; these check the shape of what each writer decides.
+
+use std::time::SystemTime;
+
+use quick_xml::events::Event;
+
+use super::*;
+use crate::model::{Level, Outcome, Precision, Rule, Verdict};
+
+const HOSTILE: &str = "msg <&> ]]> \u{1}\u{0}\u{1b}[2J \"quoted\"\n";
+
+fn inventory() -> Inventory {
+    serde_json::from_str(include_str!("../../testdata/inventory/seed-complete.json")).unwrap()
+}
+
+fn rule(id: &str) -> Rule {
+    Rule {
+        id: id.into(),
+        plugin: "p".into(),
+        name: "R".into(),
+        short_description: format!("short {HOSTILE}"),
+        full_description: "full".into(),
+        help_markdown: "help".into(),
+        help_uri: None,
+        default_level: Level::Error,
+        tags: vec!["network".into()],
+        enabled_by_default: true,
+        enabled: true,
+        level: Level::Error,
+        security_severity: 7.5,
+        precision: Precision::High,
+    }
+}
+
+fn verdict(rule: &str, listener: usize, outcome: Outcome, allowed: Option<&str>) -> Verdict {
+    Verdict {
+        rule: rule.into(),
+        plugin: "p".into(),
+        listener: Some(listener),
+        outcome,
+        level: Level::Error,
+        message: HOSTILE.into(),
+        related: vec![],
+        allowed_by: allowed.map(str::to_owned),
+    }
+}
+
+fn run(errors: Vec<String>) -> RunInfo {
+    RunInfo {
+        command_line: vec!["portcullis".into(), "scan".into()],
+        started: SystemTime::UNIX_EPOCH,
+        finished: SystemTime::UNIX_EPOCH,
+        exit: ExitStatus::Violations,
+        fail_on: FailOn::Error,
+        errors,
+        category: Some("img".into()),
+        sarif_location: "images/base/portcullis.toml".into(),
+    }
+}
+
+fn render(reporter: &dyn Reporter, report: &Report) -> String {
+    let mut out = Vec::new();
+    reporter.write(report, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// (classname, name, child element) of every testcase, parsed back.
+fn testcases(xml: &str) -> Vec<(String, String, Option<String>)> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut cases = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let tag = e.name().as_ref().to_owned();
+                let attr = |n: &str| {
+                    e.try_get_attribute(n).unwrap().map(|a| {
+                        a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .into_owned()
+                    })
+                };
+                if tag == "testcase" {
+                    cases.push((attr("classname").unwrap(), attr("name").unwrap(), None));
+                } else if ["failure", "error", "skipped"].contains(&tag.as_str()) {
+                    cases.last_mut().unwrap().2 = Some(tag);
+                }
+            }
+            _ => {}
+        }
+    }
+    cases
+}
+
+#[test]
+fn junit_is_well_formed_unique_and_sanitised() {
+    let inv = inventory();
+    let eval = Evaluation {
+        rules: vec![rule("r-one"), rule("r-two")],
+        verdicts: vec![
+            verdict("r-one", 0, Outcome::Fail, None),
+            verdict("r-one", 0, Outcome::Fail, None),
+            verdict("r-one", 1, Outcome::Pass, None),
+            verdict("r-two", 2, Outcome::Fail, Some("accepted")),
+        ],
+        ..Evaluation::default()
+    };
+    let info = run(vec![]);
+    let report = Report {
+        run: &info,
+        inventory: Some(&inv),
+        evaluation: &eval,
+    };
+    let xml = render(&junit::Junit, &report);
+    assert!(!xml.contains('\u{1}') && !xml.contains('\u{0}') && !xml.contains('\u{1b}'));
+    assert!(xml.contains("\\x01\\x00\\x1b[2J"), "escapes are visible");
+    assert!(!xml.contains("]]>"), "no raw CDATA terminator");
+    let cases = testcases(&xml);
+    let mut keys: Vec<_> = cases.iter().map(|(c, n, _)| (c, n)).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), cases.len(), "classname + name are unique");
+    let kinds: Vec<_> = cases.iter().map(|c| c.2.as_deref()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Some("failure"),
+            Some("failure"),
+            None,
+            Some("skipped"),
+            None
+        ],
+        "two failures (twins told apart), a pass, an accepted failure as \
+         skipped, and the coverage suite's pass: {cases:?}"
+    );
+    assert!(cases[1].1.ends_with(" #2"));
+}
+
+#[test]
+fn junit_without_verdicts_still_has_a_testcase() {
+    let inv = inventory();
+    let eval = Evaluation::default();
+    let info = run(vec![]);
+    let report = Report {
+        run: &info,
+        inventory: Some(&inv),
+        evaluation: &eval,
+    };
+    let cases = testcases(&render(&junit::Junit, &report));
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].2, None);
+}
+
+#[test]
+fn a_run_that_did_not_start_says_so_in_every_format() {
+    let eval = Evaluation::default();
+    let info = run(vec!["policy.toml:3:1: unknown field `rulez`".into()]);
+    let report = Report {
+        run: &info,
+        inventory: None,
+        evaluation: &eval,
+    };
+    let cases = testcases(&render(&junit::Junit, &report));
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].2.as_deref(), Some("error"));
+
+    let sarif: serde_json::Value = serde_json::from_str(&render(&sarif::Sarif, &report)).unwrap();
+    let run = &sarif["runs"][0];
+    assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+    assert_eq!(run["results"][0]["ruleId"], sarif::INCOMPLETE_SCAN);
+
+    let json: serde_json::Value = serde_json::from_str(&render(&json::Json, &report)).unwrap();
+    assert!(json["inventory"].is_null());
+    assert_eq!(json["run"]["complete"], false);
+    assert_eq!(render(&findings::Table { colour: false }, &report), "");
+}
+
+#[test]
+fn sarif_results_are_located_fingerprinted_and_indexed() {
+    let inv = inventory();
+    let eval = Evaluation {
+        rules: vec![rule("r-one"), rule("r-two")],
+        verdicts: vec![
+            verdict("r-two", 0, Outcome::Fail, None),
+            verdict("r-two", 0, Outcome::Fail, None),
+            verdict("r-one", 1, Outcome::Fail, Some("accepted")),
+        ],
+        ..Evaluation::default()
+    };
+    let info = run(vec![]);
+    let report = Report {
+        run: &info,
+        inventory: Some(&inv),
+        evaluation: &eval,
+    };
+    let sarif: serde_json::Value = serde_json::from_str(&render(&sarif::Sarif, &report)).unwrap();
+    let run = &sarif["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "the accepted failure is not an alert");
+    assert_eq!(run["properties"]["allowed"].as_array().unwrap().len(), 1);
+    for r in results {
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], r["ruleId"]);
+        let loc = &r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+        assert_eq!(loc, "images/base/portcullis.toml");
+    }
+    let hashes: Vec<_> = results
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["primaryLocationLineHash"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_ne!(hashes[0], hashes[1], "twins get distinct fingerprints");
+    assert_eq!(hashes[0].split(':').next(), hashes[1].split(':').next());
+    assert_eq!(run["automationDetails"]["id"], "portcullis/img/");
+    assert_eq!(rules[0]["properties"]["security-severity"], "7.5");
+}
+
+#[test]
+fn fingerprints_ignore_pids_and_inodes() {
+    let inv = inventory();
+    let mut moved = inv.clone();
+    for l in &mut moved.listeners {
+        l.inode += 1000;
+        for h in &mut l.processes {
+            h.pid += 1000;
+        }
+    }
+    for (a, b) in inv.listeners.iter().zip(&moved.listeners) {
+        assert_eq!(
+            identity::stable_key("r", &inv, a),
+            identity::stable_key("r", &moved, b)
+        );
+    }
+}
+
+#[test]
+fn report_paths_are_checked_before_the_run() {
+    assert!(
+        check_path(Path::new("/nonexistent-dir/x.sarif"))
+            .unwrap_err()
+            .contains("/nonexistent-dir")
+    );
+    assert!(check_path(Path::new("/etc/hostname/x.sarif")).is_err());
+    assert!(check_path(Path::new("x.sarif")).is_ok());
+}
