@@ -7,8 +7,10 @@
 # Installs what the tests drive if it is missing: iproute2 (ip, ss),
 # util-linux (unshare, nsenter, setpriv), python3 (the listener helper),
 # binutils (readelf, for the static-binary check), musl-tools (musl-gcc, for
-# mimalloc in the static build). The Rust toolchain and its
-# musl and wasm targets come from rust-toolchain.toml through rustup.
+# mimalloc in the static build), libxml2-utils (xmllint, the JUnit schema
+# validator) and python3-venv; the PyPI validators of ci/validators.txt go
+# into ci/.cache/venv. The Rust toolchain and its musl and wasm targets come
+# from rust-toolchain.toml through rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,14 +21,25 @@ fi
 
 missing=()
 for tool in ip:iproute2 ss:iproute2 unshare:util-linux nsenter:util-linux setpriv:util-linux \
-            python3:python3 readelf:binutils musl-gcc:musl-tools; do
+            python3:python3 readelf:binutils musl-gcc:musl-tools xmllint:libxml2-utils; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ci/test.sh: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u)
 fi
+
+venv=ci/.cache/venv
+if ! cmp -s ci/validators.txt "$venv/validators.txt" 2>/dev/null; then
+  echo "ci/test.sh: installing the report validators into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r ci/validators.txt
+  cp ci/validators.txt "$venv/validators.txt"
+fi
+export PORTCULLIS_VALIDATORS="$PWD/$venv/bin"
 
 cargo test --locked
 # The plugins' rule logic, natively (their wasm builds are part of the above).

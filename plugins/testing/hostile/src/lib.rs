@@ -1,6 +1,6 @@
 //! A plugin that misbehaves on demand, for the host's tests. The config is
 //! `{"mode": "…"}` with one of: loop | memory | trap | panic | oversized | unknown-rule |
-//! unknown-listener | log-flood | error | ok. Wasm only.
+//! unknown-listener | log-flood | hostile-text | error | ok. Wasm only.
 #![cfg(target_arch = "wasm32")]
 
 use portcullis_sdk::{
@@ -86,6 +86,14 @@ impl Plugin for Hostile {
             "log-flood" => {
                 for i in 0..100_000 {
                     portcullis_sdk::log(LogLevel::Info, &format!("line {i} {}", "y".repeat(1000)));
+                }
+            }
+            "hostile-text" => {
+                // What a buggy plugin could say: text XML 1.0 forbids, CDATA
+                // terminators, markup and terminal escapes.
+                let text = "nul\u{0} bell\u{7} esc\u{1b}[2J <b>&amp; ]]> \u{fffe}\u{ffff} \"q\"\nend";
+                for l in &inventory.listeners {
+                    out.verdicts.push(verdicts::fail("hostile-rule", l, text));
                 }
             }
             "error" => {
