@@ -2,22 +2,24 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::cli::{
-    BaselineArgs, CheckArgs, Command, Format, ListArgs, PluginsCommand, PolicyArgs, ReportArgs,
-    ScanArgs,
+    BaselineArgs, CheckArgs, CollectArgs, Command, ExecArgs, Format, ListArgs, PluginsCommand,
+    PolicyArgs, ReportArgs, ScanArgs,
 };
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
 use crate::model::{Evaluation, Inventory, Scope};
 use crate::report::{Report, Reporter, RunInfo};
-use crate::{collect, report};
+use crate::settle::Settle;
+use crate::{collect, exec, report, settle};
 
 pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
     match command {
         Command::List(args) => list(&args),
         Command::Scan(args) => scan(&args),
+        Command::Exec(args) => exec(&args),
         Command::Check(args) => check(&args),
         Command::Baseline(args) => baseline(&args),
         Command::Rules(policy) => with_judge(&policy, rules),
@@ -27,7 +29,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
-    let Some(mut inventory) = collect_or_report(&args.collect.request())? else {
+    let Some(mut inventory) = collect_or_report(&args.collect) else {
         return Ok(ExitStatus::Error);
     };
     if args.no_loopback {
@@ -50,7 +52,36 @@ fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         &args.policy,
         &args.report,
         args.collect.allow_partial,
-        || collect_inventory(&args.collect.request()),
+        || collect_inventory(&args.collect, None, &mut || Ok(())),
+    )
+}
+
+/// `exec`: start COMMAND once the policy is known good, wait for its
+/// listeners, stop it, then judge and report.
+fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
+    /// A command under test gets this long to open its ports by default.
+    const EXEC_SETTLE: Duration = Duration::from_secs(2);
+    if args.isolate && !args.collect.netns.is_empty() {
+        eprintln!("portcullis: exec: --isolate scans COMMAND's own namespace; drop --netns");
+        return Ok(ExitStatus::Error);
+    }
+    judged_run(
+        &args.policy,
+        &args.report,
+        args.collect.allow_partial,
+        || {
+            let mut running = exec::start(&args.command, args.isolate)?;
+            let mut request = args.collect.request();
+            if let Some(inode) = running.netns {
+                request.selectors = vec![collect::Selector::parse(&inode.to_string())];
+            }
+            let inventory = args
+                .collect
+                .settle(Some(EXEC_SETTLE))
+                .and_then(|settle| scan_settled(&request, settle, &mut || running.alive()));
+            running.stop(args.grace);
+            inventory
+        },
     )
 }
 
@@ -61,7 +92,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
-    let Some(inventory) = collect_or_report(&args.collect.request())? else {
+    let Some(inventory) = collect_or_report(&args.collect) else {
         return Ok(ExitStatus::Error);
     };
     report_gaps(&inventory);
@@ -315,19 +346,41 @@ fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
 }
 
 /// Collects, or prints why the selection is wrong and returns None (exit 2).
-/// The host's inventory, or why the request cannot be met.
-fn collect_inventory(request: &collect::Request) -> Result<Inventory, String> {
-    collect::collect(request).map_err(|e| e.to_string())
+/// The inventory the collect options ask for (settled if asked), or why
+/// it cannot be had. `alive` can end a settle wait early.
+fn collect_inventory(
+    args: &CollectArgs,
+    default_settle: Option<Duration>,
+    alive: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<Inventory, String> {
+    let settle = args.settle(default_settle)?;
+    scan_settled(&args.request(), settle, alive)
 }
 
-fn collect_or_report(request: &collect::Request) -> anyhow::Result<Option<Inventory>> {
-    match collect::collect(request) {
-        Ok(inventory) => Ok(Some(inventory)),
-        Err(collect::CollectError::Select(e)) => {
-            eprintln!("portcullis: {e}");
-            Ok(None)
+fn scan_settled(
+    request: &collect::Request,
+    settle: Option<Settle>,
+    alive: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<Inventory, String> {
+    let mut scan = || collect::collect(request).map_err(|e| e.to_string());
+    match settle {
+        Some(settle) => settle::settle(settle, &mut settle::Wall::start(), &mut scan, alive),
+        None => {
+            alive()?;
+            scan()
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// For commands that do not write reports: the inventory, or None after
+/// saying on stderr why not (exit 2).
+fn collect_or_report(args: &CollectArgs) -> Option<Inventory> {
+    match collect_inventory(args, None, &mut || Ok(())) {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            eprintln!("portcullis: {e}");
+            None
+        }
     }
 }
 

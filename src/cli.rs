@@ -2,11 +2,13 @@
 //! validated settings the rest of the program trusts.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::collect::{Request, Selector};
 use crate::exit::FailOn;
+use crate::settle::Settle;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +29,9 @@ pub enum Command {
     Scan(ScanArgs),
     /// Judge a saved JSON inventory (collected on a target, judged elsewhere).
     Check(CheckArgs),
+    /// Start COMMAND (an image's entrypoint or service manager), wait for its
+    /// listeners to settle, judge them, stop it. Exits with the scan's code.
+    Exec(ExecArgs),
     /// Record the listeners as a baseline for `scan --baseline`.
     Baseline(BaselineArgs),
     /// List every rule: id, plugin, default level, short description.
@@ -161,6 +166,14 @@ pub struct CollectArgs {
     /// Exit 0 (or 1) rather than 3 when something could not be looked at.
     #[arg(long)]
     pub allow_partial: bool,
+    /// Re-scan until the listeners are unchanged for DURATION (`5s`,
+    /// `1m`): services still starting are waited for.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub settle: Option<Duration>,
+    /// The longest --settle waits (default 2m). Hitting it is a coverage
+    /// gap (exit 3), not a pass.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
 }
 
 impl CollectArgs {
@@ -169,6 +182,49 @@ impl CollectArgs {
             selectors: self.netns.iter().map(|s| Selector::parse(s)).collect(),
         }
     }
+
+    /// The settle loop's settings; `default` is the settle period when
+    /// --settle is not given (none for a one-shot scan).
+    pub fn settle(&self, default: Option<Duration>) -> Result<Option<Settle>, String> {
+        let Some(quiet) = self.settle.or(default) else {
+            return match self.timeout {
+                Some(_) => Err("--timeout bounds --settle; give --settle too".into()),
+                None => Ok(None),
+            };
+        };
+        let timeout = self.timeout.unwrap_or(DEFAULT_SETTLE_TIMEOUT);
+        if timeout < quiet {
+            return Err(format!(
+                "--timeout {} is shorter than --settle {}",
+                humantime::format_duration(timeout),
+                humantime::format_duration(quiet)
+            ));
+        }
+        Ok(Some(Settle { quiet, timeout }))
+    }
+}
+
+/// How long --settle waits at most unless --timeout says otherwise.
+pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Run COMMAND in a fresh network namespace with loopback up: only its
+    /// listeners are judged, and none of the host's ports are in the way.
+    #[arg(long)]
+    pub isolate: bool,
+    /// How long COMMAND's process group gets after SIGTERM before SIGKILL.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub grace: Duration,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub collect: CollectArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -34,4 +34,7 @@ pub enum GapKind {
     ProcessFdsUnreadable,
     /// A mount table could not be read: bind-mounted namespaces may be missing.
     MountsUnreadable,
+    /// `--settle` ran out of `--timeout` with listeners still changing: the
+    /// last scan is reported, but a service may not have finished starting.
+    SettleTimeout,
 }

@@ -1,0 +1,256 @@
+//! Root-only: `portcullis exec` with real commands: isolation, settling,
+//! early exits, the settle timeout and stopping what ignores SIGTERM.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use support::*;
+
+fn exec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("exec")
+        .args(args)
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn listen_py() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ci/support/listen.py")
+        .display()
+        .to_string()
+}
+
+fn alive(pid: i64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A Python program that writes its pid to `pidfile`, then runs `body`.
+fn python(pidfile: &Path, body: &str) -> String {
+    format!(
+        "import os, socket, time\nopen({:?}, 'w').write(str(os.getpid()))\n{body}",
+        pidfile.display().to_string()
+    )
+}
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique(tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn isolate_judges_only_the_commands_listeners_then_stops_it() {
+    require_root();
+    let dir = scratch("iso");
+    let pidfile = dir.join("pid");
+    let sarif = dir.join("r.sarif");
+    let program = python(
+        &pidfile,
+        "t = socket.socket(); t.bind(('0.0.0.0', 8080)); t.listen()\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('127.0.0.1', 5353))\n\
+         time.sleep(600)",
+    );
+    let out = exec(&[
+        "--isolate",
+        "--settle",
+        "1s",
+        "--format",
+        "json",
+        "--sarif",
+        sarif.to_str().unwrap(),
+        "--",
+        "python3",
+        "-c",
+        &program,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inv = &report["inventory"];
+    assert_eq!(
+        inv["namespaces"].as_array().unwrap().len(),
+        1,
+        "only COMMAND's namespace"
+    );
+    let ns = &inv["namespaces"][0];
+    assert_eq!(ns["host"], false);
+    let lo = &ns["interfaces"][0];
+    assert_eq!(
+        (lo["name"].as_str(), lo["up"].as_bool()),
+        (Some("lo"), Some(true))
+    );
+    let mut found: Vec<(String, u64)> = inv["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["address"].as_str().unwrap().to_owned(),
+                l["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [("0.0.0.0".to_owned(), 8080), ("127.0.0.1".to_owned(), 5353)]
+    );
+    let failed: Vec<&Value> = report["evaluation"]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["outcome"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["rule"], "wildcard-bind");
+    assert!(sarif.exists(), "the reports are written");
+    let pid: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    assert!(!alive(pid), "COMMAND is stopped before portcullis exits");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_command_that_exits_early_is_reported_with_status_and_output() {
+    require_root();
+    let dir = scratch("early");
+    let junit = dir.join("r.xml");
+    let out = exec(&[
+        "--isolate",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "echo 'starting <web>'; echo 'bind: address in use' >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("exited before the scan (exit status 7)"),
+        "{err}"
+    );
+    assert!(err.contains("  bind: address in use"), "{err}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("exit status 7") && xml.contains("starting &lt;web&gt;"),
+        "{xml}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn settle_waits_for_a_listener_that_comes_late() {
+    require_root();
+    // The listener appears after 1.5 s: a one-shot scan would miss it.
+    let spec =
+        json!({"sockets": [{"proto": "tcp", "addr": "127.0.0.1", "port": 8443}]}).to_string();
+    // listen.py holds its sockets until its stdin closes.
+    let script = format!("sleep 1.5; sleep 600 | python3 {} '{spec}'", listen_py());
+    let out = exec(&[
+        "--isolate",
+        "--settle",
+        "3s",
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ports: Vec<u64> = report["inventory"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [8443]);
+}
+
+#[test]
+fn listeners_that_never_settle_hit_the_timeout_as_a_gap() {
+    require_root();
+    let dir = scratch("flap");
+    let program = python(
+        &dir.join("pid"),
+        "keep = []\nwhile True:\n    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); keep.append(s); time.sleep(0.2)",
+    );
+    let out = exec(&[
+        "--isolate",
+        "--settle",
+        "1s",
+        "--timeout",
+        "2s",
+        "--format",
+        "json",
+        "--",
+        "python3",
+        "-c",
+        &program,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = report["inventory"]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["settle_timeout"]);
+    assert!(
+        stderr(&out).contains("still changing after 2s"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_command_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    require_root();
+    let dir = scratch("term");
+    let pidfile = dir.join("pid");
+    let program = python(
+        &pidfile,
+        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 9000)); s.listen()\ntime.sleep(600)",
+    );
+    let out = exec(&[
+        "--isolate",
+        "--settle",
+        "500ms",
+        "--grace",
+        "300ms",
+        "--",
+        "python3",
+        "-c",
+        &program,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pid: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    assert!(!alive(pid), "SIGKILL after the grace period");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn exec_usage_errors() {
+    let out = exec(&["--timeout", "1s", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+    let out = exec(&["--", "/nonexistent/entrypoint"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot start /nonexistent/entrypoint"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,194 @@
+//! `portcullis exec -- COMMAND`: the OS side of running an image's
+//! entrypoint or service manager under test. Starts COMMAND in a process
+//! group of its own (with `--isolate`, in a fresh network namespace with
+//! loopback up, so only its listeners are judged), keeps the tail of its
+//! output, tells whether it is still running, and stops it: SIGTERM to the
+//! group, SIGKILL after a grace period.
+//!
+//! The namespace is COMMAND's own and dies with it; the host's are never
+//! touched.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// Lines of COMMAND's output kept for the report when it exits early.
+const TAIL_LINES: usize = 20;
+
+pub struct Running {
+    child: Child,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    pumps: Vec<JoinHandle<()>>,
+    /// `/proc/PID/ns/net` inode of COMMAND, when isolated.
+    pub netns: Option<u64>,
+}
+
+/// Starts `argv`. Its output goes to our stderr (stdout is the report) and
+/// into the tail.
+pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or("exec: no COMMAND given (portcullis exec [OPTIONS] -- COMMAND ARGS...)")?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if isolate {
+        // SAFETY: the hook runs in the child between fork and exec and only
+        // makes system calls (unshare, socket, ioctl, close); no allocation.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+                loopback_up()
+            });
+        }
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("exec: cannot start {program}: {e}"))?;
+    let netns = if isolate {
+        let path = format!("/proc/{}/ns/net", child.id());
+        Some(
+            std::fs::metadata(&path)
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                .map_err(|e| format!("exec: {path}: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let pumps = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|stream| {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || pump(stream, &tail))
+    })
+    .collect();
+    Ok(Running {
+        child,
+        tail,
+        pumps,
+        netns,
+    })
+}
+
+/// Copies a stream to stderr line by line, keeping the last lines.
+fn pump(stream: Box<dyn Read + Send>, tail: &Mutex<VecDeque<String>>) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        let _ = std::io::stderr().write_all(&line);
+        let text = crate::model::ByteText::new(line.strip_suffix(b"\n").unwrap_or(&line).to_vec());
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(text.escaped());
+        line.clear();
+    }
+}
+
+/// `ip link set lo up`, with an ioctl: the fresh namespace's loopback is down.
+fn loopback_up() -> std::io::Result<()> {
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let result = unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    unsafe { libc::close(fd) };
+    result
+}
+
+impl Running {
+    /// Ok while COMMAND runs; its status and output tail once it exited.
+    pub fn alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(self.exited_early(status)),
+            Err(e) => Err(format!("exec: cannot wait for COMMAND: {e}")),
+        }
+    }
+
+    fn exited_early(&mut self, status: ExitStatus) -> String {
+        // Its last output may still be in the pipes. A process it left
+        // behind may hold them open, so wait a little, not for ever.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while self.pumps.iter().any(|p| !p.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let output = if tail.is_empty() {
+            " (no output)".to_owned()
+        } else {
+            format!("; last output:\n  {}", Vec::from(tail.clone()).join("\n  "))
+        };
+        format!(
+            "exec: COMMAND exited before the scan ({}){output}",
+            describe(status)
+        )
+    }
+
+    /// SIGTERM to the process group, SIGKILL to what is left after `grace`.
+    pub fn stop(mut self, grace: Duration) {
+        let group = Pid::from_raw(self.child.id() as i32);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) && !group_alive(group) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait();
+        // The pumps end when the pipes close; a process that left the group
+        // may keep them open, so they are not waited for.
+    }
+}
+
+fn group_alive(group: Pid) -> bool {
+    killpg(group, None).is_ok()
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}

@@ -1,0 +1,205 @@
+//! Waiting for listeners to settle (`--settle`, `--timeout`): re-scan until
+//! the set of listeners has not changed for the settle period, so services
+//! still starting at first boot (or under `exec`) do not give a flaky
+//! result. Hitting the timeout is a coverage gap, never a silent pass.
+//!
+//! The loop owns no OS access: it is handed a scan, a liveness check and a
+//! [`Clock`], so it is tested with fake inventories and fake time.
+
+use std::time::{Duration, Instant};
+
+use crate::model::{Gap, GapKind, Inventory};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// How long the listeners must stay unchanged.
+    pub quiet: Duration,
+    /// The longest wait in all.
+    pub timeout: Duration,
+}
+
+/// Time, as the loop sees it.
+pub trait Clock {
+    fn elapsed(&self) -> Duration;
+    fn sleep(&mut self, d: Duration);
+}
+
+/// The real clock.
+pub struct Wall(Instant);
+
+impl Wall {
+    pub fn start() -> Wall {
+        Wall(Instant::now())
+    }
+}
+
+impl Clock for Wall {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+/// What must stay the same: every listener's namespace, protocol, bind and
+/// port, and the namespaces themselves. Holders may still come and go
+/// (worker processes forking) without restarting the wait.
+fn shape(inv: &Inventory) -> Vec<(u64, &'static str, &str, Option<&str>, u16)> {
+    let mut shape: Vec<_> = inv
+        .listeners
+        .iter()
+        .map(|l| {
+            (
+                l.netns,
+                l.protocol.as_str(),
+                l.address.as_str(),
+                l.interface.as_deref(),
+                l.port,
+            )
+        })
+        .collect();
+    shape.extend(inv.namespaces.iter().map(|n| (n.inode, "", "", None, 0)));
+    shape.sort_unstable();
+    shape
+}
+
+/// Scans until the listeners are unchanged for `settle.quiet`, or until
+/// `settle.timeout` (then the last inventory carries a `settle_timeout`
+/// gap). `alive` is asked before each scan; its error ends the wait (a
+/// command under `exec` that exited).
+pub fn settle(
+    settle: Settle,
+    clock: &mut dyn Clock,
+    scan: &mut dyn FnMut() -> Result<Inventory, String>,
+    alive: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<Inventory, String> {
+    // Often enough to notice a change soon, rarely enough not to load the
+    // host: a quarter of the settle period, between 50 ms and 1 s.
+    let interval = (settle.quiet / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    alive()?;
+    let mut last = scan()?;
+    let mut stable_since = clock.elapsed();
+    loop {
+        let now = clock.elapsed();
+        if now.saturating_sub(stable_since) >= settle.quiet {
+            return Ok(last);
+        }
+        if now >= settle.timeout {
+            last.gaps.push(Gap {
+                kind: GapKind::SettleTimeout,
+                netns: None,
+                pids: vec![],
+                detail: format!(
+                    "listeners were still changing after {} (--timeout); the last scan is reported",
+                    humantime::format_duration(settle.timeout)
+                ),
+            });
+            return Ok(last);
+        }
+        clock.sleep(interval.min(settle.timeout - now));
+        alive()?;
+        let next = scan()?;
+        if shape(&next) != shape(&last) {
+            stable_since = clock.elapsed();
+        }
+        last = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HostFacts, Listener};
+
+    struct Fake(Duration);
+
+    impl Clock for Fake {
+        fn elapsed(&self) -> Duration {
+            self.0
+        }
+        fn sleep(&mut self, d: Duration) {
+            self.0 += d;
+        }
+    }
+
+    fn inventory(ports: &[u16]) -> Inventory {
+        let fixture: Inventory =
+            serde_json::from_str(include_str!("../testdata/inventory/seed-complete.json")).unwrap();
+        let template: Listener = fixture.listeners[0].clone();
+        Inventory {
+            schema_version: 1,
+            host: HostFacts::default(),
+            namespaces: vec![],
+            listeners: ports
+                .iter()
+                .map(|&port| Listener {
+                    port,
+                    ..template.clone()
+                })
+                .collect(),
+            gaps: vec![],
+        }
+    }
+
+    const SETTLE: Settle = Settle {
+        quiet: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+    };
+
+    /// Scans that return `script[i]` at the i-th call (the last one after).
+    fn scripted(script: Vec<Vec<u16>>) -> impl FnMut() -> Result<Inventory, String> {
+        let mut i = 0;
+        move || {
+            let ports = &script[i.min(script.len() - 1)];
+            i += 1;
+            Ok(inventory(ports))
+        }
+    }
+
+    #[test]
+    fn waits_for_a_late_listener_then_settles() {
+        let mut clock = Fake(Duration::ZERO);
+        let mut scan = scripted(vec![vec![22], vec![22], vec![22, 80]]);
+        let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(())).unwrap();
+        let ports: Vec<u16> = inv.listeners.iter().map(|l| l.port).collect();
+        assert_eq!(ports, [22, 80]);
+        assert!(inv.gaps.is_empty());
+        // Two intervals of 500 ms saw the change, then 2 s of quiet.
+        assert_eq!(clock.0, Duration::from_millis(3000));
+    }
+
+    #[test]
+    fn a_listener_set_that_never_settles_is_a_gap() {
+        let mut clock = Fake(Duration::ZERO);
+        let mut n = 0u16;
+        let mut scan = || {
+            n += 1;
+            Ok(inventory(&[n]))
+        };
+        let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(())).unwrap();
+        assert_eq!(inv.gaps.len(), 1);
+        assert_eq!(inv.gaps[0].kind, GapKind::SettleTimeout);
+        assert_eq!(clock.0, SETTLE.timeout);
+    }
+
+    #[test]
+    fn a_dead_command_ends_the_wait() {
+        let mut clock = Fake(Duration::ZERO);
+        let mut calls = 0;
+        let mut alive = || {
+            calls += 1;
+            if calls > 2 {
+                Err("exited".to_owned())
+            } else {
+                Ok(())
+            }
+        };
+        let mut scan = scripted(vec![vec![22]]);
+        assert_eq!(
+            settle(SETTLE, &mut clock, &mut scan, &mut alive).unwrap_err(),
+            "exited"
+        );
+    }
+}
