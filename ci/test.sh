@@ -41,6 +41,23 @@ if ! cmp -s ci/validators.txt "$venv/validators.txt" 2>/dev/null; then
 fi
 export PORTCULLIS_VALIDATORS="$PWD/$venv/bin"
 
+# cloud-init's `schema` validates the cloud-config example; the package is
+# unpacked, not installed (installing it would enable its boot services).
+cloudinit=ci/.cache/cloud-init
+if [ ! -d "$cloudinit/usr/lib/python3/dist-packages/cloudinit" ]; then
+  echo "ci/test.sh: unpacking Debian's cloud-init into $cloudinit"
+  rm -rf "$cloudinit" && mkdir -p "$cloudinit"
+  (cd "$cloudinit" && apt-get download cloud-init 2>/dev/null || { apt-get update -qq && apt-get download cloud-init; })
+  dpkg -x "$cloudinit"/cloud-init_*.deb "$cloudinit"
+fi
+export PORTCULLIS_CLOUD_INIT="$PWD/$cloudinit/usr/lib/python3/dist-packages"
+
+# The image test builds a Debian rootfs with debootstrap (kept in ci/.cache
+# between local runs; CI starts from a clean clone and builds it fresh).
+command -v debootstrap >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
+}
+
 cargo test --locked
 # The plugins' rule logic, natively (their wasm builds are part of the above).
 cargo test --locked --manifest-path plugins/Cargo.toml

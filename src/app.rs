@@ -39,6 +39,17 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
     write_stdout(|out| match args.format {
         Format::Table => report::table::write(&inventory, out),
         Format::Json => report::json::write(&inventory, out),
+        Format::Summary => writeln!(
+            out,
+            "portcullis: {} listeners in {} namespaces{}",
+            inventory.listeners.len(),
+            inventory.namespaces.len(),
+            if inventory.is_complete() {
+                ""
+            } else {
+                "; INCOMPLETE"
+            }
+        ),
     })?;
     Ok(ExitStatus::for_scan(
         ExitStatus::Clean,
@@ -219,6 +230,7 @@ pub(crate) fn judged_run(
         }
         .write(&report, out),
         Format::Json => report::json::Json.write(&report, out),
+        Format::Summary => report::findings::Summary.write(&report, out),
     })?;
     Ok(status)
 }

@@ -58,6 +58,9 @@ pub enum PluginsCommand {
 pub enum Format {
     Table,
     Json,
+    /// One line: PASS, FAIL, ERROR or INCOMPLETE, the exit code and counts
+    /// (for consoles; `scan` and `exec` only).
+    Summary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

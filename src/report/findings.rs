@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::{Report, Reporter};
+use crate::exit::ExitStatus;
 use crate::model::{Evaluation, Inventory, Level, Listener, Outcome};
 
 /// The findings table; `colour` adds ANSI colours (the caller decides from
@@ -99,14 +100,19 @@ fn write(inv: &Inventory, eval: &Evaluation, paint: Paint, out: &mut dyn Write) 
             gap.detail
         )?;
     }
+    writeln!(out, "{}", counts(inv, eval))
+}
+
+/// `11 listeners in 2 namespaces, 8 rules: 1 failed, …`, with `; INCOMPLETE`
+/// when something was not looked at.
+fn counts(inv: &Inventory, eval: &Evaluation) -> String {
     let count = |o: Outcome| eval.verdicts.iter().filter(|v| v.outcome == o).count();
     let enabled = eval.rules.iter().filter(|r| r.enabled).count();
-    writeln!(
-        out,
+    format!(
         "{} listeners in {} namespaces, {enabled} rules: {} failed, {} allowed, {} passed, {} skipped{}",
         inv.listeners.len(),
         inv.namespaces.len(),
-        failures.len(),
+        eval.violations().count(),
         eval.verdicts
             .iter()
             .filter(|v| v.allowed_by.is_some())
@@ -119,6 +125,31 @@ fn write(inv: &Inventory, eval: &Evaluation, paint: Paint, out: &mut dyn Write) 
             "; INCOMPLETE"
         }
     )
+}
+
+/// One grep-able line for consoles (first boot, fleet jobs):
+/// `portcullis: FAIL (exit 1) 11 listeners in …`.
+pub struct Summary;
+
+impl Reporter for Summary {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let word = match report.run.exit {
+            ExitStatus::Clean => "PASS",
+            ExitStatus::Violations => "FAIL",
+            ExitStatus::Error => "ERROR",
+            ExitStatus::Incomplete => "INCOMPLETE",
+        };
+        let detail = match (report.inventory, report.run.errors.first()) {
+            (Some(inv), None) => counts(inv, report.evaluation),
+            (_, Some(e)) => e.replace('\n', " "),
+            (None, None) => String::new(),
+        };
+        writeln!(
+            out,
+            "portcullis: {word} (exit {}) {detail}",
+            report.run.exit as i32
+        )
+    }
 }
 
 /// `tcp *:80 nginx(822) in host` style.

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+pub mod validate;
+
 /// Fails (never skips) when not root: CI runs as root, and a skipped
 /// namespace test would pass without proving anything.
 pub fn require_root() {
