@@ -58,6 +58,9 @@ command -v debootstrap >/dev/null 2>&1 || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
 }
 
+# The static binary first: the image test (ci/tests/image.rs) copies it
+# into a Debian rootfs and runs it there.
+ci/build-static.sh
 cargo test --locked
 # The plugins' rule logic, natively (their wasm builds are part of the above).
 cargo test --locked --manifest-path plugins/Cargo.toml
