@@ -72,21 +72,22 @@ fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
 fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
     /// A command under test gets this long to open its ports by default.
     const EXEC_SETTLE: Duration = Duration::from_secs(2);
-    if args.isolate && !args.collect.netns.is_empty() {
+    let scan = &args.scan;
+    if args.isolate && !scan.collect.netns.is_empty() {
         eprintln!("portcullis: exec: --isolate scans COMMAND's own namespace; drop --netns");
         return Ok(ExitStatus::Error);
     }
     judged_run(
-        &args.policy,
-        &args.report,
-        args.collect.allow_partial,
+        &scan.policy,
+        &scan.report,
+        scan.collect.allow_partial,
         || {
             let mut running = exec::start(&args.command, args.isolate)?;
-            let mut request = args.collect.request();
+            let mut request = scan.collect.request();
             if let Some(inode) = running.netns {
                 request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
-            let inventory = args
+            let inventory = scan
                 .collect
                 .settle(Some(EXEC_SETTLE))
                 .and_then(|settle| scan_settled(&request, settle, &mut || running.alive()));

@@ -220,11 +220,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s")]
     pub grace: Duration,
     #[command(flatten)]
-    pub report: ReportArgs,
-    #[command(flatten)]
-    pub collect: CollectArgs,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub scan: ScanArgs,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -60,6 +60,14 @@ fn run(errors: Vec<String>) -> RunInfo {
     }
 }
 
+fn report<'a>(info: &'a RunInfo, inv: &'a Inventory, eval: &'a Evaluation) -> Report<'a> {
+    Report {
+        run: info,
+        inventory: Some(inv),
+        evaluation: eval,
+    }
+}
+
 fn render(reporter: &dyn Reporter, report: &Report) -> String {
     let mut out = Vec::new();
     reporter.write(report, &mut out).unwrap();
@@ -108,11 +116,7 @@ fn junit_is_well_formed_unique_and_sanitised() {
         ..Evaluation::default()
     };
     let info = run(vec![]);
-    let report = Report {
-        run: &info,
-        inventory: Some(&inv),
-        evaluation: &eval,
-    };
+    let report = report(&info, &inv, &eval);
     let xml = render(&junit::Junit, &report);
     assert!(!xml.contains('\u{1}') && !xml.contains('\u{0}') && !xml.contains('\u{1b}'));
     assert!(xml.contains("\\x01\\x00\\x1b[2J"), "escapes are visible");
@@ -143,11 +147,7 @@ fn junit_without_verdicts_still_has_a_testcase() {
     let inv = inventory();
     let eval = Evaluation::default();
     let info = run(vec![]);
-    let report = Report {
-        run: &info,
-        inventory: Some(&inv),
-        evaluation: &eval,
-    };
+    let report = report(&info, &inv, &eval);
     let cases = testcases(&render(&junit::Junit, &report));
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].2, None);
@@ -190,11 +190,7 @@ fn sarif_results_are_located_fingerprinted_and_indexed() {
         ..Evaluation::default()
     };
     let info = run(vec![]);
-    let report = Report {
-        run: &info,
-        inventory: Some(&inv),
-        evaluation: &eval,
-    };
+    let report = report(&info, &inv, &eval);
     let sarif: serde_json::Value = serde_json::from_str(&render(&sarif::Sarif, &report)).unwrap();
     let run = &sarif["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
