@@ -386,3 +386,38 @@ fn validators_reject_broken_reports() {
     assert!(!out.status.success(), "duplicate testcases are caught");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Colour on a terminal (`script` gives the command one), none when
+/// NO_COLOR is set or stdout is a pipe.
+#[test]
+fn the_table_is_coloured_only_on_a_terminal_without_no_color() {
+    let fixture = repo().join("testdata/inventory/seed-complete.json");
+    let command = format!(
+        "{} check --inventory {}",
+        env!("CARGO_BIN_EXE_portcullis"),
+        fixture.display()
+    );
+    let on_terminal = |no_color: Option<&str>| {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"])
+            .env("PORTCULLIS_CACHE_DIR", "off")
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+    };
+    assert!(on_terminal(None).contains("\x1b[1;31mFAIL"));
+    assert!(!on_terminal(Some("1")).contains('\x1b'));
+    assert!(
+        on_terminal(Some("")).contains("\x1b[1;31mFAIL"),
+        "an empty NO_COLOR is unset"
+    );
+    let piped = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--inventory", fixture.to_str().unwrap()])
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
+}
