@@ -90,7 +90,10 @@ fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
             let inventory = scan
                 .collect
                 .settle(Some(EXEC_SETTLE))
-                .and_then(|settle| scan_settled(&request, settle, &mut || running.alive()));
+                .and_then(|settle| scan_settled(&request, settle, &mut || running.alive()))
+                // A scan that failed because COMMAND (and its namespace) just
+                // went away is reported as COMMAND's early exit.
+                .map_err(|e| running.alive().err().unwrap_or(e));
             running.stop(args.grace);
             inventory
         },
