@@ -10,7 +10,7 @@ use crate::model::{Inventory, Listener};
 #[path = "../plugins/builtin/baseline/src/identity.rs"]
 mod identity;
 
-pub use identity::Identity;
+pub use identity::{Identity, netns_label};
 
 /// A listener's stable identity (see `identity.rs`).
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {

@@ -352,9 +352,9 @@ impl<'w> Attribution<'w> {
                 let units = self
                     .socket_units
                     .get_or_insert_with(|| socket_units::SocketUnits::load("/".as_ref()));
-                if let Some(name) = units.find(raw.protocol, raw.addr, raw.port) {
-                    process.unit_file = socket_units::unit_file("/".as_ref(), name);
+                if let Some((name, file)) = units.find(raw.protocol, raw.addr, raw.port) {
                     process.unit = Some(name.to_owned());
+                    process.unit_file = Some(file.to_owned());
                 }
             }
             out.push(Holder {

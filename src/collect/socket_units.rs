@@ -33,7 +33,8 @@ pub struct ListenSpec {
 
 #[derive(Debug, Default)]
 pub struct SocketUnits {
-    units: BTreeMap<String, Vec<ListenSpec>>,
+    /// Unit name → (its file, as a path inside the root; its listen specs).
+    units: BTreeMap<String, (String, Vec<ListenSpec>)>,
 }
 
 impl SocketUnits {
@@ -58,17 +59,18 @@ impl SocketUnits {
                 }
                 let mut text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 text.push_str(&drop_ins(root, &name));
-                units.insert(name, parse_listen(&text));
+                let file = format!("/{dir}/{name}");
+                units.insert(name, (file, parse_listen(&text)));
             }
         }
         SocketUnits { units }
     }
 
-    /// The unit listening on this socket: an exact address match first, then
-    /// a port-only directive.
-    pub fn find(&self, protocol: Protocol, address: IpAddr, port: u16) -> Option<&str> {
+    /// The unit listening on this socket, and its file: an exact address
+    /// match first, then a port-only directive.
+    pub fn find(&self, protocol: Protocol, address: IpAddr, port: u16) -> Option<(&str, &str)> {
         let matching = |exact: bool| {
-            self.units.iter().find(|(_, specs)| {
+            self.units.iter().find(|(_, (_, specs))| {
                 specs.iter().any(|s| {
                     s.protocol == protocol
                         && s.port == port
@@ -79,7 +81,7 @@ impl SocketUnits {
         };
         matching(true)
             .or_else(|| matching(false))
-            .map(|(name, _)| name.as_str())
+            .map(|(name, (file, _))| (name.as_str(), file.as_str()))
     }
 }
 
@@ -256,7 +258,10 @@ mod tests {
         }
         let units = SocketUnits::load(&root);
         let any: IpAddr = "::".parse().unwrap();
-        assert_eq!(units.find(Protocol::Tcp, any, 2222), Some("ssh.socket"));
+        assert_eq!(
+            units.find(Protocol::Tcp, any, 2222),
+            Some(("ssh.socket", "/lib/systemd/system/ssh.socket"))
+        );
         assert_eq!(
             units.find(Protocol::Tcp, any, 22),
             None,
@@ -264,7 +269,7 @@ mod tests {
         );
         assert_eq!(
             units.find(Protocol::Udp, "127.0.0.53".parse().unwrap(), 53),
-            Some("dns.socket")
+            Some(("dns.socket", "/lib/systemd/system/dns.socket"))
         );
         assert_eq!(
             units.find(Protocol::Udp, "127.0.0.54".parse().unwrap(), 53),

@@ -9,20 +9,11 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{Inventory, Listener};
 
-/// `host`, `container:<id>`, `netns:<name>` or `anonymous`: the namespace as
-/// the baseline identity names it.
+/// The namespace's stable name, as the baseline identity gives it
+/// (`host`, `container:<id>`, `netns:<name>`, `anonymous`).
 pub fn netns_label(inv: &Inventory, inode: u64) -> String {
-    let Some(ns) = inv.namespace(inode) else {
-        return "anonymous".into();
-    };
-    if ns.host {
-        return "host".into();
-    }
-    if let Some(c) = ns.hints.containers.first() {
-        return format!("container:{c}");
-    }
-    match ns.names.iter().find(|n| !n.starts_with("/proc/")) {
-        Some(name) => format!("netns:{name}"),
+    match inv.namespace(inode) {
+        Some(ns) => crate::baseline::netns_label(ns.host, &ns.names, &ns.hints.containers),
         None => "anonymous".into(),
     }
 }

@@ -19,8 +19,6 @@ use std::time::SystemTime;
 use crate::exit::{ExitStatus, FailOn};
 use crate::model::{Evaluation, Inventory};
 
-pub use identity::{netns_label, subject};
-
 /// How the run went, beyond what was found: the reports' header.
 #[derive(Debug, Clone)]
 pub struct RunInfo {

@@ -25,6 +25,21 @@ pub struct Identity {
 /// Lowest port of Linux's default ip_local_port_range.
 pub const EPHEMERAL_START: u16 = 32768;
 
+/// A namespace's stable name: `host`, `container:<id>`, `netns:<name or
+/// bind-mount path>`, or `anonymous`.
+pub fn netns_label(is_host: bool, names: &[String], containers: &[String]) -> String {
+    if is_host {
+        "host".to_owned()
+    } else if let Some(c) = containers.first() {
+        format!("container:{c}")
+    } else if let Some(n) = names.iter().find(|n| !n.starts_with("/proc/")) {
+        // A pinning descriptor's path (/proc/PID/fd/N) changes every run.
+        format!("netns:{n}")
+    } else {
+        "anonymous".to_owned()
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn identity(
     is_host: bool,
@@ -38,16 +53,7 @@ pub fn identity(
     exe: Option<&str>,
     unit: Option<&str>,
 ) -> Identity {
-    let netns = if is_host {
-        "host".to_owned()
-    } else if let Some(c) = containers.first() {
-        format!("container:{c}")
-    } else if let Some(n) = names.iter().find(|n| !n.starts_with("/proc/")) {
-        // A pinning descriptor's path (/proc/PID/fd/N) changes every run.
-        format!("netns:{n}")
-    } else {
-        "anonymous".to_owned()
-    };
+    let netns = netns_label(is_host, names, containers);
     let mut bind = if scope == "loopback" {
         address.to_owned()
     } else {
