@@ -196,7 +196,7 @@ pub(crate) fn judged_run(
     let exit = match &inventory {
         Some(inv) if errors.is_empty() => ExitStatus::for_scan(
             reports.fail_on.verdict(&evaluation),
-            complete(inv, &evaluation),
+            evaluation.is_complete_for(inv),
             allow_partial,
         ),
         _ => ExitStatus::Error,
@@ -248,10 +248,6 @@ fn judge_reporting_logs(judge: &Judge, inventory: &Inventory) -> Evaluation {
         eprintln!("portcullis: incomplete: {}", failure.message);
     }
     evaluation
-}
-
-fn complete(inventory: &Inventory, evaluation: &Evaluation) -> bool {
-    inventory.is_complete() && evaluation.plugin_failures.is_empty()
 }
 
 /// The judge, or every reason it could not be set up (exit 2).

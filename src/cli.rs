@@ -147,15 +147,8 @@ impl ReportArgs {
                 path.display()
             ));
         }
-        let mut uri = String::new();
-        for b in text.bytes() {
-            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-                uri.push(b as char);
-            } else {
-                uri.push_str(&format!("%{b:02X}"));
-            }
-        }
-        Ok(uri)
+        // No `:` kept: in a relative reference it would read as a scheme.
+        Ok(crate::report::percent_encode(text, b"/-._~"))
     }
 }
 

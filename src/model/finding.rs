@@ -122,4 +122,9 @@ impl Evaluation {
     pub fn violations(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts.iter().filter(|v| v.is_violation())
     }
+
+    /// Everything in `inventory` was looked at, and every plugin answered.
+    pub fn is_complete_for(&self, inventory: &super::Inventory) -> bool {
+        inventory.is_complete() && self.plugin_failures.is_empty()
+    }
 }

@@ -119,7 +119,7 @@ fn counts(inv: &Inventory, eval: &Evaluation) -> String {
             .count(),
         count(Outcome::Pass),
         count(Outcome::Skip),
-        if eval.plugin_failures.is_empty() && inv.gaps.is_empty() {
+        if eval.is_complete_for(inv) {
             ""
         } else {
             "; INCOMPLETE"

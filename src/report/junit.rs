@@ -24,7 +24,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use super::identity::{Occurrences, netns_label, subject};
 use super::xml::sanitize;
-use super::{Report, Reporter, utc};
+use super::{Report, Reporter, shortfalls, utc};
 use crate::model::{Inventory, Listener, Outcome, Rule, Verdict};
 
 pub struct Junit;
@@ -223,32 +223,12 @@ fn coverage_suite(report: &Report) -> Suite {
     let classname = "portcullis.coverage".to_owned();
     let mut names = Occurrences::default();
     let mut cases = Vec::new();
-    let mut problem = |name: String, kind: &str, message: String| {
+    for s in shortfalls(report) {
         cases.push(Case {
             classname: classname.clone(),
-            name: names.unique(name),
-            result: CaseResult::Problem("error", kind.to_owned(), message.clone(), message),
+            name: names.unique(s.subject),
+            result: CaseResult::Problem("error", s.kind, s.message.clone(), s.message),
         });
-    };
-    for e in &report.run.errors {
-        problem("setup".into(), "setup-error", e.clone());
-    }
-    if let Some(inv) = report.inventory {
-        for gap in &inv.gaps {
-            let ns = gap
-                .netns
-                .map_or_else(|| "host-wide".to_owned(), |n| netns_label(inv, n));
-            let kind = serde_json::json!(gap.kind);
-            let kind = kind.as_str().unwrap_or("gap");
-            problem(format!("{ns} {kind}"), kind, gap.detail.clone());
-        }
-    }
-    for f in &report.evaluation.plugin_failures {
-        problem(
-            format!("plugin {}", f.plugin),
-            "plugin-failure",
-            f.message.clone(),
-        );
     }
     if cases.is_empty() {
         let looked = report.inventory.map_or(0, |i| i.namespaces.len());

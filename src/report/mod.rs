@@ -51,9 +51,76 @@ impl Report<'_> {
     /// Everything was looked at and every plugin answered.
     pub fn complete(&self) -> bool {
         self.run.errors.is_empty()
-            && self.inventory.is_some_and(Inventory::is_complete)
-            && self.evaluation.plugin_failures.is_empty()
+            && self
+                .inventory
+                .is_some_and(|inv| self.evaluation.is_complete_for(inv))
     }
+}
+
+/// Something that kept the run from looking at or judging everything: a
+/// setup error, a coverage gap or a plugin failure. JUnit and SARIF report
+/// the same list.
+pub(crate) struct Shortfall {
+    /// `setup-error`, the gap's kind (`netns_not_enterable`), or
+    /// `plugin-failure`.
+    pub kind: String,
+    /// Stable id of its cause: `setup-error`, `gap/<kind>`,
+    /// `plugin-failure/<plugin>`.
+    pub descriptor: String,
+    /// What it concerns, stable across runs: `setup`, `<namespace label or
+    /// host-wide> <kind>`, `plugin <name>`.
+    pub subject: String,
+    pub message: String,
+    /// One sentence that stands alone (code scanning shows it as an alert).
+    pub sentence: String,
+    /// Details for programs.
+    pub properties: std::collections::BTreeMap<&'static str, serde_json::Value>,
+}
+
+pub(crate) fn shortfalls(report: &Report) -> Vec<Shortfall> {
+    use serde_json::json;
+    let mut out: Vec<Shortfall> = report
+        .run
+        .errors
+        .iter()
+        .map(|e| Shortfall {
+            kind: "setup-error".into(),
+            descriptor: "setup-error".into(),
+            subject: "setup".into(),
+            message: e.clone(),
+            sentence: format!("The scan did not run: {e}"),
+            properties: Default::default(),
+        })
+        .collect();
+    if let Some(inv) = report.inventory {
+        for gap in &inv.gaps {
+            let ns = gap
+                .netns
+                .map_or_else(|| "host-wide".to_owned(), |n| identity::netns_label(inv, n));
+            let kind = json!(gap.kind).as_str().unwrap_or("gap").to_owned();
+            out.push(Shortfall {
+                descriptor: format!("gap/{kind}"),
+                subject: format!("{ns} {kind}"),
+                message: gap.detail.clone(),
+                sentence: format!("Incomplete scan ({ns}): {}", gap.detail),
+                properties: [("netns", json!(gap.netns)), ("pids", json!(gap.pids))].into(),
+                kind,
+            });
+        }
+    }
+    out.extend(report.evaluation.plugin_failures.iter().map(|f| Shortfall {
+        kind: "plugin-failure".into(),
+        descriptor: format!("plugin-failure/{}", f.plugin),
+        subject: format!("plugin {}", f.plugin),
+        message: f.message.clone(),
+        sentence: format!(
+            "Rules {} were not judged: {}",
+            f.rules.join(", "),
+            f.message
+        ),
+        properties: [("rules", json!(f.rules))].into(),
+    }));
+    out
 }
 
 /// One output format.
@@ -137,6 +204,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `text` with every byte but ASCII letters, digits and `keep` as `%XX`.
+pub(crate) fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `2026-11-24T10:00:00Z`: UTC, whole seconds.

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::identity::{Occurrences, digest, netns_label, stable_key, subject};
 use super::sarif_types::*;
-use super::{Report, Reporter, utc};
+use super::{Report, Reporter, shortfalls, utc};
 use crate::model::{Inventory, Level, Listener, Precision, Rule, Verdict};
 
 pub struct Sarif;
@@ -55,13 +55,14 @@ fn log(report: &Report) -> Log {
             results.push(finding(report, inv, v, index, &mut fingerprints));
         }
     }
-    for (message, key) in incomplete(report) {
+    for s in shortfalls(report) {
+        let key = format!("{}|{}", s.descriptor, s.subject);
         let n = fingerprints.count(&key);
         results.push(SarifResult {
             rule_id: INCOMPLETE_SCAN.into(),
             rule_index: host_rule,
             level: "error",
-            message: Text { text: message },
+            message: Text { text: s.sentence },
             locations: vec![anchor(report, vec![])],
             related_locations: vec![],
             partial_fingerprints: fingerprint(&key, n),
@@ -281,15 +282,7 @@ fn related_locations(l: &Listener) -> Vec<Location> {
 
 /// `file://` + the path, percent-encoding what a URI may not hold.
 fn file_uri(path: &str) -> String {
-    let mut uri = String::from("file://");
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~@:+".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri
+    format!("file://{}", super::percent_encode(path, b"/-._~@:+"))
 }
 
 fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, Value> {
@@ -319,80 +312,16 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
     ])
 }
 
-/// What could not be looked at, as (message, stable key) pairs.
-fn incomplete(report: &Report) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = report
-        .run
-        .errors
-        .iter()
-        .map(|e| (format!("The scan did not run: {e}"), "error".to_owned()))
-        .collect();
-    if let Some(inv) = report.inventory {
-        for gap in &inv.gaps {
-            let ns = gap
-                .netns
-                .map_or_else(|| "host-wide".to_owned(), |n| netns_label(inv, n));
-            out.push((
-                format!("Incomplete scan ({ns}): {}", gap.detail),
-                format!("gap|{:?}|{ns}", gap.kind),
-            ));
-        }
-    }
-    for f in &report.evaluation.plugin_failures {
-        out.push((
-            format!(
-                "Rules {} were not judged: {}",
-                f.rules.join(", "),
-                f.message
-            ),
-            format!("plugin|{}", f.plugin),
-        ));
-    }
-    out
-}
-
 fn invocation(report: &Report) -> Invocation {
-    let mut notifications: Vec<Notification> = report
-        .run
-        .errors
-        .iter()
-        .map(|e| Notification {
+    let mut notifications: Vec<Notification> = shortfalls(report)
+        .into_iter()
+        .map(|s| Notification {
             level: "error",
-            message: Text { text: e.clone() },
-            descriptor: DescriptorReference {
-                id: "setup-error".into(),
-            },
-            properties: BTreeMap::new(),
+            message: Text { text: s.message },
+            descriptor: DescriptorReference { id: s.descriptor },
+            properties: s.properties,
         })
         .collect();
-    if let Some(inv) = report.inventory {
-        notifications.extend(inv.gaps.iter().map(|g| Notification {
-            level: "error",
-            message: Text {
-                text: g.detail.clone(),
-            },
-            descriptor: DescriptorReference {
-                id: format!("gap/{}", json!(g.kind).as_str().unwrap_or("unknown")),
-            },
-            properties: BTreeMap::from([("netns", json!(g.netns)), ("pids", json!(g.pids))]),
-        }));
-    }
-    notifications.extend(
-        report
-            .evaluation
-            .plugin_failures
-            .iter()
-            .map(|f| Notification {
-                level: "error",
-                message: Text {
-                    text: f.message.clone(),
-                },
-                descriptor: DescriptorReference {
-                    id: format!("plugin-failure/{}", f.plugin),
-                },
-                properties: BTreeMap::from([("rules", json!(f.rules))]),
-            }),
-    );
     notifications.extend(
         report
             .evaluation
