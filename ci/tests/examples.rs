@@ -198,8 +198,7 @@ fn the_cloud_config_carries_the_standalone_unit_and_a_valid_policy() {
     let unit = std::fs::read_to_string(example("systemd/portcullis-firstboot.service")).unwrap();
     let embedded = written_file("/etc/systemd/system/portcullis-firstboot.service");
     assert_eq!(significant(&embedded), significant(&unit));
-    let dir = std::env::temp_dir().join(unique("policies"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("policies");
     let cloud_policy = dir.join("portcullis.toml");
     std::fs::write(
         &cloud_policy,
@@ -234,8 +233,7 @@ fn the_first_boot_command_line_runs_and_writes_valid_reports() {
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .unwrap();
-    let dir = std::env::temp_dir().join(unique("firstboot"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("firstboot");
     let policy = dir.join("portcullis.toml");
     std::fs::write(&policy, written_file("/etc/portcullis/portcullis.toml")).unwrap();
     let argv: Vec<String> = exec_start

@@ -18,10 +18,6 @@ fn exec(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn listen_py() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("ci/support/listen.py")
@@ -39,12 +35,6 @@ fn python(pidfile: &Path, body: &str) -> String {
         "import os, socket, time\nopen({:?}, 'w').write(str(os.getpid()))\n{body}",
         pidfile.display().to_string()
     )
-}
-
-fn scratch(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(unique(tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

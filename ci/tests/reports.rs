@@ -15,12 +15,6 @@ use serde_json::{Value, json};
 use support::validate::*;
 use support::*;
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn path_str(dir: &Path, name: &str) -> String {
     dir.join(name).display().to_string()
 }
@@ -45,10 +39,6 @@ fn scan_with_reports(dir: &Path, args: &[&str]) -> Output {
 
 fn code(out: &Output) -> Option<i32> {
     out.status.code()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

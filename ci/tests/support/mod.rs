@@ -31,6 +31,18 @@ pub fn unique(tag: &str) -> String {
     format!("pc{}{tag}", std::process::id() % 100_000)
 }
 
+/// A fresh folder under the temporary directory, unique to this test.
+pub fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A command's stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd)
         .args(args)
