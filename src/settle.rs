@@ -43,11 +43,16 @@ impl Clock for Wall {
     }
 }
 
-/// What must stay the same: every listener's namespace, protocol, bind and
-/// port, and the namespaces themselves. Holders may still come and go
-/// (worker processes forking) without restarting the wait.
-fn shape(inv: &Inventory) -> Vec<(u64, &'static str, &str, Option<&str>, u16)> {
-    let mut shape: Vec<_> = inv
+/// A listener as the settle loop compares it.
+type Bind<'a> = (u64, &'static str, &'a str, Option<&'a str>, u16);
+
+/// What must stay the same: the namespaces, and every listener's namespace,
+/// protocol, bind and port. Holders may still come and go (worker
+/// processes forking) without restarting the wait.
+fn shape(inv: &Inventory) -> (Vec<u64>, Vec<Bind<'_>>) {
+    let mut namespaces: Vec<u64> = inv.namespaces.iter().map(|n| n.inode).collect();
+    namespaces.sort_unstable();
+    let mut binds: Vec<Bind<'_>> = inv
         .listeners
         .iter()
         .map(|l| {
@@ -60,9 +65,8 @@ fn shape(inv: &Inventory) -> Vec<(u64, &'static str, &str, Option<&str>, u16)> {
             )
         })
         .collect();
-    shape.extend(inv.namespaces.iter().map(|n| (n.inode, "", "", None, 0)));
-    shape.sort_unstable();
-    shape
+    binds.sort_unstable();
+    (namespaces, binds)
 }
 
 /// Scans until the listeners are unchanged for `settle.quiet`, or until
