@@ -82,18 +82,17 @@ fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
         &scan.report,
         scan.collect.allow_partial,
         || {
+            // Options are checked before COMMAND starts.
+            let settle = scan.collect.settle(Some(EXEC_SETTLE))?;
             let mut running = exec::start(&args.command, args.isolate)?;
             let mut request = scan.collect.request();
             if let Some(inode) = running.netns {
                 request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
-            let inventory = scan
-                .collect
-                .settle(Some(EXEC_SETTLE))
-                .and_then(|settle| scan_settled(&request, settle, &mut || running.alive()))
+            let inventory = scan_settled(&request, settle, &mut || running.alive())
                 // A scan that failed because COMMAND (and its namespace) just
                 // went away is reported as COMMAND's early exit.
-                .map_err(|e| running.alive().err().unwrap_or(e));
+                .map_err(|e| running.exit_report().unwrap_or(e));
             running.stop(args.grace);
             inventory
         },

@@ -56,16 +56,6 @@ pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
     let mut child = command
         .spawn()
         .map_err(|e| format!("exec: cannot start {program}: {e}"))?;
-    let netns = if isolate {
-        let path = format!("/proc/{}/ns/net", child.id());
-        Some(
-            std::fs::metadata(&path)
-                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-                .map_err(|e| format!("exec: {path}: {e}"))?,
-        )
-    } else {
-        None
-    };
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let pumps = [
         child
@@ -84,12 +74,25 @@ pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
         std::thread::spawn(move || pump(stream, &tail))
     })
     .collect();
-    Ok(Running {
+    let mut running = Running {
         child,
         tail,
         pumps,
-        netns,
-    })
+        netns: None,
+    };
+    if isolate {
+        let path = format!("/proc/{}/ns/net", running.child.id());
+        match std::fs::metadata(&path) {
+            Ok(m) => running.netns = Some(std::os::unix::fs::MetadataExt::ino(&m)),
+            // Gone already: say how COMMAND ended, not that a file is missing.
+            Err(e) => {
+                return Err(running
+                    .exit_report()
+                    .unwrap_or(format!("exec: {path}: {e}")));
+            }
+        }
+    }
+    Ok(running)
 }
 
 /// Copies a stream to stderr line by line, keeping the last lines.
@@ -141,6 +144,20 @@ impl Running {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(self.exited_early(status)),
             Err(e) => Err(format!("exec: cannot wait for COMMAND: {e}")),
+        }
+    }
+
+    /// After something of COMMAND's vanished: how COMMAND ended, if it did.
+    /// Its namespace goes away a moment before it can be waited for, so
+    /// this waits up to a second for the exit to show.
+    pub fn exit_report(&mut self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            match self.alive() {
+                Err(report) => return Some(report),
+                Ok(()) if Instant::now() >= deadline => return None,
+                Ok(()) => std::thread::sleep(Duration::from_millis(10)),
+            }
         }
     }
 
