@@ -12,10 +12,9 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The vendored schemas (testdata/schemas/README.md says where each is from).
 pub fn schemas() -> PathBuf {
-    std::env::var_os("PORTCULLIS_SCHEMAS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/schemas"))
+    repo().join("testdata/schemas")
 }
 
 /// The folder holding check-jsonschema, junitparser and their python.
