@@ -1,42 +1,57 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine. Run as root: the namespace tests
-# create real network namespaces and fail (they never skip) without root.
+# The whole test suite, on a fresh machine. Run it as root (the namespace
+# tests create real network namespaces and fail, never skip, without root):
 #
-#   sudo ci/test.sh
+#   ci/test.sh
 #
-# Installs what the tests drive if it is missing: iproute2 (ip, ss),
-# util-linux (unshare, nsenter, setpriv), python3 (the listener helper),
-# binutils (readelf, for the static-binary check), musl-tools (musl-gcc, for
-# mimalloc in the static build), libxml2-utils (xmllint, the JUnit schema
-# validator) and python3-venv; the PyPI validators of ci/validators.txt go
-# into ci/.cache/venv. The Rust toolchain and its musl and wasm targets come
-# from rust-toolchain.toml through rustup.
+# It installs what it calls when that is missing, and nothing else:
+# - the Rust targets of rust-toolchain.toml (wasm32 for the plugins, musl for
+#   the static binary), with an explicit `rustup target add`: rustup adds
+#   them only when it installs the toolchain, never with RUSTUP_AUTO_INSTALL=0;
+# - Debian packages: iproute2 (ip, ss), util-linux (unshare, nsenter,
+#   setpriv, script), python3 and python3-venv (the listener helper, the
+#   validators), binutils (readelf), gcc and musl-tools (mimalloc's C in the
+#   static build), libxml2-utils (xmllint), debootstrap (the image test);
+# - the PyPI validators of ci/validators.txt, into ci/.cache/venv;
+# - Debian's cloud-init package, unpacked (not installed) into ci/.cache.
+# Then: rustfmt and clippy on both workspaces, the static binary, the suite,
+# the plugins' own tests, and every benchmark once at a small size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+step() { echo "ci/test.sh: $*"; }
 
 if [ "$(id -u)" != 0 ]; then
-  echo "ci/test.sh: the namespace tests need root; run: sudo ci/test.sh" >&2
+  echo "ci/test.sh: the namespace tests need root; run it in a root shell" >&2
   exit 1
 fi
 
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+for target in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
+  rustup target list --installed --toolchain "$toolchain" | grep -qx "$target" || {
+    step "adding the Rust target $target to $toolchain"
+    rustup target add --toolchain "$toolchain" "$target"
+  }
+done
+
 missing=()
 for tool in ip:iproute2 ss:iproute2 unshare:util-linux nsenter:util-linux setpriv:util-linux \
-            python3:python3 readelf:binutils musl-gcc:musl-tools xmllint:libxml2-utils; do
+            script:bsdutils python3:python3 readelf:binutils gcc:gcc musl-gcc:musl-tools \
+            xmllint:libxml2-utils debootstrap:debootstrap; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "ci/test.sh: installing ${missing[*]}"
+  step "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u)
 fi
 
 venv=ci/.cache/venv
 if ! cmp -s ci/validators.txt "$venv/validators.txt" 2>/dev/null; then
-  echo "ci/test.sh: installing the report validators into $venv"
+  step "installing the report validators into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r ci/validators.txt
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary :all: -r ci/validators.txt
   cp ci/validators.txt "$venv/validators.txt"
 fi
 export PORTCULLIS_VALIDATORS="$PWD/$venv/bin"
@@ -45,23 +60,29 @@ export PORTCULLIS_VALIDATORS="$PWD/$venv/bin"
 # unpacked, not installed (installing it would enable its boot services).
 cloudinit=ci/.cache/cloud-init
 if [ ! -d "$cloudinit/usr/lib/python3/dist-packages/cloudinit" ]; then
-  echo "ci/test.sh: unpacking Debian's cloud-init into $cloudinit"
+  step "unpacking Debian's cloud-init into $cloudinit"
   rm -rf "$cloudinit" && mkdir -p "$cloudinit"
   (cd "$cloudinit" && apt-get download cloud-init 2>/dev/null || { apt-get update -qq && apt-get download cloud-init; })
   dpkg -x "$cloudinit"/cloud-init_*.deb "$cloudinit"
 fi
 export PORTCULLIS_CLOUD_INIT="$PWD/$cloudinit/usr/lib/python3/dist-packages"
 
-# The image test builds a Debian rootfs with debootstrap (kept in ci/.cache
-# between local runs; CI starts from a clean clone and builds it fresh).
-command -v debootstrap >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
-}
+step "rustfmt and clippy"
+cargo fmt --all --check
+cargo fmt --all --check --manifest-path plugins/Cargo.toml
+cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --manifest-path plugins/Cargo.toml -- -D warnings
 
 # The static binary first: the image test (ci/tests/image.rs) copies it
 # into a Debian rootfs and runs it there.
-ci/build-static.sh
+ci/build-static.sh --check
 cargo test --locked
 # The plugins' rule logic, natively (their wasm builds are part of the above).
 cargo test --locked --manifest-path plugins/Cargo.toml
-ci/build-static.sh --check
+
+# Every benchmark once, small: a bench that no longer builds or runs fails
+# here, not months later. Figures come from full runs (ci/README.md).
+step "benchmarks, once each at a small size"
+PORTCULLIS_BENCH_LISTENERS=2000 PORTCULLIS_BENCH_RUNS=1 cargo bench --locked --bench evaluate
+RUNS=2 ci/bench/coldstart.sh
+NS=3 TCP=20 UDP=5 FORKS=1 ANON=1 RUNS=2 ci/bench/fleet.sh

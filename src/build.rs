@@ -17,7 +17,19 @@ include!("plugin/engine_config.rs");
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let plugins = manifest_dir.join("plugins");
-    println!("cargo:rerun-if-changed=plugins");
+    // The plugin sources only: `plugins/target` (where `cargo test` of the
+    // plugin workspace writes) must not make this script, and so the static
+    // binary, rebuild.
+    for source in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "sdk",
+        "builtin",
+        "testing",
+        "wit",
+    ] {
+        println!("cargo:rerun-if-changed=plugins/{source}");
+    }
     println!("cargo:rerun-if-changed=src/plugin/engine_config.rs");
 
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -54,7 +66,58 @@ fn main() {
     std::fs::write(out_dir.join("builtins.rs"), table).unwrap();
 }
 
+/// Stops the build with one line naming the fix, not a panic's backtrace.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Makes sure the toolchain building us has the wasm target's standard
+/// library. rust-toolchain.toml names it, but rustup adds a named target
+/// only when it installs the toolchain, and not at all with
+/// `RUSTUP_AUTO_INSTALL=0`; so a missing target is added here, once,
+/// explicitly (idempotent: an installed target is not touched).
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let has_target = |root: &Path| {
+        root.join("lib/rustlib")
+            .join(WASM_TARGET)
+            .join("lib")
+            .is_dir()
+    };
+    if sysroot.as_deref().is_some_and(has_target) {
+        return;
+    }
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", WASM_TARGET]);
+    if let Some(toolchain) = &toolchain {
+        rustup.args(["--toolchain", toolchain]);
+    }
+    println!(
+        "cargo:warning=installing the {WASM_TARGET} target with rustup (the rule plugins are built for it)"
+    );
+    match rustup.status() {
+        Ok(status) if status.success() => {}
+        _ => fail(&format!(
+            "the {WASM_TARGET} target is not installed and rustup could not add it; run: rustup target add {WASM_TARGET}{}",
+            toolchain
+                .map(|t| format!(" --toolchain {t}"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
 fn build_plugins(plugins: &Path, target_dir: &Path) {
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(plugins)
@@ -78,12 +141,13 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("run cargo for the plugins");
-    assert!(
-        status.success(),
-        "building the plugins in {} failed",
-        plugins.display()
-    );
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        _ => fail(&format!(
+            "building the plugins in {} failed (see above)",
+            plugins.display()
+        )),
+    }
 }
 
 fn builtin_names(plugins: &Path) -> Vec<String> {

@@ -33,4 +33,4 @@ r = json.loads(sys.argv[1])
 p, s = r["portcullis-scan"]["median_ms"], r["ss-utlnp"]["median_ms"]
 print(f"cold start: portcullis scan {p:.1f} ms, ss -utlnp {s:.1f} ms: {p / s:.2f}x ss (median of interleaved runs)")
 PY
-cargo bench --locked --bench evaluate 2>/dev/null | grep '^evaluate:'
+cargo bench --locked --bench evaluate | grep '^evaluate:'

@@ -3,6 +3,10 @@
 //!
 //!     cargo bench --bench evaluate
 //!
+//! `PORTCULLIS_BENCH_LISTENERS` and `PORTCULLIS_BENCH_RUNS` shrink it (CI runs
+//! it once, small, so that a bench that no longer builds or runs fails CI);
+//! `BENCH_POLICY` judges under a policy file instead of the default.
+//!
 //! Times only evaluation (conversion into the ABI, the plugins' calls, the
 //! policy), not collection or output.
 
@@ -11,10 +15,19 @@ use std::time::Instant;
 use portcullis::judge::Judge;
 use portcullis::model::*;
 
-const LISTENERS: usize = 100_000;
 const NAMESPACES: usize = 50;
 
-fn inventory() -> Inventory {
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a count"))
+        })
+        .unwrap_or(default)
+}
+
+fn inventory(listeners: usize) -> Inventory {
     let namespaces = (0..NAMESPACES)
         .map(|i| Netns {
             inode: 4026532000 + i as u64,
@@ -39,7 +52,7 @@ fn inventory() -> Inventory {
         ("10.0.0.1", Scope::Private),
         ("*", Scope::DualStack),
     ];
-    let listeners = (0..LISTENERS)
+    let listeners = (0..listeners)
         .map(|i| {
             let (address, scope) = scopes[i % scopes.len()];
             Listener {
@@ -72,6 +85,7 @@ fn inventory() -> Inventory {
                         cmdline: vec![ByteText::from("/usr/sbin/server"), ByteText::from("--port")],
                         uid: Some(0),
                         unit: Some("server.service".into()),
+                        unit_file: None,
                         container: None,
                     },
                 }],
@@ -90,13 +104,14 @@ fn inventory() -> Inventory {
 }
 
 fn main() {
-    let inv = inventory();
-    let policy = std::env::var("BENCH_POLICY").unwrap_or_else(|_| "/dev/null".into());
-    let judge = Judge::new(Some(std::path::Path::new(&policy)), &[], None)
-        .expect("the default plugins load");
+    let listeners = setting("PORTCULLIS_BENCH_LISTENERS", 100_000);
+    let runs = setting("PORTCULLIS_BENCH_RUNS", 7).max(1);
+    let inv = inventory(listeners);
+    let policy = std::env::var_os("BENCH_POLICY").map(std::path::PathBuf::from);
+    let judge = Judge::new(policy.as_deref(), &[], None).expect("the default plugins load");
     let mut times = Vec::new();
     let mut verdicts = 0;
-    for _ in 0..7 {
+    for _ in 0..runs {
         let start = Instant::now();
         let (evaluation, _) = judge.judge(&inv);
         times.push(start.elapsed());
@@ -109,7 +124,7 @@ fn main() {
     }
     times.sort();
     println!(
-        "evaluate: {LISTENERS} listeners through {} built-in plugins ({verdicts} verdicts): median {:.1} ms, min {:.1} ms",
+        "evaluate: {listeners} listeners through {} built-in plugins ({verdicts} verdicts): median {:.1} ms, min {:.1} ms",
         judge.plugins().count(),
         times[times.len() / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3

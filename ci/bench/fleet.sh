@@ -12,8 +12,11 @@
 #   ss          ss -Htuln in every namespace
 #   fd-floor    one walk of /proc/*/fd readlinks (find), the least any tool
 #               that names owners must do
-# and reports medians, ratios, and portcullis's peak RSS. Everything it
-# creates is removed on exit. Root only.
+# and reports medians, ratios, and portcullis's peak RSS. Both tools look at
+# the same namespaces, the host's and the ones made here (portcullis gets
+# them as --netns selectors), so a host that already runs containers or other
+# namespaces compares like with like. Everything it creates is removed on
+# exit. Root only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NS=${NS:-40} TCP=${TCP:-250} UDP=${UDP:-50} FORKS=${FORKS:-3} ANON=${ANON:-4} RUNS=${RUNS:-10}
@@ -64,21 +67,22 @@ paths=$(for i in $(seq "$NS"); do echo "/run/netns/$prefix$i"; done
         for f in "${ready_files[@]:$NS}"; do python3 -c 'import json,sys; print("/proc/%d/ns/net" % json.load(open(sys.argv[1]))["pid"])' "$f"; done)
 printf '%s\n' $paths >"$work/paths"
 ss_all() { echo "ss $1; while read -r p; do nsenter --net=\$p ss $1; done <$work/paths"; }
+selectors="--netns /proc/$$/ns/net$(printf ' --netns %s' $paths)"
 
 socket_fds=$( (find /proc/[0-9]*/fd -maxdepth 1 -type l -lname 'socket:*' 2>/dev/null || true) | wc -l)
-ours=$("$bin" list --format json --allow-partial 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["listeners"]))')
+ours=$("$bin" list --format json --allow-partial $selectors 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["listeners"]))')
 theirs=$(bash -c "$(ss_all -Htuln)" | wc -l)
 echo "socket descriptors in /proc: $socket_fds; listeners: portcullis $ours, ss $theirs"
 [ "$ours" = "$theirs" ] || { echo "listener counts differ: the comparison would be meaningless" >&2; exit 1; }
 
 results=$(python3 ci/bench/timeit.py "$RUNS" \
-  "portcullis=$bin list --format json --allow-partial" \
+  "portcullis=$bin list --format json --allow-partial $selectors" \
   "ss-p=$(ss_all -Htulnp)" \
   "ss=$(ss_all -Htuln)" \
   "fd-floor=find /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%l\n'")
 rss_kib=$(python3 -c "
 import resource, subprocess, sys
-subprocess.run(['$bin','list','--format','json','--allow-partial'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.run(['$bin','list','--format','json','--allow-partial'] + '$selectors'.split(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 python3 - "$results" "$rss_kib" <<'PY'
 import json, sys
