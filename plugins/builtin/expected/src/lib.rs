@@ -54,12 +54,13 @@ impl Plugin for Expected {
     fn validate_config(config: String) -> Result<(), PluginError> {
         let c: Config = config::parse(&config)?;
         for (i, e) in c.expected.iter().enumerate() {
-            if let Some(p) = &e.protocol {
-                if p != "tcp" && p != "udp" {
-                    return Err(PluginError::InvalidConfig(format!(
-                        "expected[{i}].protocol: {p:?} is not tcp or udp"
-                    )));
-                }
+            if let Some(p) = &e.protocol
+                && p != "tcp"
+                && p != "udp"
+            {
+                return Err(PluginError::InvalidConfig(format!(
+                    "expected[{i}].protocol: {p:?} is not tcp or udp"
+                )));
             }
             if let Some(s) = &e.scope {
                 net::scope_named(s).ok_or_else(|| {

@@ -4,7 +4,7 @@ use portcullis_sdk::testing::Host;
 use super::*;
 
 fn outcome(eval: &Evaluation, rule: &str, id: u32) -> Outcome {
-    portcullis_sdk::verdicts::all(&eval)
+    portcullis_sdk::verdicts::all(eval)
         .into_iter()
         .find(|v| v.rule_id == rule && v.listener == Some(id))
         .unwrap()
@@ -12,7 +12,7 @@ fn outcome(eval: &Evaluation, rule: &str, id: u32) -> Outcome {
 }
 
 fn message(eval: &Evaluation, rule: &str, id: u32) -> String {
-    portcullis_sdk::verdicts::all(&eval)
+    portcullis_sdk::verdicts::all(eval)
         .into_iter()
         .find(|v| v.rule_id == rule && v.listener == Some(id))
         .unwrap()

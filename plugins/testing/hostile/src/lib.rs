@@ -91,7 +91,8 @@ impl Plugin for Hostile {
             "hostile-text" => {
                 // What a buggy plugin could say: text XML 1.0 forbids, CDATA
                 // terminators, markup and terminal escapes.
-                let text = "nul\u{0} bell\u{7} esc\u{1b}[2J <b>&amp; ]]> \u{fffe}\u{ffff} \"q\"\nend";
+                let text =
+                    "nul\u{0} bell\u{7} esc\u{1b}[2J <b>&amp; ]]> \u{fffe}\u{ffff} \"q\"\nend";
                 for l in &inventory.listeners {
                     out.verdicts.push(verdicts::fail("hostile-rule", l, text));
                 }
