@@ -54,9 +54,9 @@ pub fn render(inv: &Inventory) -> String {
 
 /// The baseline plugin's config for a baseline file: `{"baseline": …}`.
 pub fn plugin_config(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
+    let bytes = crate::safefs::read_bounded(path, crate::safefs::limits::BASELINE)
         .map_err(|e| format!("{}: cannot read the baseline: {e}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{}: not a portcullis baseline: {e}", path.display()))?;
     Ok(serde_json::json!({ "baseline": value }).to_string())
 }

@@ -20,4 +20,5 @@ pub mod model;
 pub mod plugin;
 pub mod policy;
 pub mod report;
+pub mod safefs;
 pub mod settle;

@@ -21,7 +21,13 @@ fn serve(ns: &NamedNetns, comm: &str, sockets: Value) -> Helper {
 }
 
 fn scan(args: &[&str]) -> (i32, Value) {
-    let mut full = vec!["scan", "--format", "json", "--policy", "/dev/null"];
+    let mut full = vec![
+        "scan",
+        "--format",
+        "json",
+        "--policy",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/empty-policy.toml"),
+    ];
     full.extend(args);
     let out = portcullis(&full);
     let report = serde_json::from_slice(&out.stdout)

@@ -2,9 +2,12 @@
 //! `.wasm` files. Loading checks the ABI, calls `describe`, and validates
 //! what it says; any failure is a [`LoadError`] naming the plugin.
 
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -108,8 +111,7 @@ impl Loader {
             origin: path.display().to_string(),
             reason,
         };
-        check_ownership(path).map_err(err)?;
-        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+        let bytes = read_plugin(path).map_err(err)?;
         if Engine::detect_precompiled(&bytes).is_some() {
             return Err(err("a precompiled native artifact; portcullis loads only .wasm components and compiles them itself".into()));
         }
@@ -128,25 +130,24 @@ impl Loader {
         let compile = || {
             Component::new(&self.engine, wasm).map_err(|e| format!("not a valid component: {e:#}"))
         };
-        let Some(dir) = self.cache.as_deref().filter(|d| usable_cache_dir(d)) else {
+        let Some(dir) = self.cache.as_deref().and_then(open_cache_dir) else {
             return compile();
         };
-        let path = dir.join(format!("{}.cwasm", self.cache_key(wasm)));
-        if path.exists() {
-            // SAFETY: the cache directory is ours (owned by our euid, mode
-            // 0700, checked above), and every file in it was written by this
-            // code from a component compiled by this engine; the key covers
-            // the wasm bytes, our version and the engine's compatibility hash.
-            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+        let name = format!("{}.cwasm", self.cache_key(wasm));
+        if let Some(bytes) = read_cache_entry(&dir, &name) {
+            // SAFETY: the cache folder is ours alone (owned by our euid, mode
+            // 0700, no one else can change the folders above it, checked on
+            // the descriptor we read through), the entry is a regular file of
+            // ours, and every entry there was written by this code from a
+            // component this engine compiled; the key covers the wasm bytes,
+            // our version and the engine's compatibility hash.
+            if let Ok(c) = unsafe { Component::deserialize(&self.engine, &bytes) } {
                 return Ok(c);
             }
         }
         let component = compile()?;
         if let Ok(bytes) = component.serialize() {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
+            let _ = crate::safefs::write_atomic_in(&dir, name.as_ref(), &bytes);
         }
         Ok(component)
     }
@@ -232,49 +233,99 @@ fn check_description(name: &str, rules: &[Rule]) -> Result<(), String> {
 
 /// When running as root, a plugin file (or its folder) that another user can
 /// write would let that user run code in our process: refuse it.
-fn check_ownership(path: &Path) -> Result<(), String> {
+/// Reads a plugin file the way root must: opened once (never blocking on a
+/// FIFO), checked on that descriptor, its real path's every ancestor checked,
+/// and read from the descriptor that was checked, so swapping the file, or
+/// a link into a folder others can write, cannot slip another file in.
+/// Running as another user, only the regular-file and size checks apply.
+fn read_plugin(path: &Path) -> Result<Vec<u8>, String> {
+    let file = crate::safefs::open_regular(path).map_err(|e| format!("cannot read it: {e}"))?;
     let euid = nix::unistd::geteuid().as_raw();
-    if euid != 0 {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir_meta = std::fs::metadata(dir).map_err(|e| format!("cannot read its folder: {e}"))?;
-    for (what, m) in [("the file", &meta), ("its folder", &dir_meta)] {
-        let mode = m.permissions().mode();
-        let sticky_dir = what == "its folder" && mode & 0o1000 != 0 && meta.uid() == euid;
-        if (m.uid() != 0 && m.uid() != euid) || (mode & 0o022 != 0 && !sticky_dir) {
-            return Err(format!(
-                "{what} is writable by other users (mode {:o}, owner uid {}); running as root, portcullis refuses it",
-                mode & 0o7777,
-                m.uid()
-            ));
+    if euid == 0 {
+        let refuse = |why: String| format!("{why}; running as root, portcullis refuses it");
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.uid() != 0 || mode & 0o022 != 0 {
+            return Err(refuse(format!(
+                "the file is writable by other users (mode {mode:o}, owner uid {})",
+                meta.uid()
+            )));
         }
+        let real = crate::safefs::real_path(&file)
+            .map_err(|e| format!("cannot resolve where it is: {e}"))?;
+        crate::safefs::check_ancestry(&real, meta.uid()).map_err(refuse)?;
     }
-    Ok(())
+    crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN)
+        .map_err(|e| format!("cannot read it: {e}"))
 }
 
-/// The cache folder must be ours alone; created 0700 if missing.
-fn usable_cache_dir(dir: &Path) -> bool {
-    if std::fs::create_dir_all(dir).is_err() {
-        return false;
-    }
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    let Ok(meta) = std::fs::metadata(dir) else {
-        return false;
-    };
-    let ok =
-        meta.uid() == nix::unistd::geteuid().as_raw() && meta.permissions().mode() & 0o077 == 0;
-    if !ok {
+/// Opens the cache folder, creating it 0700 if it is missing, and keeps it
+/// only if it is private to us: owned by our euid, mode 0700 or stricter,
+/// not a link, under folders no one else can change. Checked on the opened
+/// descriptor, which every later access goes through. A folder portcullis
+/// did not create never has its mode changed.
+fn open_cache_dir(dir: &Path) -> Option<OwnedFd> {
+    use std::os::unix::fs::DirBuilderExt;
+    let euid = nix::unistd::geteuid().as_raw();
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    let refuse = |why: String| {
         eprintln!(
-            "portcullis: not using plugin cache {}: it is not private to this user",
+            "portcullis: not using plugin cache {}: {why}",
             dir.display()
         );
+    };
+    let fd = match nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            refuse(format!(
+                "cannot open it as a folder (a link is refused): {e}"
+            ));
+            return None;
+        }
+    };
+    let stat = nix::sys::stat::fstat(&fd).ok()?;
+    if stat.st_uid != euid || stat.st_mode & 0o077 != 0 {
+        refuse(format!(
+            "it is not private to this user (mode {:o}, owner uid {})",
+            stat.st_mode & 0o7777,
+            stat.st_uid
+        ));
+        return None;
     }
-    ok
+    let ancestry = crate::safefs::real_path(&fd)
+        .map_err(|e| e.to_string())
+        .and_then(|real| crate::safefs::check_ancestry(&real, stat.st_uid));
+    if let Err(why) = ancestry {
+        refuse(why);
+        return None;
+    }
+    Some(fd)
+}
+
+/// A cache entry's bytes: a regular file of ours in the cache folder, not a link.
+fn read_cache_entry(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return None;
+    }
+    crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN * 8).ok()
 }
 
 #[cfg(test)]

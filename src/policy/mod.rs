@@ -83,10 +83,20 @@ impl Policy {
             None => Policy::parse("<default policy>", None, DEFAULT.to_owned()),
             Some(path) => {
                 let name = path.display().to_string();
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let bytes = crate::safefs::read_bounded(&path, crate::safefs::limits::POLICY)
+                    .map_err(|e| {
+                        vec![PolicyError {
+                            location: name.clone(),
+                            message: format!("cannot read it: {e}"),
+                        }]
+                    })?;
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+                    let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
                     vec![PolicyError {
-                        location: name.clone(),
-                        message: format!("cannot read it: {e}"),
+                        location: format!("{name}:{line}:{column}"),
+                        message: "not UTF-8 text (TOML files are UTF-8)".into(),
                     }]
                 })?;
                 let dir = path.parent().map(|d| {

@@ -149,61 +149,22 @@ impl FileFormat {
 /// Renders a report into `path` atomically: the whole report goes to a
 /// temporary file beside it, which is synced and renamed over `path`, so a
 /// reader (or a crash) never sees half a report.
-pub fn write_file(path: &Path, reporter: &dyn Reporter, report: &Report) -> io::Result<()> {
+pub fn write_file(
+    path: &Path,
+    reporter: &dyn Reporter,
+    report: &Report,
+) -> Result<(), crate::safefs::FileError> {
     let mut bytes = Vec::with_capacity(64 * 1024);
     reporter.write(report, &mut bytes)?;
-    write_atomic(path, &bytes)
+    crate::safefs::write_atomic(path, &bytes)
 }
 
 /// Checks before a run that a report can be written to `path`: its folder
-/// exists and is a folder. (Permissions are found out when writing.)
+/// opens, and the name is free or a regular file (never a link, a device or
+/// a FIFO, which writing would destroy or write through). Permissions are
+/// found out when writing.
 pub fn check_path(path: &Path) -> Result<(), String> {
-    let dir = parent(path);
-    if path.file_name().is_none() {
-        return Err(format!("{}: not a file path", path.display()));
-    }
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!(
-            "{}: {} is not a folder",
-            path.display(),
-            dir.display()
-        )),
-        Err(e) => Err(format!(
-            "{}: the folder {} is not usable: {e}",
-            path.display(),
-            dir.display()
-        )),
-    }
-}
-
-fn parent(path: &Path) -> &Path {
-    path.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder
-/// (so the rename cannot cross filesystems), synced, then renamed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("not a file path"))?;
-    let tmp = parent(path).join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::safefs::check_writable(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `text` with every byte but ASCII letters, digits and `keep` as `%XX`.
