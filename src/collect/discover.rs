@@ -69,7 +69,7 @@ pub fn discover(walk: &ProcWalk) -> Discovery {
     for pin in &walk.netns_fds {
         let c = d.candidates.entry(pin.ns).or_default();
         c.sources.insert(NetnsSource::Descriptor);
-        let path = format!("/proc/{}/fd/{}", pin.pid, pin.fd);
+        let path = pin.path();
         c.paths.insert(path.clone());
         c.open_paths.push(path.into());
     }
@@ -92,8 +92,9 @@ pub fn discover(walk: &ProcWalk) -> Discovery {
 }
 
 fn add_mounts(d: &mut Discovery, walk: &ProcWalk) {
-    let mut tables: Vec<(Option<i32>, Result<Vec<u8>, std::io::Error>)> =
-        vec![(None, std::fs::read("/proc/self/mountinfo"))];
+    // (whose table: None for ours, else a pid in that mount namespace; its text)
+    type Table = (Option<i32>, Result<Vec<u8>, std::io::Error>);
+    let mut tables: Vec<Table> = vec![(None, std::fs::read("/proc/self/mountinfo"))];
     for &pid in &walk.foreign_mount_ns {
         tables.push((Some(pid), std::fs::read(format!("/proc/{pid}/mountinfo"))));
     }
@@ -104,8 +105,10 @@ fn add_mounts(d: &mut Discovery, walk: &ProcWalk) {
                     add_mount(d, pid, mount);
                 }
             }
-            // A process that exited took its mount namespace's view with it.
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) || e.raw_os_error() == Some(nix::libc::ESRCH) => {}
+            // A process that exited took its mount namespace's view with it
+            // (one exiting mid-read gives EINVAL): gone, not a gap, once
+            // its mount namespace link is gone too.
+            Err(_) if pid.is_some_and(exited) => {}
             Err(e) => d.gaps.push(Gap {
                 kind: GapKind::MountsUnreadable,
                 netns: None,
@@ -114,6 +117,14 @@ fn add_mounts(d: &mut Discovery, walk: &ProcWalk) {
             }),
         }
     }
+}
+
+/// Whether process `pid` has exited (or is a zombie, whose namespaces are gone).
+fn exited(pid: i32) -> bool {
+    matches!(
+        nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()),
+        Err(Errno::ENOENT | Errno::ESRCH)
+    )
 }
 
 fn add_mount(d: &mut Discovery, pid: Option<i32>, mount: NetnsMount) {
@@ -145,13 +156,41 @@ fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap
             kind,
             netns: None,
             detail: format!(
-                "{}: {what} ({})",
-                processes(pids.len()),
-                Errno::from_raw(errno).desc()
+                "{}: {what} ({}{})",
+                processes_named(&pids),
+                Errno::from_raw(errno).desc(),
+                missing_capability(kind, Errno::from_raw(errno))
             ),
             pids,
         })
         .collect()
+}
+
+/// "process 412", "3 processes (412, 413, 900)", "40 processes (412, 413,
+/// 900, 901, 950, …)": the pids are in the gap's `pids` too.
+fn processes_named(pids: &[i32]) -> String {
+    const SHOWN: usize = 5;
+    if let [pid] = pids {
+        return format!("process {pid}");
+    }
+    let mut list: Vec<String> = pids.iter().take(SHOWN).map(ToString::to_string).collect();
+    if pids.len() > SHOWN {
+        list.push("…".into());
+    }
+    format!("{} ({})", processes(pids.len()), list.join(", "))
+}
+
+/// The capability a permission error points at: reading another user's
+/// namespace links needs CAP_SYS_PTRACE; their `/proc/PID/fd` folders are
+/// mode 0500, so listing them needs CAP_DAC_READ_SEARCH as well.
+fn missing_capability(kind: GapKind, errno: Errno) -> &'static str {
+    match (kind, errno) {
+        (GapKind::ProcessFdsUnreadable, Errno::EACCES | Errno::EPERM) => {
+            "; needs CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
+        }
+        (_, Errno::EACCES | Errno::EPERM) => "; needs CAP_SYS_PTRACE",
+        _ => "",
+    }
 }
 
 /// "1 process", "3 processes".

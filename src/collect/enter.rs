@@ -29,6 +29,17 @@ pub enum OpenFailure {
     Vanished,
     /// Some path exists but could not be opened.
     Denied { path: PathBuf, errno: Errno },
+    /// Some path that named the namespace now names something else, and it
+    /// is not a reused `/proc` PID: covered by another mount, or replaced.
+    /// Not proven gone, so not "vanished".
+    Covered { path: PathBuf },
+}
+
+/// Why a path did not give the namespace.
+enum PathFailure {
+    Errno(Errno),
+    /// It opened, but as another file.
+    Mismatch,
 }
 
 /// Opens the first of `paths` that still refers to namespace `id`.
@@ -38,7 +49,7 @@ pub fn open_netns(
     paths: &[PathBuf],
     own: Option<NetnsId>,
 ) -> Result<NetnsHandle, OpenFailure> {
-    let mut denied = None;
+    let mut failure = None;
     for path in paths {
         match open_verified(path, id) {
             Ok(fd) => {
@@ -47,39 +58,71 @@ pub fn open_netns(
                     is_own: own == Some(id),
                 });
             }
-            Err(Errno::ENOENT | Errno::ESRCH | Errno::ESTALE) => {}
-            Err(errno) => {
-                denied.get_or_insert((path.clone(), errno));
+            // That process (or descriptor) is gone.
+            Err(PathFailure::Errno(Errno::ENOENT | Errno::ESRCH)) => {}
+            // A process's own link naming another namespace: the PID was reused.
+            Err(PathFailure::Mismatch) if names_a_process_link(path) => {}
+            Err(PathFailure::Mismatch) => {
+                failure.get_or_insert(OpenFailure::Covered { path: path.clone() });
+            }
+            Err(PathFailure::Errno(errno)) => {
+                failure.get_or_insert(OpenFailure::Denied {
+                    path: path.clone(),
+                    errno,
+                });
             }
         }
     }
-    match denied {
-        Some((path, errno)) => Err(OpenFailure::Denied { path, errno }),
-        None => Err(OpenFailure::Vanished),
-    }
+    Err(failure.unwrap_or(OpenFailure::Vanished))
 }
 
-fn open_verified(path: &Path, id: NetnsId) -> Result<OwnedFd, Errno> {
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    let st = fstat(&fd)?;
+/// `/proc/PID/ns/net`, `/proc/PID/task/TID/ns/net`, `/proc/PID/fd/N`: links
+/// whose meaning moves with the PID. A path through `/proc/PID/root/` is a
+/// file in that process's mount namespace, which another file can cover.
+fn names_a_process_link(path: &Path) -> bool {
+    let text = path.as_os_str().as_encoded_bytes();
+    text.starts_with(b"/proc/") && !text.windows(6).any(|w| w == b"/root/")
+}
+
+/// Opens `path` and checks that it is namespace `id`. `O_NONBLOCK` and
+/// `O_NOCTTY`: whatever another user has put at that path (a FIFO, a tty)
+/// cannot make the open hang or take a terminal; it is then refused as a
+/// mismatch.
+fn open_verified(path: &Path, id: NetnsId) -> Result<OwnedFd, PathFailure> {
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(PathFailure::Errno)?;
+    let st = fstat(&fd).map_err(PathFailure::Errno)?;
     if st.st_dev != id.dev || st.st_ino != id.inode {
-        return Err(Errno::ESTALE);
+        return Err(PathFailure::Mismatch);
     }
     Ok(fd)
+}
+
+/// Why looking inside a namespace failed.
+#[derive(Debug)]
+pub enum EnterError {
+    /// `setns` refused (EPERM: CAP_SYS_ADMIN is missing).
+    Setns(Errno),
+    /// The work panicked: a bug, not a privilege problem.
+    Panicked,
 }
 
 /// Runs `work` on a fresh thread that has joined the namespace.
 pub fn run_inside<T: Send>(
     handle: &NetnsHandle,
     work: impl FnOnce() -> T + Send,
-) -> Result<T, Errno> {
+) -> Result<T, EnterError> {
     std::thread::scope(|scope| {
         let thread = scope.spawn(|| {
             if !handle.is_own {
-                setns(handle.fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                setns(handle.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(EnterError::Setns)?;
             }
             Ok(work())
         });
-        thread.join().unwrap_or(Err(Errno::EFAULT))
+        thread.join().unwrap_or(Err(EnterError::Panicked))
     })
 }

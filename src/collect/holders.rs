@@ -25,11 +25,9 @@ pub fn read(pid: i32) -> Option<ProcessDetails> {
     let cmdline = std::fs::read(format!("{base}/cmdline"))
         .map(|raw| split_cmdline(&raw))
         .unwrap_or_default();
-    let process = procfs::process::Process::new(pid).ok();
-    let uid = process
-        .as_ref()
-        .and_then(|p| p.status().ok())
-        .map(|s| s.euid);
+    let uid = std::fs::read(format!("{base}/status"))
+        .ok()
+        .and_then(|status| effective_uid(&status));
     let cgroup_text = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let path = cgroup::systemd_path(&cgroup_text);
     let unit = path.and_then(cgroup::unit);
@@ -47,6 +45,20 @@ pub fn read(pid: i32) -> Option<ProcessDetails> {
         unit_file,
         container: path.and_then(cgroup::container),
     })
+}
+
+/// The effective uid from `/proc/PID/status` (`Uid:\treal\teffective\t…`),
+/// read as bytes: the `Name:` line above it holds whatever bytes the
+/// process chose, which need not be UTF-8.
+pub fn effective_uid(status: &[u8]) -> Option<u32> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Uid:"))?;
+    let field = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(1)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// `/proc/PID/cmdline` is NUL-separated with a trailing NUL; processes that
@@ -72,6 +84,13 @@ impl ProcessCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effective_uid_survives_a_name_that_is_not_utf8() {
+        let status = b"Name:\tev\xffil\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1\t1\t1\t1\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid(b"Name:\tx\n"), None);
+    }
 
     #[test]
     fn cmdline_keeps_empty_and_non_utf8_arguments() {

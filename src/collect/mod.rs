@@ -128,8 +128,17 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
     let handle = match enter::open_netns(id, &candidate.open_paths, own) {
         Ok(handle) => handle,
         Err(enter::OpenFailure::Vanished) => return None,
-        Err(enter::OpenFailure::Denied { path, errno }) => {
-            let detail = format!("cannot open {}: {}", path.display(), errno.desc());
+        Err(failure) => {
+            let detail = match failure {
+                enter::OpenFailure::Denied { path, errno } => {
+                    format!("cannot open {}: {}", path.display(), errno.desc())
+                }
+                enter::OpenFailure::Covered { path } => format!(
+                    "{} no longer leads to it (another file or mount covers it), and no other way in is left",
+                    path.display()
+                ),
+                enter::OpenFailure::Vanished => unreachable!("matched above"),
+            };
             return Some(NetnsScan {
                 sockets: vec![],
                 interfaces: vec![],
@@ -176,12 +185,20 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
         }
         scan
     });
-    Some(inside.unwrap_or_else(|errno| NetnsScan {
+    Some(inside.unwrap_or_else(|e| NetnsScan {
         sockets: vec![],
         interfaces: vec![],
         gaps: vec![gap(
             GapKind::NetnsNotEnterable,
-            format!("setns: {} (needs CAP_SYS_ADMIN)", errno.desc()),
+            match e {
+                enter::EnterError::Setns(errno @ nix::errno::Errno::EPERM) => {
+                    format!("setns: {} (needs CAP_SYS_ADMIN)", errno.desc())
+                }
+                enter::EnterError::Setns(errno) => format!("setns: {}", errno.desc()),
+                enter::EnterError::Panicked => {
+                    "examining it failed inside portcullis (a bug: please report it)".into()
+                }
+            },
         )],
     }))
 }

@@ -31,8 +31,21 @@ pub struct FdRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetnsFd {
     pub pid: i32,
+    /// The thread whose `/proc/PID/task/TID/fd` shows it, when the process's
+    /// leader thread has exited (its own `/proc/PID/fd` is then empty).
+    pub via_task: Option<i32>,
     pub fd: i32,
     pub ns: NetnsId,
+}
+
+impl NetnsFd {
+    /// The path that opens the pinned namespace.
+    pub fn path(&self) -> String {
+        match self.via_task {
+            Some(tid) => format!("/proc/{}/task/{tid}/fd/{}", self.pid, self.fd),
+            None => format!("/proc/{}/fd/{}", self.pid, self.fd),
+        }
+    }
 }
 
 impl ProcWalk {
@@ -169,7 +182,13 @@ fn walk_process(
 ) {
     let netns = match stat_id(pid_dir, c"ns/net") {
         Ok(id) => Some(id),
-        Err(Errno::ENOENT | Errno::ESRCH) => return, // exited, or a zombie
+        // Exited, a zombie, or a process whose leader thread exited
+        // (pthread_exit) while other threads live on: those still hold
+        // namespaces and descriptors.
+        Err(Errno::ENOENT | Errno::ESRCH) => {
+            walk_leaderless(pid, pid_dir, nsfs_dev, out, link_buf);
+            return;
+        }
         Err(e) => {
             out.netns_unreadable.push((pid, e));
             None
@@ -182,12 +201,56 @@ fn walk_process(
         out.process_netns.push((pid, ns));
         walk_threads(pid, pid_dir, ns, out);
     }
-    if let Ok(mnt) = stat_id(pid_dir, c"ns/mnt") {
-        if mounts.last().is_none_or(|(last, _)| *last != mnt) {
-            mounts.push((mnt, pid));
+    if let Ok(mnt) = stat_id(pid_dir, c"ns/mnt")
+        && mounts.last().is_none_or(|(last, _)| *last != mnt)
+    {
+        mounts.push((mnt, pid));
+    }
+    walk_fds(pid, None, pid_dir, nsfs_dev, out, link_buf);
+}
+
+/// A process whose leader has exited: every live thread's namespace, and the
+/// descriptor table through the first live thread (threads share it; the
+/// leader's `/proc/PID/fd` no longer shows it).
+fn walk_leaderless(
+    pid: i32,
+    pid_dir: BorrowedFd<'_>,
+    nsfs_dev: Option<u64>,
+    out: &mut ProcWalk,
+    link_buf: &mut [u8; 128],
+) {
+    let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else {
+        return;
+    };
+    let task_fd = tasks.as_raw_fd();
+    let mut live: Option<(i32, Dir)> = None;
+    for entry in tasks.iter().flatten() {
+        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else {
+            continue;
+        };
+        let tid = tid as i32;
+        if tid == pid {
+            continue;
+        }
+        // SAFETY: `task_fd` belongs to `tasks`, which outlives this borrow.
+        let task_dir = unsafe { BorrowedFd::borrow_raw(task_fd) };
+        let Ok(dir) = open_dir_at(task_dir, &pid_cstr(tid)) else {
+            continue;
+        };
+        match stat_id(dir.as_fd(), c"ns/net") {
+            Ok(ns) => {
+                out.thread_netns.push((pid, tid, ns));
+                if live.is_none() {
+                    live = Some((tid, dir));
+                }
+            }
+            Err(Errno::ENOENT | Errno::ESRCH) => {}
+            Err(e) => out.netns_unreadable.push((pid, e)),
         }
     }
-    walk_fds(pid, pid_dir, nsfs_dev, out, link_buf);
+    if let Some((tid, dir)) = live {
+        walk_fds(pid, Some(tid), dir.as_fd(), nsfs_dev, out, link_buf);
+    }
 }
 
 fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mut ProcWalk) {
@@ -221,6 +284,7 @@ fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mu
 
 fn walk_fds(
     pid: i32,
+    via_task: Option<i32>,
     pid_dir: BorrowedFd<'_>,
     nsfs_dev: Option<u64>,
     out: &mut ProcWalk,
@@ -264,6 +328,7 @@ fn walk_fds(
                 if let Some(ns) = pinned_netns(dir, name, nsfs_dev) {
                     out.netns_fds.push(NetnsFd {
                         pid,
+                        via_task,
                         fd: fd as i32,
                         ns,
                     });

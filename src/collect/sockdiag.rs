@@ -204,7 +204,10 @@ fn read_dump(
                 }
                 NetlinkPayload::Error(err) => {
                     let Some(code) = err.code else { continue }; // an ACK
-                    return Err(error_for(Errno::from_raw(-code.get()), protocol, family));
+                    // Negative errno by convention; a hostile or broken
+                    // peer may send anything, i32::MIN included.
+                    let errno = code.get().checked_neg().unwrap_or(i32::MAX);
+                    return Err(error_for(Errno::from_raw(errno), protocol, family));
                 }
                 NetlinkPayload::Noop => {}
                 NetlinkPayload::Overrun(_) => return Ok(Outcome::Interrupted),
