@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{
-    BaselineArgs, CheckArgs, CollectArgs, Command, ExecArgs, Format, ListArgs, PluginsCommand,
-    PolicyArgs, ReportArgs, ScanArgs,
+    BaselineArgs, CheckArgs, CollectArgs, Command, ExecArgs, Format, JudgeArgs, ListArgs,
+    PluginsCommand, PolicyArgs, ReportArgs, ScanArgs,
 };
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
@@ -29,7 +29,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
-    let Some(mut inventory) = collect_or_report(&args.collect) else {
+    let progress = args.format != Format::Summary;
+    let Some(mut inventory) = collect_or_report(&args.collect, progress) else {
         return Ok(ExitStatus::Error);
     };
     if args.no_loopback {
@@ -63,7 +64,10 @@ fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         &args.policy,
         &args.report,
         args.collect.allow_partial,
-        || collect_inventory(&args.collect, None, &mut || Ok(())),
+        || {
+            let progress = args.report.format != Format::Summary;
+            collect_inventory(&args.collect, None, progress, &mut || Ok(()))
+        },
     )
 }
 
@@ -89,7 +93,8 @@ fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
             if let Some(inode) = running.netns {
                 request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
-            let inventory = scan_settled(&request, settle, &mut || running.alive())
+            let progress = scan.report.format != Format::Summary;
+            let inventory = scan_settled(&request, settle, progress, &mut || running.alive())
                 // A scan that failed because COMMAND (and its namespace) just
                 // went away is reported as COMMAND's early exit.
                 .map_err(|e| running.exit_report().unwrap_or(e));
@@ -106,12 +111,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
-    let Some(inventory) = collect_or_report(&args.collect) else {
+    let Some(inventory) = collect_or_report(&args.collect, true) else {
         return Ok(ExitStatus::Error);
     };
     report_gaps(&inventory);
     if let Err(e) =
-        crate::report::write_atomic(&args.output, crate::baseline::render(&inventory).as_bytes())
+        crate::safefs::write_atomic(&args.output, crate::baseline::render(&inventory).as_bytes())
     {
         eprintln!(
             "portcullis: {}: cannot write the baseline: {e}",
@@ -138,7 +143,8 @@ fn read_inventory(path: &Path) -> Result<Inventory, String> {
     struct JsonReport {
         inventory: Inventory,
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = crate::safefs::read_bounded(path, crate::safefs::limits::INVENTORY)
+        .map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
     serde_json::from_slice::<Inventory>(&bytes)
         .or_else(|e| {
             serde_json::from_slice::<JsonReport>(&bytes)
@@ -154,7 +160,7 @@ fn read_inventory(path: &Path) -> Result<Inventory, String> {
 /// reports that can be written still are, saying so: a CI step that uploads
 /// them `if: always()` finds a report that explains the failure.
 pub(crate) fn judged_run(
-    policy: &PolicyArgs,
+    policy: &JudgeArgs,
     reports: &ReportArgs,
     allow_partial: bool,
     obtain: impl FnOnce() -> Result<Inventory, String>,
@@ -162,7 +168,7 @@ pub(crate) fn judged_run(
     let started = SystemTime::now();
     let mut errors = Vec::new();
     let sarif_location = reports
-        .sarif_uri(policy.policy.as_deref())
+        .sarif_uri(policy.policy.policy.as_deref())
         .unwrap_or_else(|e| {
             errors.push(e);
             "portcullis.toml".into()
@@ -175,7 +181,9 @@ pub(crate) fn judged_run(
         }
     }
     let judge = if errors.is_empty() {
-        setup(policy).map_err(|e| errors.extend(e)).ok()
+        setup(&policy.policy, policy.baseline.as_deref())
+            .map_err(|e| errors.extend(e))
+            .ok()
     } else {
         None
     };
@@ -250,13 +258,8 @@ fn judge_reporting_logs(judge: &Judge, inventory: &Inventory) -> Evaluation {
 }
 
 /// The judge, or every reason it could not be set up (exit 2).
-fn setup(policy: &PolicyArgs) -> Result<Judge, Vec<String>> {
-    Judge::new(
-        policy.policy.as_deref(),
-        &policy.plugins,
-        policy.baseline.as_deref(),
-    )
-    .map_err(|e| match e {
+fn setup(policy: &PolicyArgs, baseline: Option<&Path>) -> Result<Judge, Vec<String>> {
+    Judge::new(policy.policy.as_deref(), &policy.plugins, baseline).map_err(|e| match e {
         SetupError::Policy(errors) => errors.iter().map(ToString::to_string).collect(),
         SetupError::Load(e) => vec![e.to_string()],
     })
@@ -266,7 +269,7 @@ fn with_judge(
     policy: &PolicyArgs,
     f: impl FnOnce(&Judge) -> anyhow::Result<ExitStatus>,
 ) -> anyhow::Result<ExitStatus> {
-    match setup(policy) {
+    match setup(policy, None) {
         Ok(judge) => f(&judge),
         Err(errors) => {
             for e in errors {
@@ -362,20 +365,50 @@ fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
 fn collect_inventory(
     args: &CollectArgs,
     default_settle: Option<Duration>,
+    progress: bool,
     alive: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<Inventory, String> {
     let settle = args.settle(default_settle)?;
-    scan_settled(&args.request(), settle, alive)
+    scan_settled(&args.request(), settle, progress, alive)
 }
 
+/// `progress`: the command's output allows a progress line (not
+/// `--format summary`); it is drawn only when stderr is a terminal.
 fn scan_settled(
     request: &collect::Request,
     settle: Option<Settle>,
+    progress: bool,
     alive: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<Inventory, String> {
     let mut scan = || collect::collect(request).map_err(|e| e.to_string());
     match settle {
-        Some(settle) => settle::settle(settle, &mut settle::Wall::start(), &mut scan, alive),
+        Some(settle) => {
+            use std::io::IsTerminal;
+            let draw = progress && std::io::stderr().is_terminal();
+            let mut line = |p: settle::Progress| {
+                if draw {
+                    eprint!(
+                        "\r\x1b[Kportcullis: settling: {} listener change{} in the last scan; unchanged for {:.1}s of {}; {:.0}s left",
+                        p.changed,
+                        if p.changed == 1 { "" } else { "s" },
+                        p.unchanged_for.as_secs_f64(),
+                        humantime::format_duration(settle.quiet),
+                        p.left.as_secs_f64(),
+                    );
+                }
+            };
+            let result = settle::settle_reporting(
+                settle,
+                &mut settle::Wall::start(),
+                &mut scan,
+                alive,
+                &mut line,
+            );
+            if draw {
+                eprint!("\r\x1b[K");
+            }
+            result
+        }
         None => {
             alive()?;
             scan()
@@ -385,8 +418,8 @@ fn scan_settled(
 
 /// For commands that do not write reports: the inventory, or None after
 /// saying on stderr why not (exit 2).
-fn collect_or_report(args: &CollectArgs) -> Option<Inventory> {
-    match collect_inventory(args, None, &mut || Ok(())) {
+fn collect_or_report(args: &CollectArgs, progress: bool) -> Option<Inventory> {
+    match collect_inventory(args, None, progress, &mut || Ok(())) {
         Ok(inventory) => Some(inventory),
         Err(e) => {
             eprintln!("portcullis: {e}");

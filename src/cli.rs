@@ -58,8 +58,8 @@ pub enum PluginsCommand {
 pub enum Format {
     Table,
     Json,
-    /// One line: PASS, FAIL, ERROR or INCOMPLETE, the exit code and counts
-    /// (for consoles; `scan` and `exec` only).
+    /// One line for consoles: on judging commands PASS, FAIL, ERROR or
+    /// INCOMPLETE with the exit code and counts; on `list`, the counts.
     Summary,
 }
 
@@ -239,6 +239,14 @@ pub struct PolicyArgs {
     /// Also load this plugin (a .wasm component). Repeatable.
     #[arg(long = "plugin", value_name = "PATH")]
     pub plugins: Vec<PathBuf>,
+}
+
+/// What the judging commands take beyond the policy: `rules`, `explain` and
+/// `plugins list` judge nothing, so they have no baseline.
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Fail on listeners that differ from this baseline (`portcullis baseline`).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -260,7 +268,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub collect: CollectArgs,
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub policy: JudgeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -274,5 +282,5 @@ pub struct CheckArgs {
     #[arg(long)]
     pub allow_partial: bool,
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub policy: JudgeArgs,
 }

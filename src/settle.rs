@@ -69,6 +69,17 @@ fn shape(inv: &Inventory) -> (Vec<u64>, Vec<Bind<'_>>) {
     (namespaces, binds)
 }
 
+/// Where the wait stands, after each re-scan: for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Listeners that appeared or went away in the last re-scan.
+    pub changed: usize,
+    /// How long the listeners have been unchanged.
+    pub unchanged_for: Duration,
+    /// What is left of `--timeout`.
+    pub left: Duration,
+}
+
 /// Scans until the listeners are unchanged for `settle.quiet`, or until
 /// `settle.timeout` (then the last inventory carries a `settle_timeout`
 /// gap). `alive` is asked before each scan; its error ends the wait (a
@@ -78,6 +89,17 @@ pub fn settle(
     clock: &mut dyn Clock,
     scan: &mut dyn FnMut() -> Result<Inventory, String>,
     alive: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<Inventory, String> {
+    settle_reporting(settle, clock, scan, alive, &mut |_| {})
+}
+
+/// [`settle`], telling `progress` after every re-scan.
+pub fn settle_reporting(
+    settle: Settle,
+    clock: &mut dyn Clock,
+    scan: &mut dyn FnMut() -> Result<Inventory, String>,
+    alive: &mut dyn FnMut() -> Result<(), String>,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Inventory, String> {
     // Often enough to notice a change soon, rarely enough not to load the
     // host: a quarter of the settle period, between 50 ms and 1 s.
@@ -105,17 +127,46 @@ pub fn settle(
         clock.sleep(interval.min(settle.timeout - now));
         alive()?;
         let next = scan()?;
-        if shape(&next) != shape(&last) {
+        let (before, after) = (shape(&last), shape(&next));
+        let changed = if before != after {
             stable_since = clock.elapsed();
-        }
+            symmetric_difference(&before.1, &after.1).max(1)
+        } else {
+            0
+        };
+        let now = clock.elapsed();
+        progress(Progress {
+            changed,
+            unchanged_for: now.saturating_sub(stable_since),
+            left: settle.timeout.saturating_sub(now),
+        });
         last = next;
     }
+}
+
+/// How many entries of two sorted lists are in one only.
+fn symmetric_difference<T: Ord>(a: &[T], b: &[T]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => (i, n) = (i + 1, n + 1),
+            std::cmp::Ordering::Greater => (j, n) = (j + 1, n + 1),
+            std::cmp::Ordering::Equal => (i, j) = (i + 1, j + 1),
+        }
+    }
+    n + (a.len() - i) + (b.len() - j)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{HostFacts, Listener};
+
+    #[test]
+    fn changes_are_counted_both_ways() {
+        assert_eq!(symmetric_difference(&[1, 2, 3], &[2, 3, 4, 5]), 3);
+        assert_eq!(symmetric_difference::<u8>(&[], &[]), 0);
+    }
 
     struct Fake(Duration);
 

@@ -37,16 +37,16 @@ impl Allowance {
                 "allow entry: `reason` must say why this is accepted".into(),
             ));
         }
-        if let Some(rule) = &entry.rule {
-            if !rules.iter().any(|r| &r.id == rule.get_ref()) {
-                return Err(policy.error(
-                    rule,
-                    format!(
-                        "allow entry: no loaded plugin has a rule `{}`",
-                        rule.get_ref()
-                    ),
-                ));
-            }
+        if let Some(rule) = &entry.rule
+            && !rules.iter().any(|r| &r.id == rule.get_ref())
+        {
+            return Err(policy.error(
+                rule,
+                format!(
+                    "allow entry: no loaded plugin has a rule `{}`",
+                    rule.get_ref()
+                ),
+            ));
         }
         let ports = match &entry.port {
             None => None,

@@ -100,16 +100,24 @@ fn write(inv: &Inventory, eval: &Evaluation, paint: Paint, out: &mut dyn Write) 
             gap.detail
         )?;
     }
-    writeln!(out, "{}", counts(inv, eval))
+    writeln!(out, "{}{}", counts(inv, eval), incomplete_mark(inv, eval))
 }
 
-/// `11 listeners in 2 namespaces, 8 rules: 1 failed, …`, with `; INCOMPLETE`
-/// when something was not looked at.
+/// `; INCOMPLETE` when something was not looked at.
+fn incomplete_mark(inv: &Inventory, eval: &Evaluation) -> &'static str {
+    if eval.is_complete_for(inv) {
+        ""
+    } else {
+        "; INCOMPLETE"
+    }
+}
+
+/// `11 listeners in 2 namespaces, 8 rules: 1 failed, …`.
 fn counts(inv: &Inventory, eval: &Evaluation) -> String {
     let count = |o: Outcome| eval.verdicts.iter().filter(|v| v.outcome == o).count();
     let enabled = eval.rules.iter().filter(|r| r.enabled).count();
     format!(
-        "{} listeners in {} namespaces, {enabled} rules: {} failed, {} allowed, {} passed, {} skipped{}",
+        "{} listeners in {} namespaces, {enabled} rules: {} failed, {} allowed, {} passed, {} skipped",
         inv.listeners.len(),
         inv.namespaces.len(),
         eval.violations().count(),
@@ -119,11 +127,6 @@ fn counts(inv: &Inventory, eval: &Evaluation) -> String {
             .count(),
         count(Outcome::Pass),
         count(Outcome::Skip),
-        if eval.is_complete_for(inv) {
-            ""
-        } else {
-            "; INCOMPLETE"
-        }
     )
 }
 
@@ -140,7 +143,14 @@ impl Reporter for Summary {
             ExitStatus::Incomplete => "INCOMPLETE",
         };
         let detail = match (report.inventory, report.run.errors.first()) {
-            (Some(inv), None) => counts(inv, report.evaluation),
+            // The word says INCOMPLETE already; a partial run that was
+            // allowed to pass still says so once.
+            (Some(inv), None) if report.run.exit == ExitStatus::Incomplete => {
+                counts(inv, report.evaluation)
+            }
+            (Some(inv), None) => {
+                counts(inv, report.evaluation) + incomplete_mark(inv, report.evaluation)
+            }
             (_, Some(e)) => e.replace('\n', " "),
             (None, None) => String::new(),
         };
