@@ -2,7 +2,8 @@
 # Benchmark: cold-start `portcullis scan` (static binary, embedded plugins,
 # default policy) against `ss -utlnp` on a host with a handful of listeners,
 # interleaved in the same run. Also runs the 100,000-listener evaluation
-# benchmark (cargo bench --bench evaluate). Root (ss -p needs it).
+# benchmark (cargo bench --bench evaluate) unless EVALUATE=0. Root (ss -p
+# needs it).
 #
 #   sudo ci/bench/coldstart.sh          # RUNS=30
 set -euo pipefail
@@ -33,4 +34,4 @@ r = json.loads(sys.argv[1])
 p, s = r["portcullis-scan"]["median_ms"], r["ss-utlnp"]["median_ms"]
 print(f"cold start: portcullis scan {p:.1f} ms, ss -utlnp {s:.1f} ms: {p / s:.2f}x ss (median of interleaved runs)")
 PY
-cargo bench --locked --bench evaluate | grep '^evaluate:'
+[ "${EVALUATE:-1}" = 0 ] || cargo bench --locked --bench evaluate | grep '^evaluate:'
