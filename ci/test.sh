@@ -5,9 +5,10 @@
 #   ci/test.sh
 #
 # It installs what it calls when that is missing, and nothing else:
-# - the Rust targets of rust-toolchain.toml (wasm32 for the plugins, musl for
-#   the static binary), with an explicit `rustup target add`: rustup adds
-#   them only when it installs the toolchain, never with RUSTUP_AUTO_INSTALL=0;
+# - the Rust targets and components of rust-toolchain.toml (wasm32 for the
+#   plugins, musl for the static binary, rustfmt, clippy), with an explicit
+#   `rustup target add`/`component add`: rustup adds them only when it
+#   installs the toolchain, never with RUSTUP_AUTO_INSTALL=0;
 # - Debian packages: iproute2 (ip, ss), util-linux (unshare, nsenter,
 #   setpriv, script), python3 and python3-venv (the listener helper, the
 #   validators), binutils (readelf), gcc and musl-tools (mimalloc's C in the
@@ -26,6 +27,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+installed=$(rustup component list --installed --toolchain "$toolchain")
+for component in rustfmt clippy; do
+  grep -q "^$component" <<<"$installed" || {
+    step "adding the Rust component $component to $toolchain"
+    rustup component add --toolchain "$toolchain" "$component"
+  }
+done
 for target in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
   rustup target list --installed --toolchain "$toolchain" | grep -qx "$target" || {
     step "adding the Rust target $target to $toolchain"
