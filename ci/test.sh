@@ -84,9 +84,11 @@ cargo clippy --locked --all-targets --manifest-path plugins/Cargo.toml -- -D war
 # The static binary first: the image test (ci/tests/image.rs) copies it
 # into a Debian rootfs and runs it there.
 ci/build-static.sh --check
-cargo test --locked
+results=ci/.cache/test-results.log
+: >"$results"
+cargo test --locked 2>&1 | tee -a "$results"
 # The plugins' rule logic, natively (their wasm builds are part of the above).
-cargo test --locked --manifest-path plugins/Cargo.toml
+cargo test --locked --manifest-path plugins/Cargo.toml 2>&1 | tee -a "$results"
 
 # Every benchmark once, small: a bench that no longer builds or runs fails
 # here, not months later. Figures come from full runs (ci/README.md).
@@ -96,3 +98,7 @@ step "benchmarks, once each at a small size"
 PORTCULLIS_BENCH_LISTENERS=2000 PORTCULLIS_BENCH_RUNS=1 cargo test --locked --bench evaluate
 RUNS=2 EVALUATE=0 ci/bench/coldstart.sh
 NS=3 TCP=20 UDP=5 FORKS=1 ANON=1 RUNS=2 ci/bench/fleet.sh
+
+# One closing line for the whole suite (the last cargo summary above is a
+# crate with no tests of its own, which reads like "no test ran").
+awk '/^test result:/ { p += $4; f += $6 } END { printf "ci/test.sh: %d passed, %d failed\n", p, f }' "$results"

@@ -152,6 +152,13 @@ fn read_inventory(path: &Path) -> Result<Inventory, String> {
                 .map_err(|_| e)
         })
         .map_err(|e| format!("{}: not a portcullis inventory: {e}", path.display()))
+        .and_then(|inv| match inv.inconsistency() {
+            Some(why) => Err(format!(
+                "{}: not an inventory a scan could make: {why}",
+                path.display()
+            )),
+            None => Ok(inv),
+        })
 }
 
 /// Sets up the judge, obtains the inventory, judges it, writes every report

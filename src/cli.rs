@@ -162,6 +162,15 @@ pub struct CollectArgs {
     /// Exit 0 (or 1) rather than 3 when something could not be looked at.
     #[arg(long)]
     pub allow_partial: bool,
+    /// Scan only what this PID namespace shows: a container scanning itself,
+    /// or a sandbox. Without it, running in a PID namespace other than the
+    /// host's (a DaemonSet without hostPID) is a gap, exit 3.
+    #[arg(
+        long,
+        env = "PORTCULLIS_OWN_PID_NAMESPACE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub own_pid_namespace: bool,
     /// Re-scan until the listeners are unchanged for DURATION (`5s`,
     /// `1m`): services still starting are waited for.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -176,6 +185,7 @@ impl CollectArgs {
     pub fn request(&self) -> Request {
         Request {
             selectors: self.netns.iter().map(|s| Selector::parse(s)).collect(),
+            own_pid_namespace: self.own_pid_namespace,
         }
     }
 

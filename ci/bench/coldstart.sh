@@ -22,6 +22,7 @@ spec='{"forks":1,"sockets":[{"proto":"tcp","addr":"0.0.0.0"},{"proto":"tcp","add
        {"proto":"tcp","addr":"127.0.0.1"},{"proto":"udp","addr":"127.0.0.53"},{"proto":"udp","addr":"0.0.0.0"}]}'
 setsid bash -c 'sleep infinity | python3 ci/support/listen.py "$0"' "$spec" >"$work/ready" &
 echo $! >"$work/pgid"
+disown $!  # killed on exit on purpose: no "Killed" notice
 for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
 echo "listeners on this host: $(ss -Htuln | wc -l)"
 

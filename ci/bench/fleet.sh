@@ -46,6 +46,7 @@ start_helper() { # out-file, command prefix...
   ready_files+=("$out")
   setsid bash -c 'sleep infinity | "$@"' _ "$@" python3 ci/support/listen.py "$spec" >"$out" &
   echo $! >>"$work/pgids"
+  disown $!  # killed on exit on purpose: no "Killed" notice
 }
 ready_files=()
 echo "building $NS namespaces x ($TCP tcp + $UDP udp) x $((FORKS + 1)) holders, + $ANON anonymous"

@@ -62,7 +62,10 @@ fn private_world(dir: &Path, script: &str) -> Output {
     .current_dir(dir)
     .env("PORTCULLIS", env!("CARGO_BIN_EXE_portcullis"))
     .env("HIDE", hide_binary())
-    .env("PORTCULLIS_CACHE_DIR", "off");
+    .env("PORTCULLIS_CACHE_DIR", "off")
+    // This world's PID namespace is all there is to see (confinement is
+    // tested on its own below).
+    .env("PORTCULLIS_OWN_PID_NAMESPACE", "1");
     let out = bounded(cmd, Duration::from_secs(60));
     assert!(
         out.status.success(),
@@ -170,6 +173,56 @@ fn a_socket_in_the_leaders_namespace_keeps_its_owner_after_the_leader_exits() {
     assert_eq!(found.len(), 1, "{inv}");
     assert_eq!(found[0]["owner_unknown"], false, "{}", found[0]);
     assert!(!found[0]["processes"].as_array().unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An unprivileged user's process holds TCP and UDP sockets of a namespace
+/// that nothing else refers to (its child made it and exited): `ss` in the
+/// process's own namespace does not show them, and a scan that only follows
+/// processes, threads, mounts and nsfs descriptors says PASS.
+#[test]
+fn a_namespace_kept_alive_only_by_sockets_is_found() {
+    require_root();
+    let dir = scratch("sockonly");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    private_world(
+        &dir,
+        r#"
+setpriv --reuid 65534 --regid 65534 --clear-groups "$HIDE" socket-only >ports &
+for i in $(seq 100); do [ -s ports ] && break; sleep 0.1; done
+[ -s ports ] || { echo "helper did not start" >&2; exit 1; }
+ss -Htuln >ss-here.txt
+"$PORTCULLIS" list --format json >inv.json && echo 0 >rc || echo $? >rc
+"#,
+    );
+    let ports = std::fs::read_to_string(dir.join("ports")).unwrap();
+    let (tcp, udp) = ports.trim().split_once(' ').unwrap();
+    let (tcp, udp): (u64, u64) = (tcp.parse().unwrap(), udp.parse().unwrap());
+    let here = std::fs::read_to_string(dir.join("ss-here.txt")).unwrap();
+    assert!(
+        !here.contains(&format!(":{tcp} ")),
+        "not in the process's namespace: {here}"
+    );
+    let inv = inventory_file(&dir.join("inv.json"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rc")).unwrap().trim(),
+        "0",
+        "{inv}"
+    );
+    for (port, protocol) in [(tcp, "tcp"), (udp, "udp")] {
+        let found = listeners_on(&inv, port);
+        assert_eq!(found.len(), 1, "{protocol} {port} is found: {inv}");
+        assert_eq!(found[0]["protocol"], protocol);
+        assert_eq!(found[0]["owner_unknown"], false, "{}", found[0]);
+        let ns = inv["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["inode"] == found[0]["netns"])
+            .unwrap();
+        assert_eq!(ns["sources"], serde_json::json!(["socket"]), "{ns}");
+        assert_eq!(ns["host"], false);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -498,4 +551,40 @@ fn plugins_reached_through_folders_others_can_write_are_refused() {
     }
     std::fs::remove_dir_all(&open).unwrap();
     std::fs::remove_dir_all(&safe).unwrap();
+}
+
+/// A DaemonSet without hostPID: portcullis in a PID namespace of its own
+/// sees only its pod. That is a gap naming the fix, never a clean node;
+/// told to scan only its own PID namespace, it does so without a gap.
+#[test]
+fn a_confined_run_is_a_gap_unless_asked_for() {
+    require_root();
+    let dir = scratch("confined");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--net"])
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["scan", "--format", "summary"])
+        .current_dir(&dir)
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .env_remove("PORTCULLIS_OWN_PID_NAMESPACE");
+    let out = bounded(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", stderr(&out));
+    assert!(
+        stdout.starts_with("portcullis: INCOMPLETE (exit 3)"),
+        "{stdout}"
+    );
+    assert!(stderr(&out).contains("hostPID: true"), "{}", stderr(&out));
+
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--net"])
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["scan", "--format", "summary", "--own-pid-namespace"])
+        .current_dir(&dir)
+        .env("PORTCULLIS_CACHE_DIR", "off");
+    let out = bounded(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    assert!(stdout.starts_with("portcullis: PASS (exit 0)"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -118,6 +118,9 @@ impl BootedImage {
             .args(["--net", "--mount", "--pid", "--root", "--wd"])
             .args(argv)
             .env("PORTCULLIS_CACHE_DIR", "off")
+            // The image's PID namespace is its whole machine here, as a
+            // VM's initial one would be.
+            .env("PORTCULLIS_OWN_PID_NAMESPACE", "1")
             .output()
             .unwrap()
     }

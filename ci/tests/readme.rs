@@ -6,7 +6,8 @@
 //!   each line is a `portcullis` command (`cargo run --release -- ARGS`
 //!   counts as `portcullis ARGS`), run in order in one scratch folder, in a
 //!   private PID, mount and network namespace (so it looks at a host of its
-//!   own: no other tests' namespaces, a readable PID 1), and must exit 0.
+//!   own: no other tests' namespaces, a readable PID 1; its PID namespace
+//!   is the whole machine, `PORTCULLIS_OWN_PID_NAMESPACE=1`), and must exit 0.
 //! - A `no-run` block's programs must exist: a path in this repository, or
 //!   a tool the README tells users to have (cargo, docker).
 //! - Every subcommand of `portcullis --help` is in the Commands table, and
@@ -165,6 +166,8 @@ fn every_shell_block_runs() {
                 format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
             )
             .env("PORTCULLIS_CACHE_DIR", "off")
+            // The private PID namespace is this world's whole machine.
+            .env("PORTCULLIS_OWN_PID_NAMESPACE", "1")
             .output()
             .unwrap();
         assert!(

@@ -145,7 +145,7 @@ fn add_mount(d: &mut Discovery, pid: Option<i32>, mount: NetnsMount) {
 }
 
 /// One gap per kind and errno, listing the processes.
-fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap> {
+pub fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap> {
     let mut by_errno: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     for &(pid, errno) in failures {
         by_errno.entry(errno as i32).or_default().push(pid);

@@ -1,6 +1,25 @@
 //! Facts about the machine: hostname, distribution, kernel.
 
-use crate::model::HostFacts;
+use crate::model::{Gap, GapKind, HostFacts};
+
+/// `PROC_PID_INIT_INO`: the kernel gives the initial PID namespace this
+/// inode, always (unlike the initial network namespace's, which varies).
+const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// A gap when this process runs in a PID namespace other than the host's:
+/// a DaemonSet without `hostPID` sees only its own pod, and must not call
+/// that a clean node.
+pub fn confinement() -> Option<Gap> {
+    let inode = nix::sys::stat::stat("/proc/self/ns/pid").ok()?.st_ino;
+    (inode != INITIAL_PID_NAMESPACE).then(|| Gap {
+        kind: GapKind::PidNamespaceConfined,
+        netns: None,
+        pids: vec![],
+        detail: format!(
+            "portcullis runs in a PID namespace of its own (pid:[{inode}]), as in a container without the host's PID namespace: the host's processes and the namespaces only they hold are out of sight; run it with the host's (Kubernetes hostPID: true, docker run --pid=host), or pass --own-pid-namespace to scan only this one"
+        ),
+    })
+}
 
 pub fn read() -> HostFacts {
     let uts = nix::sys::utsname::uname().ok();

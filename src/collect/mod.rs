@@ -21,6 +21,7 @@ mod procwalk;
 mod select;
 mod sockdiag;
 mod socket_units;
+mod sockns;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -37,11 +38,25 @@ use procwalk::ProcWalk;
 pub use select::{SelectError, Selector};
 use sockdiag::{DumpError, RawSocket};
 
+/// The netlink dump parser on recorded datagrams, for the fuzz target
+/// (`ci/fuzz`): any bytes must give sockets or an error, never a panic or a
+/// hang. Requests are answered from the input, with sequence numbers 1, 2, ….
+#[doc(hidden)]
+pub fn fuzz_sock_diag(input: &[u8]) -> usize {
+    let mut replay = sockdiag::Replay::new(input);
+    let mut seq = 0;
+    let listeners =
+        sockdiag::dump(&mut replay, Protocol::Tcp, Family::Ipv4, &mut seq).map_or(0, |s| s.len());
+    listeners + sockdiag::other_inodes(&mut replay, &mut seq).len()
+}
+
 /// What to collect.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     /// Empty: every namespace.
     pub selectors: Vec<Selector>,
+    /// Confined to our own PID namespace on purpose: not a gap.
+    pub own_pid_namespace: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +92,20 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
             )
         });
     }
-    let scans = scan_all(&ids, &discovery);
+    let everything = request.selectors.is_empty();
+    if everything && !request.own_pid_namespace {
+        discovery.gaps.extend(hostinfo::confinement());
+    }
+    let mut ids = ids;
+    let mut scans = scan_all(&ids, &discovery, everything);
+    // Descriptors of namespaces found through their sockets: open until the
+    // inventory is assembled, so the paths to them stay valid.
+    let mut pins = Vec::new();
+    if everything {
+        find_socket_only_namespaces(&walk, &mut discovery, &mut ids, &mut scans, &mut pins);
+    }
     let mut inventory = assemble(walk, discovery, ids, scans);
+    drop(pins);
     if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown) {
         // Unreadable descriptor tables can only have hidden owners, and every
         // listener in the chosen namespaces has one.
@@ -89,15 +116,74 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
     Ok(inventory)
 }
 
+/// Rounds of asking unseen sockets for their namespace: a namespace found
+/// that way can hold sockets of yet another one's, but not endlessly.
+const SOCKET_ROUNDS: usize = 4;
+
+/// Finds namespaces that only sockets keep alive (see `sockns`): every
+/// socket descriptor in `/proc` whose socket no scanned namespace's dump
+/// listed is asked for its namespace, and new ones are scanned too.
+fn find_socket_only_namespaces(
+    walk: &ProcWalk,
+    discovery: &mut Discovery,
+    ids: &mut Vec<NetnsId>,
+    scans: &mut Vec<Option<NetnsScan>>,
+    pins: &mut Vec<std::os::fd::OwnedFd>,
+) {
+    use std::os::fd::AsRawFd;
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut asked: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut from = 0;
+    for _ in 0..SOCKET_ROUNDS {
+        for scan in scans[from..].iter().flatten() {
+            seen.extend(scan.sockets.iter().map(|s| s.inode));
+            seen.extend(scan.others.iter().copied());
+        }
+        from = scans.len();
+        let mut unseen = Vec::new();
+        for &(inode, r) in &walk.socket_refs {
+            if !seen.contains(&inode) && asked.insert(inode) {
+                unseen.push((inode, r));
+            }
+        }
+        if unseen.is_empty() {
+            return;
+        }
+        let probe = sockns::probe(&unseen, &|id| discovery.candidates.contains_key(&id));
+        discovery.gaps.extend(discover::process_gaps(
+            &probe.failed,
+            GapKind::SocketNamespaceUnknown,
+            "sockets no scanned namespace holds could not be asked for theirs: namespaces only sockets keep alive may be missing",
+        ));
+        if probe.found.is_empty() {
+            return;
+        }
+        let mut found = Vec::new();
+        for (id, fd) in probe.found {
+            let c = discovery.candidates.entry(id).or_default();
+            c.sources.insert(crate::model::NetnsSource::Socket);
+            c.open_paths
+                .push(format!("/proc/self/fd/{}", fd.as_raw_fd()).into());
+            pins.push(fd);
+            found.push(id);
+        }
+        scans.extend(scan_all(&found, discovery, true));
+        ids.extend(found);
+    }
+}
+
 /// What one namespace showed from inside.
 struct NetnsScan {
     sockets: Vec<RawSocket>,
+    /// Inodes of its other sockets (non-listening TCP/UDP, unix), when asked.
+    others: Vec<u64>,
     interfaces: Vec<Interface>,
     gaps: Vec<Gap>,
 }
 
-/// Scans namespaces in parallel; `None` for one that vanished.
-fn scan_all(ids: &[NetnsId], discovery: &Discovery) -> Vec<Option<NetnsScan>> {
+/// Scans namespaces in parallel; `None` for one that vanished. `others`:
+/// also list the inodes of their other sockets.
+fn scan_all(ids: &[NetnsId], discovery: &Discovery, others: bool) -> Vec<Option<NetnsScan>> {
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<NetnsScan>>> = ids.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -106,7 +192,7 @@ fn scan_all(ids: &[NetnsId], discovery: &Discovery) -> Vec<Option<NetnsScan>> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&id) = ids.get(i) else { break };
-                    let scan = scan_one(id, &discovery.candidates[&id], discovery.own);
+                    let scan = scan_one(id, &discovery.candidates[&id], discovery.own, others);
                     *results[i].lock().unwrap_or_else(|e| e.into_inner()) = scan;
                 }
             });
@@ -118,7 +204,12 @@ fn scan_all(ids: &[NetnsId], discovery: &Discovery) -> Vec<Option<NetnsScan>> {
         .collect()
 }
 
-fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<NetnsScan> {
+fn scan_one(
+    id: NetnsId,
+    candidate: &Candidate,
+    own: Option<NetnsId>,
+    others: bool,
+) -> Option<NetnsScan> {
     let gap = |kind, detail: String| Gap {
         kind,
         netns: Some(id.inode),
@@ -141,6 +232,7 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
             };
             return Some(NetnsScan {
                 sockets: vec![],
+                others: vec![],
                 interfaces: vec![],
                 gaps: vec![gap(GapKind::NetnsNotEnterable, detail)],
             });
@@ -149,6 +241,7 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
     let inside = enter::run_inside(&handle, || {
         let mut scan = NetnsScan {
             sockets: vec![],
+            others: vec![],
             interfaces: vec![],
             gaps: vec![],
         };
@@ -183,10 +276,14 @@ fn scan_one(id: NetnsId, candidate: &Candidate, own: Option<NetnsId>) -> Option<
                 }
             }
         }
+        if others {
+            scan.others = sockdiag::other_inodes(&mut transport, &mut seq);
+        }
         scan
     });
     Some(inside.unwrap_or_else(|e| NetnsScan {
         sockets: vec![],
+        others: vec![],
         interfaces: vec![],
         gaps: vec![gap(
             GapKind::NetnsNotEnterable,

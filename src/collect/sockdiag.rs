@@ -116,8 +116,18 @@ pub fn dump(
     let mut buf = vec![0u8; INITIAL_BUFFER];
     for _ in 0..MAX_ATTEMPTS {
         *seq = seq.wrapping_add(1);
-        transport.send(&request(protocol, family, *seq))?;
-        match read_dump(transport, &mut buf, protocol, family, *seq)? {
+        transport.send(&request(protocol, family, *seq, listening(protocol)))?;
+        match read_dump(
+            transport,
+            &mut buf,
+            protocol,
+            family,
+            *seq,
+            &mut |m| match m {
+                SockDiagMessage::InetResponse(r) => convert(&r, protocol),
+                _ => None,
+            },
+        )? {
             Outcome::Complete(sockets) => return Ok(sockets),
             Outcome::Interrupted => {}
             Outcome::Truncated(len) => buf.resize(len.next_power_of_two(), 0),
@@ -129,16 +139,92 @@ pub fn dump(
     })
 }
 
-enum Outcome {
-    Complete(Vec<RawSocket>),
+/// The inodes of every other socket of the calling thread's namespace: TCP
+/// and UDP in every state but the listening one, and unix sockets. They
+/// tell which socket descriptors in `/proc` belong to a namespace already
+/// scanned, so only the rest need asking for theirs (see `sockns`). A dump
+/// that fails only makes that asking do more.
+pub fn other_inodes(transport: &mut impl Transport, seq: &mut u32) -> Vec<u64> {
+    let mut inodes = Vec::new();
+    let mut buf = vec![0u8; INITIAL_BUFFER];
+    let mut run = |request: Vec<u8>, seq: u32, protocol, family| {
+        for _ in 0..MAX_ATTEMPTS {
+            if transport.send(&request).is_err() {
+                return;
+            }
+            let outcome = read_dump(
+                transport,
+                &mut buf,
+                protocol,
+                family,
+                seq,
+                &mut |m| match m {
+                    SockDiagMessage::InetResponse(r) => Some(u64::from(r.header.inode)),
+                    SockDiagMessage::UnixResponse(r) => Some(u64::from(r.header.inode)),
+                    _ => None,
+                },
+            );
+            match outcome {
+                Ok(Outcome::Complete(found)) => return inodes.extend(found),
+                Ok(Outcome::Truncated(len)) => buf.resize(len.next_power_of_two(), 0),
+                Ok(Outcome::Interrupted) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        for family in [Family::Ipv4, Family::Ipv6] {
+            *seq = seq.wrapping_add(1);
+            let others = StateFlags::from_bits_retain(u32::MAX).difference(listening(protocol));
+            run(
+                request(protocol, family, *seq, others),
+                *seq,
+                protocol,
+                family,
+            );
+        }
+    }
+    *seq = seq.wrapping_add(1);
+    run(unix_request(*seq), *seq, Protocol::Tcp, Family::Ipv4);
+    inodes
+}
+
+fn unix_request(seq: u32) -> Vec<u8> {
+    use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags as UnixStates, UnixRequest};
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = seq;
+    let inner = SockDiagMessage::UnixRequest(UnixRequest {
+        state_flags: UnixStates::from_bits_retain(u32::MAX),
+        inode: 0,
+        show_flags: ShowFlags::empty(),
+        cookie: [0xff; 8],
+    });
+    let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(inner));
+    message.finalize();
+    let mut bytes = vec![0u8; message.buffer_len()];
+    message.serialize(&mut bytes);
+    bytes
+}
+
+enum Outcome<T> {
+    Complete(Vec<T>),
     Interrupted,
     Truncated(usize),
 }
 
-fn request(protocol: Protocol, family: Family, seq: u32) -> Vec<u8> {
-    let (proto, states) = match protocol {
-        Protocol::Tcp => (IPPROTO_TCP, StateFlags::LISTEN),
-        Protocol::Udp => (IPPROTO_UDP, StateFlags::CLOSE),
+/// The states that make a listener: TCP in LISTEN, UDP bound and unconnected.
+fn listening(protocol: Protocol) -> StateFlags {
+    match protocol {
+        Protocol::Tcp => StateFlags::LISTEN,
+        Protocol::Udp => StateFlags::CLOSE,
+    }
+}
+
+fn request(protocol: Protocol, family: Family, seq: u32, states: StateFlags) -> Vec<u8> {
+    let proto = match protocol {
+        Protocol::Tcp => IPPROTO_TCP,
+        Protocol::Udp => IPPROTO_UDP,
     };
     let (af, socket_id) = match family {
         Family::Ipv4 => (AF_INET, SocketId::new_v4()),
@@ -161,13 +247,14 @@ fn request(protocol: Protocol, family: Family, seq: u32) -> Vec<u8> {
     bytes
 }
 
-fn read_dump(
+fn read_dump<T>(
     transport: &mut impl Transport,
     buf: &mut [u8],
     protocol: Protocol,
     family: Family,
     seq: u32,
-) -> Result<Outcome, DumpError> {
+    keep: &mut dyn FnMut(SockDiagMessage) -> Option<T>,
+) -> Result<Outcome<T>, DumpError> {
     let mut sockets = Vec::new();
     let mut interrupted = false;
     loop {
@@ -190,11 +277,7 @@ fn read_dump(
             }
             interrupted |= message.header.flags & NLM_F_DUMP_INTR != 0;
             match message.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                    if let Some(socket) = convert(&response, protocol) {
-                        sockets.push(socket);
-                    }
-                }
+                NetlinkPayload::InnerMessage(inner) => sockets.extend(keep(inner)),
                 NetlinkPayload::Done(_) => {
                     return Ok(if interrupted {
                         Outcome::Interrupted
@@ -293,6 +376,43 @@ fn convert(response: &InetResponse, protocol: Protocol) -> Option<RawSocket> {
         inode: u64::from(header.inode),
         uid: header.uid,
     })
+}
+
+/// A transport that answers every request with the same recorded datagrams
+/// (the fuzz target's input, split at `0xff 0xff` pairs), then fails.
+pub struct Replay {
+    datagrams: Vec<Vec<u8>>,
+    next: usize,
+}
+
+impl Replay {
+    pub fn new(input: &[u8]) -> Replay {
+        let mut datagrams = Vec::new();
+        let mut rest = input;
+        while let Some(i) = rest.windows(2).position(|w| w == [0xff, 0xff]) {
+            datagrams.push(rest[..i].to_vec());
+            rest = &rest[i + 2..];
+        }
+        datagrams.push(rest.to_vec());
+        Replay { datagrams, next: 0 }
+    }
+}
+
+impl Transport for Replay {
+    fn send(&mut self, _request: &[u8]) -> io::Result<()> {
+        self.next = 0;
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(datagram) = self.datagrams.get(self.next) else {
+            return Err(io::Error::other("replay exhausted"));
+        };
+        self.next += 1;
+        let n = datagram.len().min(buf.len());
+        buf[..n].copy_from_slice(&datagram[..n]);
+        Ok(datagram.len())
+    }
 }
 
 #[cfg(test)]

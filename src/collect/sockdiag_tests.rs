@@ -108,8 +108,8 @@ fn error(errno: i32, seq: u32) -> Vec<u8> {
 
 #[test]
 fn request_asks_for_listening_tcp_and_unconnected_udp() {
-    let tcp = request(Protocol::Tcp, Family::Ipv4, 7);
-    let udp = request(Protocol::Udp, Family::Ipv6, 8);
+    let tcp = request(Protocol::Tcp, Family::Ipv4, 7, listening(Protocol::Tcp));
+    let udp = request(Protocol::Udp, Family::Ipv6, 8, listening(Protocol::Udp));
     // nlmsghdr (16 bytes), then inet_diag_req_v2: family, protocol, ext, pad, states.
     assert_eq!(
         u16::from_ne_bytes([tcp[6], tcp[7]]),

@@ -34,6 +34,14 @@ pub enum GapKind {
     ProcessFdsUnreadable,
     /// A mount table could not be read: bind-mounted namespaces may be missing.
     MountsUnreadable,
+    /// A socket that no namespace's dump listed could not be asked for its
+    /// namespace (`pidfd_getfd`): a namespace only sockets keep alive may be
+    /// missing.
+    SocketNamespaceUnknown,
+    /// portcullis runs in a PID namespace other than the host's (a container
+    /// without hostPID) and was not told to scan only that: the host's
+    /// processes, and the namespaces only they hold, are out of sight.
+    PidNamespaceConfined,
     /// `--settle` ran out of `--timeout` with listeners still changing: the
     /// last scan is reported, but a service may not have finished starting.
     SettleTimeout,

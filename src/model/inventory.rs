@@ -9,6 +9,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Everything one scan saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
+    #[serde(deserialize_with = "schema_version")]
     pub schema_version: u32,
     pub host: HostFacts,
     pub namespaces: Vec<Netns>,
@@ -17,7 +18,37 @@ pub struct Inventory {
     pub gaps: Vec<Gap>,
 }
 
+/// Refuses, at its place in the file, an inventory of another version.
+fn schema_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v != SCHEMA_VERSION {
+        return Err(serde::de::Error::custom(format!(
+            "schema_version {v}: this portcullis reads inventories of version {SCHEMA_VERSION}"
+        )));
+    }
+    Ok(v)
+}
+
 impl Inventory {
+    /// What makes a saved inventory impossible for a real scan, by its JSON
+    /// path: no namespace at all without a gap saying why (a scan always
+    /// sees its own), or a listener in a namespace that is not listed.
+    pub fn inconsistency(&self) -> Option<String> {
+        if self.namespaces.is_empty() && self.gaps.is_empty() {
+            return Some(
+                "namespaces: empty, with no gap saying why (a real scan always has one)".into(),
+            );
+        }
+        self.listeners.iter().enumerate().find_map(|(i, l)| {
+            self.namespace(l.netns).is_none().then(|| {
+                format!(
+                    "listeners[{i}].netns: {} is not among the namespaces",
+                    l.netns
+                )
+            })
+        })
+    }
+
     pub fn namespace(&self, inode: u64) -> Option<&Netns> {
         self.namespaces.iter().find(|ns| ns.inode == inode)
     }

@@ -30,6 +30,8 @@ pub enum NetnsSource {
     Descriptor,
     /// A path given on the command line.
     Argument,
+    /// A socket's own namespace (`SIOCGSKNS`): kept alive by sockets alone.
+    Socket,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

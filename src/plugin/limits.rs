@@ -1,6 +1,7 @@
 //! Per-plugin resource limits: every call into a plugin runs in a fresh store
 //! bounded by these.
 
+use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -34,14 +35,16 @@ impl Default for Limits {
 }
 
 /// Limits as written in the policy file; unset fields keep the defaults.
+/// A zero budget (but for logs) would fail every call: the parser refuses it
+/// at its line and column.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
-    pub memory_mib: Option<u32>,
-    pub timeout_ms: Option<u64>,
-    pub fuel: Option<u64>,
+    pub memory_mib: Option<NonZeroU32>,
+    pub timeout_ms: Option<NonZeroU64>,
+    pub fuel: Option<NonZeroU64>,
     pub log_lines: Option<u32>,
-    pub result_mib: Option<u32>,
+    pub result_mib: Option<NonZeroU32>,
 }
 
 impl LimitsSpec {
@@ -49,13 +52,15 @@ impl LimitsSpec {
         Limits {
             memory_bytes: self
                 .memory_mib
-                .map_or(base.memory_bytes, |m| (m as usize) << 20),
-            timeout: self.timeout_ms.map_or(base.timeout, Duration::from_millis),
-            fuel: self.fuel.unwrap_or(base.fuel),
+                .map_or(base.memory_bytes, |m| (m.get() as usize) << 20),
+            timeout: self
+                .timeout_ms
+                .map_or(base.timeout, |t| Duration::from_millis(t.get())),
+            fuel: self.fuel.map_or(base.fuel, NonZeroU64::get),
             log_lines: self.log_lines.unwrap_or(base.log_lines),
             result_bytes: self
                 .result_mib
-                .map_or(base.result_bytes, |m| (m as usize) << 20),
+                .map_or(base.result_bytes, |m| (m.get() as usize) << 20),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! Accepted failures stay in every report (marked, with the reason) but do
 //! not fail the run; entries that accepted nothing are reported as stale.
 
+use std::net::IpAddr;
+
 use toml::Spanned;
 
 use crate::model::{Inventory, Listener, Protocol, Rule, Scope, UnusedAllowance, Verdict};
@@ -18,7 +20,7 @@ pub struct Allowance {
     netns: Option<String>,
     protocol: Option<Protocol>,
     ports: Option<(u16, u16)>,
-    address: Option<String>,
+    address: Option<AddressMatch>,
     scope: Option<Scope>,
     process: Option<String>,
     unit: Option<String>,
@@ -51,10 +53,23 @@ impl Allowance {
         let ports = match &entry.port {
             None => None,
             Some(spanned) => Some(match spanned.get_ref() {
-                PortSpec::One(p) => (*p, *p),
+                PortSpec::One(p) => match u16::try_from(*p) {
+                    Ok(p) => (p, p),
+                    Err(_) => {
+                        return Err(policy
+                            .error(spanned, format!("allow entry: port {p} is not in 0-65535")));
+                    }
+                },
                 PortSpec::Range(text) => parse_range(text)
                     .map_err(|m| policy.error(spanned, format!("allow entry: {m}")))?,
             }),
+        };
+        let address = match &entry.address {
+            None => None,
+            Some(spanned) => Some(
+                AddressMatch::parse(spanned.get_ref())
+                    .map_err(|m| policy.error(spanned, format!("allow entry: {m}")))?,
+            ),
         };
         Ok(Allowance {
             location: policy.at(raw),
@@ -63,7 +78,7 @@ impl Allowance {
             netns: entry.netns.clone(),
             protocol: entry.protocol,
             ports,
-            address: entry.address.clone(),
+            address,
             scope: entry.scope,
             process: entry.process.clone(),
             unit: entry.unit.clone(),
@@ -114,9 +129,76 @@ impl Allowance {
             && self
                 .ports
                 .is_none_or(|(lo, hi)| lo <= l.port && l.port <= hi)
-            && self.address.as_ref().is_none_or(|a| a == &l.address)
+            && self.address.as_ref().is_none_or(|a| a.matches(&l.address))
             && self.scope.is_none_or(|s| s == l.scope)
     }
+}
+
+/// An allowlist address: one bind as listed, or a CIDR block of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressMatch {
+    /// `*`, the dual-stack wildcard, as `ss` lists it.
+    DualStack,
+    One(IpAddr),
+    Block {
+        network: IpAddr,
+        prefix: u8,
+    },
+}
+
+impl AddressMatch {
+    pub fn parse(text: &str) -> Result<AddressMatch, String> {
+        if text == "*" {
+            return Ok(AddressMatch::DualStack);
+        }
+        let bad = || {
+            format!(
+                "address {text:?} is not an address (0.0.0.0, ::, *, 127.0.0.1) or a CIDR block (10.0.0.0/8)"
+            )
+        };
+        match text.split_once('/') {
+            None => text.parse().map(AddressMatch::One).map_err(|_| bad()),
+            Some((ip, prefix)) => {
+                let network: IpAddr = ip.parse().map_err(|_| bad())?;
+                let max = if network.is_ipv4() { 32 } else { 128 };
+                let prefix: u8 = prefix.parse().ok().filter(|p| *p <= max).ok_or_else(bad)?;
+                Ok(AddressMatch::Block { network, prefix })
+            }
+        }
+    }
+
+    /// Whether a listener's address (as listed: `*` for dual-stack) matches.
+    pub fn matches(&self, listed: &str) -> bool {
+        let ip = listed.parse::<IpAddr>().ok();
+        match (self, ip) {
+            (AddressMatch::DualStack, _) => listed == "*",
+            (AddressMatch::One(want), Some(ip)) => *want == ip,
+            // An IPv4-mapped bind (::ffff:10.1.2.3) is in an IPv4 block.
+            (AddressMatch::Block { network, prefix }, Some(ip)) => {
+                in_block(ip.to_canonical(), *network, *prefix)
+            }
+            (_, None) => false,
+        }
+    }
+}
+
+fn in_block(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
+    let bits = |ip: IpAddr| -> (u128, u32) {
+        match ip {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
+            IpAddr::V6(v6) => (u128::from(v6), 128),
+        }
+    };
+    let ((a, width_a), (b, width_b)) = (bits(ip), bits(network));
+    if width_a != width_b {
+        return false;
+    }
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    };
+    a & mask == b & mask
 }
 
 fn parse_range(text: &str) -> Result<(u16, u16), String> {

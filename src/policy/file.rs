@@ -58,8 +58,8 @@ pub struct RawAllow {
     pub protocol: Option<Protocol>,
     /// A port or a `"lo-hi"` range.
     pub port: Option<Spanned<PortSpec>>,
-    /// As listed (`0.0.0.0`, `::`, `*`, `127.0.0.1`).
-    pub address: Option<String>,
+    /// As listed (`0.0.0.0`, `::`, `*`, `127.0.0.1`), or a CIDR block.
+    pub address: Option<Spanned<String>>,
     pub scope: Option<Scope>,
     /// A holder's name (comm) or executable path.
     pub process: Option<String>,
@@ -67,9 +67,11 @@ pub struct RawAllow {
     pub unit: Option<String>,
 }
 
+/// A port as written: a number (checked against 0–65535 with its position,
+/// not by the parser, whose error for 70000 would name no place) or a range.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum PortSpec {
-    One(u16),
+    One(i64),
     Range(String),
 }

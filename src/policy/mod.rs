@@ -28,6 +28,9 @@ pub struct Policy {
     pub name: String,
     pub dir: Option<PathBuf>,
     text: String,
+    /// Byte offset of every line's start: positions are found by binary
+    /// search, so thousands of allowlist entries cost no rescans.
+    line_starts: Vec<usize>,
     raw: RawPolicy,
 }
 
@@ -120,12 +123,14 @@ impl Policy {
             Ok(raw) => Ok(Policy {
                 name: name.to_owned(),
                 dir,
+                line_starts: line_starts(&text),
                 text,
                 raw,
             }),
             Err(e) => {
-                let location = match e.span() {
-                    Some(span) => position(name, &text, span.start),
+                let offset = e.span().map(|s| s.start).or_else(|| deepest_key(&text));
+                let location = match offset {
+                    Some(offset) => position(name, &text, offset),
                     None => name.to_owned(),
                 };
                 Err(vec![PolicyError {
@@ -137,7 +142,11 @@ impl Policy {
     }
 
     fn at<T>(&self, spanned: &Spanned<T>) -> String {
-        position(&self.name, &self.text, spanned.span().start)
+        let offset = spanned.span().start.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        let col = self.text[start..offset].chars().count() + 1;
+        format!("{}:{line}:{col}", self.name)
     }
 
     fn error<T>(&self, at: &Spanned<T>, message: String) -> PolicyError {
@@ -309,6 +318,28 @@ impl Policy {
             None => self.name.clone(),
         }
     }
+}
+
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// Where a parse error without a span most likely is: the parser gives none
+/// when a key nests past its recursion limit (a hundred-odd dotted parts),
+/// so point at the line with the most dots.
+fn deepest_key(text: &str) -> Option<usize> {
+    let mut best = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let depth = line.matches('.').count();
+        if depth > 0 && best.is_none_or(|(d, _)| depth > d) {
+            best = Some((depth, offset));
+        }
+        offset += line.len();
+    }
+    best.map(|(_, at)| at)
 }
 
 /// `NAME:LINE:COL` (1-based) of a byte offset.
