@@ -116,12 +116,35 @@ fn trap_and_panic_are_reported() {
     assert_stopped("panic", "", "trapped: unreachable code reached");
 }
 
+/// 64 MiB of text against `result_mib = 1`: refused while it is copied out
+/// of the plugin (wasmtime's hostcall fuel), before the host holds it.
 #[test]
 fn oversized_result_is_refused() {
     assert_stopped(
         "oversized",
         "result_mib = 1, memory_mib = 512",
-        "returned 64 MiB of results, over its limit of 1 MiB",
+        "too much data is being copied between the host and the guest",
+    );
+}
+
+/// Ten million passes for an inventory of eleven listeners: refused at the
+/// copy (the budget grows with the inventory, not with what the plugin
+/// claims), never turned into ten million verdicts.
+#[test]
+fn a_flood_of_passes_is_refused_while_copied() {
+    assert_stopped(
+        "pass-flood",
+        "",
+        "too much data is being copied between the host and the guest",
+    );
+}
+
+#[test]
+fn a_listener_judged_twice_for_one_rule_is_refused() {
+    assert_stopped(
+        "duplicate-pass",
+        "",
+        "judged listener 0 twice for rule `hostile-rule`",
     );
 }
 

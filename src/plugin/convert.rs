@@ -146,6 +146,9 @@ pub fn rule(plugin: &str, r: wit::RuleInfo) -> model::Rule {
     }
 }
 
+/// Verdicts about no listener (the host as a whole) one evaluation may give.
+const MAX_HOST_WIDE_VERDICTS: usize = 1024;
+
 /// Checks an evaluation against the plugin's declared rules and the
 /// inventory, and turns it into model verdicts (levels from the catalogue,
 /// unless the verdict overrides its own).
@@ -159,7 +162,7 @@ pub fn evaluation(
     let bytes: usize = eval
         .verdicts
         .iter()
-        .map(|v| v.message.len() + v.rule_id.len())
+        .map(|v| v.message.len() + v.rule_id.len() + 4 * v.related.len())
         .sum::<usize>()
         + eval
             .not_applicable
@@ -188,9 +191,39 @@ pub fn evaluation(
             ))
         }
     };
+    // One verdict per rule and listener: a plugin that says two things of
+    // one listener (or lists it twice as passed) is refused, which also
+    // bounds the verdicts by the inventory's size.
+    let mut judged: std::collections::HashSet<(&str, usize)> = std::collections::HashSet::new();
+    let mut once = |rule: &str, listener: usize| -> Result<(), String> {
+        let rule = rules
+            .iter()
+            .find(|r| r.id == rule)
+            .map_or("", |r| r.id.as_str());
+        if judged.insert((rule, listener)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "judged listener {listener} twice for rule `{rule}`"
+            ))
+        }
+    };
+    let host_wide = eval
+        .verdicts
+        .iter()
+        .filter(|v| v.listener.is_none())
+        .count();
+    if host_wide > MAX_HOST_WIDE_VERDICTS {
+        return Err(format!(
+            "returned {host_wide} host-wide verdicts, over the limit of {MAX_HOST_WIDE_VERDICTS}"
+        ));
+    }
     let mut verdicts = Vec::with_capacity(eval.verdicts.len());
     for v in eval.verdicts {
         let rule = rule_of(&v.rule_id)?;
+        if let Some(id) = v.listener {
+            once(&rule.id, check_id(id)?)?;
+        }
         verdicts.push(model::Verdict {
             plugin: plugin.to_owned(),
             listener: v.listener.map(check_id).transpose()?,
@@ -213,6 +246,7 @@ pub fn evaluation(
     for group in eval.passed {
         let level = rule_of(&group.rule_id)?.level;
         for id in group.listeners {
+            once(&group.rule_id, check_id(id)?)?;
             verdicts.push(model::Verdict {
                 rule: group.rule_id.clone(),
                 plugin: plugin.to_owned(),

@@ -99,7 +99,16 @@ fn run_one(
     input: &super::abi::wit::Inventory,
     listeners: usize,
 ) -> RunResult {
+    let own_rules: Vec<Rule> = rules
+        .iter()
+        .filter(|r| r.plugin == a.plugin.name)
+        .cloned()
+        .collect();
     let mut store = run::store(&loader.engine, &a.limits);
+    // What the host copies out of the plugin is bounded while it is copied
+    // (wasmtime's hostcall fuel), not after: lists that alias one buffer
+    // could otherwise claim far more than the plugin's memory.
+    store.set_hostcall_fuel(result_copy_budget(&a.limits, listeners, own_rules.len()));
     let result = run::call(&a.plugin.pre, &mut store, &a.limits, |p, s| {
         p.portcullis_plugin_rules()
             .call_evaluate(s, &a.config, input)
@@ -129,11 +138,6 @@ fn run_one(
             return Err(e.to_string());
         }
     };
-    let own_rules: Vec<Rule> = rules
-        .iter()
-        .filter(|r| r.plugin == a.plugin.name)
-        .cloned()
-        .collect();
     let (verdicts, na) = convert::evaluation(
         &a.plugin.name,
         evaluation,
@@ -142,6 +146,21 @@ fn run_one(
         a.limits.result_bytes,
     )?;
     Ok((verdicts, na, logs))
+}
+
+/// The bytes the host may copy out of one evaluation: the text budget
+/// (`result_mib`), plus room for one verdict record per rule and listener,
+/// the most a plugin can honestly return, plus a little for host-wide ones.
+fn result_copy_budget(limits: &Limits, listeners: usize, rules: usize) -> usize {
+    let per_verdict = std::mem::size_of::<super::abi::wit::Verdict>() + 4;
+    limits
+        .result_bytes
+        .saturating_add(
+            per_verdict
+                .saturating_mul(listeners.saturating_add(1))
+                .saturating_mul(rules.max(1)),
+        )
+        .saturating_add(64 << 10)
 }
 
 fn plugin_error_text(e: &super::abi::wit::PluginError) -> String {

@@ -83,6 +83,20 @@ impl Plugin for Hostile {
                     out.verdicts.push(v);
                 }
             }
+            // Ten million ids for one rule (40 MB, within its memory):
+            // the host must refuse to copy them, not build a verdict each.
+            "pass-flood" => {
+                out.passed.push(portcullis_sdk::Passed {
+                    rule_id: "hostile-rule".into(),
+                    listeners: vec![0; 10_000_000],
+                });
+            }
+            "duplicate-pass" => {
+                out.passed.push(portcullis_sdk::Passed {
+                    rule_id: "hostile-rule".into(),
+                    listeners: vec![0, 0],
+                });
+            }
             "log-flood" => {
                 for i in 0..100_000 {
                     portcullis_sdk::log(LogLevel::Info, &format!("line {i} {}", "y".repeat(1000)));
