@@ -171,6 +171,11 @@ pub struct CollectArgs {
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub own_pid_namespace: bool,
+    /// The longest one scan may take (default 5m); past it the scan is
+    /// abandoned and reported as a gap (exit 3), so nothing a local user
+    /// controls can hang it.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub scan_timeout: Duration,
     /// Re-scan until the listeners are unchanged for DURATION (`5s`,
     /// `1m`): services still starting are waited for.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -186,6 +191,7 @@ impl CollectArgs {
         Request {
             selectors: self.netns.iter().map(|s| Selector::parse(s)).collect(),
             own_pid_namespace: self.own_pid_namespace,
+            deadline: Some(self.scan_timeout),
         }
     }
 

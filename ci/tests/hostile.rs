@@ -588,3 +588,39 @@ fn a_confined_run_is_a_gap_unless_asked_for() {
     assert!(stdout.starts_with("portcullis: PASS (exit 0)"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every scan is bounded: one that outlives `--scan-timeout` is abandoned
+/// and reported as a gap, with every report still written. (The blocking
+/// reads this guards against are each defused above; a deadline shorter
+/// than any scan stands in for the next one nobody has thought of.)
+#[test]
+fn a_scan_past_its_deadline_is_a_gap_and_reports_are_written() {
+    require_root();
+    let dir = scratch("deadline");
+    let sarif = dir.join("r.sarif");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.args([
+        "scan",
+        "--format",
+        "summary",
+        "--scan-timeout",
+        "1ns",
+        "--sarif",
+    ])
+    .arg(&sarif)
+    .env("PORTCULLIS_CACHE_DIR", "off");
+    let out = bounded(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not finish within 1ns"),
+        "{}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert!(
+        report.to_string().contains("did not finish within"),
+        "{report}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

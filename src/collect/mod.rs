@@ -57,6 +57,8 @@ pub struct Request {
     pub selectors: Vec<Selector>,
     /// Confined to our own PID namespace on purpose: not a gap.
     pub own_pid_namespace: bool,
+    /// The longest one scan may take; past it, a `scan_deadline` gap.
+    pub deadline: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,8 @@ pub enum CollectError {
     Select(#[from] SelectError),
     #[error("cannot list processes in /proc: {0}")]
     Proc(nix::errno::Errno),
+    #[error("cannot start the scan: {0}")]
+    Thread(String),
 }
 
 /// Namespaces examined at once. Each is I/O-light kernel work; more threads
@@ -75,7 +79,43 @@ fn parallelism() -> usize {
         .min(4)
 }
 
+/// Collects, within the request's deadline. A scan that outlives it (a
+/// kernel read a hostile process keeps blocked, say) is abandoned: its
+/// thread is left behind, and the inventory is empty but for a gap saying
+/// so, never a clean one.
 pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
+    let Some(deadline) = request.deadline else {
+        return collect_now(request);
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = request.clone();
+    std::thread::Builder::new()
+        .name("scan".into())
+        .spawn(move || {
+            let _ = tx.send(collect_now(&owned));
+        })
+        .map_err(|e| CollectError::Thread(e.to_string()))?;
+    match rx.recv_timeout(deadline) {
+        Ok(result) => result,
+        Err(_) => Ok(Inventory {
+            schema_version: SCHEMA_VERSION,
+            host: hostinfo::read(),
+            namespaces: vec![],
+            listeners: vec![],
+            gaps: vec![Gap {
+                kind: GapKind::ScanDeadline,
+                netns: None,
+                pids: vec![],
+                detail: format!(
+                    "the scan did not finish within {} (--scan-timeout): something it read kept it waiting, so nothing it saw is reported",
+                    humantime::format_duration(deadline)
+                ),
+            }],
+        }),
+    }
+}
+
+fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
     let walk = procwalk::walk(parallelism()).map_err(CollectError::Proc)?;
     let mut discovery = discover::discover(&walk);
     let selected = select::resolve(&request.selectors, &mut discovery)?;

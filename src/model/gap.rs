@@ -42,6 +42,9 @@ pub enum GapKind {
     /// without hostPID) and was not told to scan only that: the host's
     /// processes, and the namespaces only they hold, are out of sight.
     PidNamespaceConfined,
+    /// One scan outlived `--scan-timeout` and was abandoned: nothing it saw
+    /// is reported.
+    ScanDeadline,
     /// `--settle` ran out of `--timeout` with listeners still changing: the
     /// last scan is reported, but a service may not have finished starting.
     SettleTimeout,
