@@ -111,6 +111,11 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
+    // Checked before the scan, as report paths are: a typo fails fast.
+    if let Err(e) = report::check_path(&args.output) {
+        eprintln!("portcullis: cannot write the baseline: {e}");
+        return Ok(ExitStatus::Error);
+    }
     let Some(inventory) = collect_or_report(&args.collect, true) else {
         return Ok(ExitStatus::Error);
     };

@@ -53,10 +53,11 @@ pub fn render(inv: &Inventory) -> String {
 }
 
 /// The baseline plugin's config for a baseline file: `{"baseline": …}`.
+/// Errors say what is wrong; the caller puts the path in front.
 pub fn plugin_config(path: &Path) -> Result<String, String> {
     let bytes = crate::safefs::read_bounded(path, crate::safefs::limits::BASELINE)
-        .map_err(|e| format!("{}: cannot read the baseline: {e}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{}: not a portcullis baseline: {e}", path.display()))?;
+        .map_err(|e| format!("cannot read the baseline: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a portcullis baseline: {e}"))?;
     Ok(serde_json::json!({ "baseline": value }).to_string())
 }

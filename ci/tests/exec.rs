@@ -244,3 +244,40 @@ fn exec_usage_errors() {
         stderr(&out)
     );
 }
+
+/// A settle wait draws its progress (what changed, time left) on a
+/// terminal (`script` gives it one), and nothing in a pipe or with
+/// `--format summary`.
+#[test]
+fn settle_progress_shows_on_a_terminal_only() {
+    require_root();
+    let spec =
+        json!({"sockets": [{"proto": "tcp", "addr": "127.0.0.1", "port": 8444}]}).to_string();
+    let script = format!("sleep 1; sleep 600 | python3 {} '{spec}'", listen_py());
+    let command = |format: &str| {
+        format!(
+            "{} exec --isolate --settle 2s --format {format} -- sh -c \"{}\"",
+            env!("CARGO_BIN_EXE_portcullis"),
+            script.replace('"', "\\\"")
+        )
+    };
+    let on_terminal = |format: &str| {
+        let out = Command::new("script")
+            .args(["-qec", &command(format), "/dev/null"])
+            .env("PORTCULLIS_CACHE_DIR", "off")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_terminal("table");
+    assert!(shown.contains("portcullis: settling: "), "{shown}");
+    assert!(shown.contains("s left"), "{shown}");
+    let summary = on_terminal("summary");
+    assert!(!summary.contains("settling"), "{summary}");
+    let piped = Command::new("sh")
+        .args(["-c", &command("table")])
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .output()
+        .unwrap();
+    assert!(!stderr(&piped).contains("settling"), "{}", stderr(&piped));
+}

@@ -184,13 +184,32 @@ fn processes_named(pids: &[i32]) -> String {
 /// namespace links needs CAP_SYS_PTRACE; their `/proc/PID/fd` folders are
 /// mode 0500, so listing them needs CAP_DAC_READ_SEARCH as well.
 fn missing_capability(kind: GapKind, errno: Errno) -> &'static str {
+    const CAP_DAC_READ_SEARCH: u32 = 2;
+    const CAP_SYS_PTRACE: u32 = 19;
+    let have = |cap: u32| effective_capabilities().is_some_and(|set| set & (1u64 << cap) != 0);
     match (kind, errno) {
-        (GapKind::ProcessFdsUnreadable, Errno::EACCES | Errno::EPERM) => {
+        (GapKind::ProcessFdsUnreadable, Errno::EACCES | Errno::EPERM)
+            if !(have(CAP_SYS_PTRACE) && have(CAP_DAC_READ_SEARCH)) =>
+        {
             "; needs CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
         }
-        (_, Errno::EACCES | Errno::EPERM) => "; needs CAP_SYS_PTRACE",
+        (GapKind::ProcessNamespaceUnreadable, Errno::EACCES | Errno::EPERM)
+            if !have(CAP_SYS_PTRACE) =>
+        {
+            "; needs CAP_SYS_PTRACE"
+        }
+        (_, Errno::EACCES | Errno::EPERM) => {
+            "; refused although portcullis has CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: the kernel or a sandbox shields it"
+        }
         _ => "",
     }
+}
+
+/// This process's effective capability set (`CapEff:` in its status).
+fn effective_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// "1 process", "3 processes".
