@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -97,6 +98,53 @@ fn hide_binary() -> PathBuf {
 
 fn inventory_file(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// portcullis with `args`, no plugin cache, under `bounded`'s deadline.
+fn portcullis_bounded(args: &[&OsStr]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.args(args).env("PORTCULLIS_CACHE_DIR", "off");
+    bounded(cmd, Duration::from_secs(60))
+}
+
+/// Refused with exit 2, and the message says what it is instead.
+fn assert_refused(out: &Output, says: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(stderr(out).contains(says), "{}", stderr(out));
+}
+
+/// `mkfifo PATH` / `mknod PATH c 1 3`: special files a user can plant.
+fn make_special(tool: &str, path: &Path, args: &[&str]) {
+    let mut argv = vec![path.to_str().unwrap()];
+    argv.extend(args);
+    support::run(tool, &argv);
+}
+
+/// `setpriv` arguments that drop to the unprivileged `nobody`.
+const AS_NOBODY: [&str; 5] = ["--reuid", "65534", "--regid", "65534", "--clear-groups"];
+
+/// `portcullis plugins list --plugin PLUGIN` with the cache at `cache`.
+fn plugins_list(plugin: &Path, cache: &OsStr) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["plugins", "list", "--plugin"])
+        .arg(plugin)
+        .env("PORTCULLIS_CACHE_DIR", cache)
+        .output()
+        .unwrap()
+}
+
+/// portcullis in a fresh PID and network namespace (a pod without hostPID).
+fn in_own_pid_namespace(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--net"])
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(dir)
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .env_remove("PORTCULLIS_OWN_PID_NAMESPACE");
+    let out = bounded(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), stdout, stderr(&out))
 }
 
 fn listeners_on(inv: &Value, port: u64) -> Vec<&Value> {
@@ -304,44 +352,20 @@ fn reports_are_never_written_through_links_or_over_devices() {
     std::os::unix::fs::symlink(&victim, &link).unwrap();
     // A character device of our own (/dev/null's numbers), and a FIFO.
     let device = dir.join("null");
-    assert!(
-        Command::new("mknod")
-            .arg(&device)
-            .args(["c", "1", "3"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    make_special("mknod", &device, &["c", "1", "3"]);
     let fifo = dir.join("fifo");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    make_special("mkfifo", &fifo, &[]);
+    let inventory =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/inventory/seed-complete.json");
     for (flag, path) in [("--sarif", &link), ("--json", &device), ("--junit", &fifo)] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.args(["check", "--inventory"])
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/inventory/seed-complete.json"),
-            )
-            .arg(flag)
-            .arg(path)
-            .env("PORTCULLIS_CACHE_DIR", "off");
-        let out = bounded(cmd, Duration::from_secs(30));
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{flag} {}: {}",
-            path.display(),
-            stderr(&out)
-        );
-        assert!(
-            stderr(&out).contains("not a regular file"),
-            "{}",
-            stderr(&out)
-        );
+        let out = portcullis_bounded(&[
+            "check".as_ref(),
+            "--inventory".as_ref(),
+            inventory.as_os_str(),
+            flag.as_ref(),
+            path.as_os_str(),
+        ]);
+        assert_refused(&out, "not a regular file");
     }
     assert_eq!(identity(&victim), before);
     assert!(
@@ -379,15 +403,8 @@ fn a_racing_user_cannot_turn_a_report_write_into_an_overwrite() {
     std::fs::write(&victim, b"precious").unwrap();
     let before = identity(&victim);
     let mut watcher = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "python3",
-            "-c",
-        ])
+        .args(AS_NOBODY)
+        .args(["python3", "-c"])
         .arg(
             "import os,sys,time\n\
              d,v=sys.argv[1],sys.argv[2]\n\
@@ -435,28 +452,13 @@ fn policy_inputs_that_are_not_regular_files_are_refused_at_once() {
     require_root();
     let dir = scratch("policyfifo");
     let fifo = dir.join("policy.toml");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    make_special("mkfifo", &fifo, &[]);
     for path in [fifo.as_path(), Path::new("/dev/zero")] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.args(["rules", "--policy"]).arg(path);
-        let out = bounded(cmd, Duration::from_secs(30));
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        assert!(
-            stderr(&out).contains("not a regular file"),
-            "{}",
-            stderr(&out)
-        );
+        let out = portcullis_bounded(&["rules".as_ref(), "--policy".as_ref(), path.as_os_str()]);
+        assert_refused(&out, "not a regular file");
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    cmd.args(["check", "--inventory"]).arg(&fifo);
-    let out = bounded(cmd, Duration::from_secs(30));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = portcullis_bounded(&["check".as_ref(), "--inventory".as_ref(), fifo.as_os_str()]);
+    assert_refused(&out, "not a regular file");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -475,11 +477,7 @@ fn a_shared_cache_folder_keeps_its_mode_and_is_not_used() {
     let safe_plugin = dir_ro.join("p.wasm");
     std::fs::copy(test_plugin(), &safe_plugin).unwrap();
     std::fs::set_permissions(&dir_ro, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["plugins", "list", "--plugin", safe_plugin.to_str().unwrap()])
-        .env("PORTCULLIS_CACHE_DIR", &dir)
-        .output()
-        .unwrap();
+    let out = plugins_list(&safe_plugin, dir.as_os_str());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("not using plugin cache"),
@@ -499,11 +497,7 @@ fn a_shared_cache_folder_keeps_its_mode_and_is_not_used() {
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
     let link = dir_ro.join("cache");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["plugins", "list", "--plugin", safe_plugin.to_str().unwrap()])
-        .env("PORTCULLIS_CACHE_DIR", &link)
-        .output()
-        .unwrap();
+    let out = plugins_list(&safe_plugin, link.as_os_str());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("a link is refused"),
@@ -531,22 +525,9 @@ fn plugins_reached_through_folders_others_can_write_are_refused() {
     let link = safe.join("p.wasm");
     std::os::unix::fs::symlink(&plugin, &link).unwrap();
     for path in [&plugin, &link] {
-        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["plugins", "list", "--plugin", path.to_str().unwrap()])
-            .env("PORTCULLIS_CACHE_DIR", "off")
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}: {}",
-            path.display(),
-            stderr(&out)
-        );
-        assert!(
-            stderr(&out).contains("writable by other users"),
-            "{}",
-            stderr(&out)
+        assert_refused(
+            &plugins_list(path, "off".as_ref()),
+            "writable by other users",
         );
     }
     std::fs::remove_dir_all(&open).unwrap();
@@ -560,31 +541,18 @@ fn plugins_reached_through_folders_others_can_write_are_refused() {
 fn a_confined_run_is_a_gap_unless_asked_for() {
     require_root();
     let dir = scratch("confined");
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", "--net"])
-        .arg(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["scan", "--format", "summary"])
-        .current_dir(&dir)
-        .env("PORTCULLIS_CACHE_DIR", "off")
-        .env_remove("PORTCULLIS_OWN_PID_NAMESPACE");
-    let out = bounded(cmd, Duration::from_secs(60));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}{}", stderr(&out));
+    let (code, stdout, err) = in_own_pid_namespace(&dir, &["scan", "--format", "summary"]);
+    assert_eq!(code, Some(3), "{stdout}{err}");
     assert!(
         stdout.starts_with("portcullis: INCOMPLETE (exit 3)"),
         "{stdout}"
     );
-    assert!(stderr(&out).contains("hostPID: true"), "{}", stderr(&out));
-
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", "--net"])
-        .arg(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["scan", "--format", "summary", "--own-pid-namespace"])
-        .current_dir(&dir)
-        .env("PORTCULLIS_CACHE_DIR", "off");
-    let out = bounded(cmd, Duration::from_secs(60));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    assert!(err.contains("hostPID: true"), "{err}");
+    let (code, stdout, err) = in_own_pid_namespace(
+        &dir,
+        &["scan", "--format", "summary", "--own-pid-namespace"],
+    );
+    assert_eq!(code, Some(0), "{stdout}{err}");
     assert!(stdout.starts_with("portcullis: PASS (exit 0)"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -219,23 +219,10 @@ fn walk_leaderless(
     out: &mut ProcWalk,
     link_buf: &mut [u8; 128],
 ) {
-    let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else {
-        return;
-    };
-    let task_fd = tasks.as_raw_fd();
     let mut live: Option<(i32, Dir)> = None;
-    for entry in tasks.iter().flatten() {
-        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else {
-            continue;
-        };
-        let tid = tid as i32;
-        if tid == pid {
-            continue;
-        }
-        // SAFETY: `task_fd` belongs to `tasks`, which outlives this borrow.
-        let task_dir = unsafe { BorrowedFd::borrow_raw(task_fd) };
+    for_each_other_thread(pid, pid_dir, |tid, task_dir| {
         let Ok(dir) = open_dir_at(task_dir, &pid_cstr(tid)) else {
-            continue;
+            return true;
         };
         match stat_id(dir.as_fd(), c"ns/net") {
             Ok(ns) => {
@@ -247,13 +234,37 @@ fn walk_leaderless(
             Err(Errno::ENOENT | Errno::ESRCH) => {}
             Err(e) => out.netns_unreadable.push((pid, e)),
         }
-    }
+        true
+    });
     if let Some((tid, dir)) = live {
         walk_fds(pid, Some(tid), dir.as_fd(), nsfs_dev, out, link_buf);
     }
 }
 
 fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mut ProcWalk) {
+    for_each_other_thread(pid, pid_dir, |tid, task_dir| {
+        let mut path = pid_cstr(tid).into_bytes();
+        path.extend_from_slice(b"/ns/net\0");
+        let path = CStr::from_bytes_with_nul(&path).expect("one trailing NUL");
+        match stat_id(task_dir, path) {
+            Ok(ns) if ns != process_ns => out.thread_netns.push((pid, tid, ns)),
+            Ok(_) | Err(Errno::ENOENT | Errno::ESRCH) => {}
+            Err(e) => {
+                out.netns_unreadable.push((pid, e));
+                return false;
+            }
+        }
+        true
+    });
+}
+
+/// Calls `visit(tid, task_dir)` for every thread of `pid` but its leader,
+/// with `task_dir` the process's `task` folder, until it returns false.
+fn for_each_other_thread(
+    pid: i32,
+    pid_dir: BorrowedFd<'_>,
+    mut visit: impl FnMut(i32, BorrowedFd<'_>) -> bool,
+) {
     let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else {
         return;
     };
@@ -266,18 +277,10 @@ fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mu
         if tid == pid {
             continue;
         }
-        let mut path = pid_cstr(tid).into_bytes();
-        path.extend_from_slice(b"/ns/net\0");
-        let path = CStr::from_bytes_with_nul(&path).expect("one trailing NUL");
         // SAFETY: `task_fd` belongs to `tasks`, which outlives this borrow.
         let task_dir = unsafe { BorrowedFd::borrow_raw(task_fd) };
-        match stat_id(task_dir, path) {
-            Ok(ns) if ns != process_ns => out.thread_netns.push((pid, tid, ns)),
-            Ok(_) | Err(Errno::ENOENT | Errno::ESRCH) => {}
-            Err(e) => {
-                out.netns_unreadable.push((pid, e));
-                return;
-            }
+        if !visit(tid, task_dir) {
+            return;
         }
     }
 }
