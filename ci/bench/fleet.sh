@@ -8,6 +8,10 @@
 # NS*(TCP+UDP)*(FORKS+1) socket descriptors), plus ANON anonymous namespaces
 # (unshare -n). Then times, interleaved:
 #   portcullis  portcullis list --format json (static musl release build)
+#               over exactly the namespaces ss is run in
+#   portcullis-all  the same over the whole host, as a scan does: this adds
+#               the dumps of non-listening and unix sockets and asking
+#               unseen sockets for their namespace
 #   ss-p        ss -Htulnp in every namespace (nsenter per namespace)
 #   ss          ss -Htuln in every namespace
 #   fd-floor    one walk of /proc/*/fd readlinks (find), the least any tool
@@ -78,6 +82,7 @@ echo "socket descriptors in /proc: $socket_fds; listeners: portcullis $ours, ss 
 
 results=$(python3 ci/bench/timeit.py "$RUNS" \
   "portcullis=$bin list --format json --allow-partial $selectors" \
+  "portcullis-all=$bin list --format json --allow-partial" \
   "ss-p=$(ss_all -Htulnp)" \
   "ss=$(ss_all -Htuln)" \
   "fd-floor=find /proc/[0-9]*/fd -maxdepth 1 -type l -printf '%l\n'")

@@ -45,9 +45,16 @@ use sockdiag::{DumpError, RawSocket};
 pub fn fuzz_sock_diag(input: &[u8]) -> usize {
     let mut replay = sockdiag::Replay::new(input);
     let mut seq = 0;
-    let listeners =
-        sockdiag::dump(&mut replay, Protocol::Tcp, Family::Ipv4, &mut seq).map_or(0, |s| s.len());
-    listeners + sockdiag::other_inodes(&mut replay, &mut seq).len()
+    let mut others = Vec::new();
+    let listeners = sockdiag::dump_with_others(
+        &mut replay,
+        Protocol::Tcp,
+        Family::Ipv4,
+        &mut seq,
+        &mut others,
+    )
+    .map_or(0, |s| s.len());
+    listeners + others.len() + sockdiag::unix_inodes(&mut replay, &mut seq).len()
 }
 
 /// What to collect.
@@ -305,7 +312,18 @@ fn scan_one(
         let mut seq = 0;
         for protocol in [Protocol::Tcp, Protocol::Udp] {
             for family in [Family::Ipv4, Family::Ipv6] {
-                match sockdiag::dump(&mut transport, protocol, family, &mut seq) {
+                let dumped = if others {
+                    sockdiag::dump_with_others(
+                        &mut transport,
+                        protocol,
+                        family,
+                        &mut seq,
+                        &mut scan.others,
+                    )
+                } else {
+                    sockdiag::dump(&mut transport, protocol, family, &mut seq)
+                };
+                match dumped {
                     Ok(sockets) => scan.sockets.extend(sockets),
                     Err(e @ DumpError::Unsupported { .. }) => scan
                         .gaps
@@ -317,7 +335,8 @@ fn scan_one(
             }
         }
         if others {
-            scan.others = sockdiag::other_inodes(&mut transport, &mut seq);
+            let unix = sockdiag::unix_inodes(&mut transport, &mut seq);
+            scan.others.extend(unix);
         }
         scan
     });

@@ -113,22 +113,65 @@ pub fn dump(
     family: Family,
     seq: &mut u32,
 ) -> Result<Vec<RawSocket>, DumpError> {
+    dump_states(transport, protocol, family, seq, None)
+}
+
+/// [`dump`], and in the same dump (one walk of the kernel's tables, not
+/// two) the inodes of the protocol's other sockets, into `others`.
+pub fn dump_with_others(
+    transport: &mut impl Transport,
+    protocol: Protocol,
+    family: Family,
+    seq: &mut u32,
+    others: &mut Vec<u64>,
+) -> Result<Vec<RawSocket>, DumpError> {
+    dump_states(transport, protocol, family, seq, Some(others))
+}
+
+fn dump_states(
+    transport: &mut impl Transport,
+    protocol: Protocol,
+    family: Family,
+    seq: &mut u32,
+    mut others: Option<&mut Vec<u64>>,
+) -> Result<Vec<RawSocket>, DumpError> {
+    let listen = listening(protocol);
+    let states = match others {
+        Some(_) => StateFlags::from_bits_retain(u32::MAX),
+        None => listen.clone(),
+    };
+    // The kernel filtered by state unless every state was asked for.
+    let split = others.is_some();
     let mut buf = vec![0u8; INITIAL_BUFFER];
     for _ in 0..MAX_ATTEMPTS {
         *seq = seq.wrapping_add(1);
-        transport.send(&request(protocol, family, *seq, listening(protocol)))?;
-        match read_dump(
+        transport.send(&request(protocol, family, *seq, states.clone()))?;
+        let mut other_inodes = Vec::new();
+        let outcome = read_dump(
             transport,
             &mut buf,
             protocol,
             family,
             *seq,
             &mut |m| match m {
-                SockDiagMessage::InetResponse(r) => convert(&r, protocol),
+                SockDiagMessage::InetResponse(r) => {
+                    if !split || listen.bits() & (1u32 << (r.header.state & 31)) != 0 {
+                        convert(&r, protocol)
+                    } else {
+                        other_inodes.push(u64::from(r.header.inode));
+                        None
+                    }
+                }
                 _ => None,
             },
-        )? {
-            Outcome::Complete(sockets) => return Ok(sockets),
+        )?;
+        match outcome {
+            Outcome::Complete(sockets) => {
+                if let Some(others) = others.as_deref_mut() {
+                    others.extend(other_inodes);
+                }
+                return Ok(sockets);
+            }
             Outcome::Interrupted => {}
             Outcome::Truncated(len) => buf.resize(len.next_power_of_two(), 0),
         }
@@ -139,54 +182,37 @@ pub fn dump(
     })
 }
 
-/// The inodes of every other socket of the calling thread's namespace: TCP
-/// and UDP in every state but the listening one, and unix sockets. They
-/// tell which socket descriptors in `/proc` belong to a namespace already
-/// scanned, so only the rest need asking for theirs (see `sockns`). A dump
-/// that fails only makes that asking do more.
-pub fn other_inodes(transport: &mut impl Transport, seq: &mut u32) -> Vec<u64> {
-    let mut inodes = Vec::new();
+/// The inodes of the calling thread's namespace's unix sockets. With the
+/// other inodes of [`dump_with_others`] they tell which socket descriptors
+/// in `/proc` belong to a namespace already scanned, so only the rest need
+/// asking for theirs (see `sockns`). A dump that fails only makes that
+/// asking do more.
+pub fn unix_inodes(transport: &mut impl Transport, seq: &mut u32) -> Vec<u64> {
     let mut buf = vec![0u8; INITIAL_BUFFER];
-    let mut run = |request: Vec<u8>, seq: u32, protocol, family| {
-        for _ in 0..MAX_ATTEMPTS {
-            if transport.send(&request).is_err() {
-                return;
-            }
-            let outcome = read_dump(
-                transport,
-                &mut buf,
-                protocol,
-                family,
-                seq,
-                &mut |m| match m {
-                    SockDiagMessage::InetResponse(r) => Some(u64::from(r.header.inode)),
-                    SockDiagMessage::UnixResponse(r) => Some(u64::from(r.header.inode)),
-                    _ => None,
-                },
-            );
-            match outcome {
-                Ok(Outcome::Complete(found)) => return inodes.extend(found),
-                Ok(Outcome::Truncated(len)) => buf.resize(len.next_power_of_two(), 0),
-                Ok(Outcome::Interrupted) => {}
-                Err(_) => return,
-            }
+    for _ in 0..MAX_ATTEMPTS {
+        *seq = seq.wrapping_add(1);
+        if transport.send(&unix_request(*seq)).is_err() {
+            return vec![];
         }
-    };
-    for protocol in [Protocol::Tcp, Protocol::Udp] {
-        for family in [Family::Ipv4, Family::Ipv6] {
-            *seq = seq.wrapping_add(1);
-            let others = StateFlags::from_bits_retain(u32::MAX).difference(listening(protocol));
-            run(
-                request(protocol, family, *seq, others),
-                *seq,
-                protocol,
-                family,
-            );
+        let outcome = read_dump(
+            transport,
+            &mut buf,
+            Protocol::Tcp,
+            Family::Ipv4,
+            *seq,
+            &mut |m| match m {
+                SockDiagMessage::UnixResponse(r) => Some(u64::from(r.header.inode)),
+                _ => None,
+            },
+        );
+        match outcome {
+            Ok(Outcome::Complete(found)) => return found,
+            Ok(Outcome::Truncated(len)) => buf.resize(len.next_power_of_two(), 0),
+            Ok(Outcome::Interrupted) => {}
+            Err(_) => return vec![],
         }
     }
-    *seq = seq.wrapping_add(1);
-    run(unix_request(*seq), *seq, Protocol::Tcp, Family::Ipv4);
-    inodes
+    vec![]
 }
 
 fn unix_request(seq: u32) -> Vec<u8> {

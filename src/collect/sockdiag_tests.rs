@@ -258,3 +258,30 @@ fn truncated_datagram_restarts_with_a_larger_buffer() {
     assert_eq!(sockets.len(), 1200);
     assert_eq!(kernel.sent.len(), 2);
 }
+
+#[test]
+fn one_dump_gives_listeners_and_the_other_sockets_inodes() {
+    let listener = socket("0.0.0.0", 22, 100, None, 1, NLM_F_MULTIPART);
+    let mut established = socket("10.0.0.1", 22, 101, None, 1, NLM_F_MULTIPART);
+    established[17] = 1; // inet_diag_msg.idiag_state: TCP_ESTABLISHED
+    let mut kernel = FakeKernel::new(vec![vec![
+        [listener, established].concat(),
+        done(1, NLM_F_MULTIPART),
+    ]]);
+    let mut others = Vec::new();
+    let mut seq = 0;
+    let sockets = dump_with_others(
+        &mut kernel,
+        Protocol::Tcp,
+        Family::Ipv4,
+        &mut seq,
+        &mut others,
+    )
+    .unwrap();
+    assert_eq!(sockets.iter().map(|s| s.inode).collect::<Vec<_>>(), [100]);
+    assert_eq!(others, [101]);
+    // Every state was asked for.
+    let sent = &kernel.sent[0];
+    let states = u32::from_ne_bytes(sent[20..24].try_into().unwrap());
+    assert_eq!(states, u32::MAX);
+}
