@@ -222,7 +222,7 @@ fn find_socket_only_namespaces(
 /// What one namespace showed from inside.
 struct NetnsScan {
     sockets: Vec<RawSocket>,
-    /// Inodes of its other sockets (non-listening TCP/UDP, unix), when asked.
+    /// Inodes of its other sockets (non-listening UDP, unix), when asked.
     others: Vec<u64>,
     interfaces: Vec<Interface>,
     gaps: Vec<Gap>,
@@ -312,7 +312,12 @@ fn scan_one(
         let mut seq = 0;
         for protocol in [Protocol::Tcp, Protocol::Udp] {
             for family in [Family::Ipv4, Family::Ipv6] {
-                let dumped = if others {
+                // UDP's table is walked whole whatever the states asked,
+                // so its other sockets come free; TCP's established table
+                // is walked only when non-listening states are asked, at a
+                // cost per namespace that grows with the table's size, so
+                // TCP connections are left to `sockns` (a few on most hosts).
+                let dumped = if others && protocol == Protocol::Udp {
                     sockdiag::dump_with_others(
                         &mut transport,
                         protocol,

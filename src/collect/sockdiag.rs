@@ -117,7 +117,8 @@ pub fn dump(
 }
 
 /// [`dump`], and in the same dump (one walk of the kernel's tables, not
-/// two) the inodes of the protocol's other sockets, into `others`.
+/// two) the inodes of the protocol's other sockets, into `others`. For TCP
+/// that walk includes the established table, which costs per namespace.
 pub fn dump_with_others(
     transport: &mut impl Transport,
     protocol: Protocol,

@@ -5,8 +5,11 @@
 //! nsfs descriptor then refers to that namespace, but the sockets keep it
 //! alive. `ss` finds it by asking the socket (`SIOCGSKNS`); so does this.
 //! Only sockets that no dump of a known namespace listed are asked (the
-//! dumps cover every TCP, UDP and unix socket of the namespaces scanned), so
-//! on an ordinary host this is a handful of netlink and packet sockets.
+//! dumps cover listening TCP, every UDP and every unix socket of the
+//! namespaces scanned), so on an ordinary host this is a handful of
+//! netlink, packet and connected TCP sockets. (Dumping TCP's other states
+//! too would walk the established table once per namespace, which cost
+//! more at fleet scale than asking the few connections.)
 //!
 //! Each is reached by duplicating the holder's descriptor with
 //! `pidfd_getfd` (Linux 5.6; needs what reading `/proc/PID/fd` needs, plus
