@@ -178,11 +178,24 @@ pub fn write_atomic_in(
 /// Opens `path` for reading without blocking on a FIFO or a tty and checks,
 /// on the descriptor, that it is a regular file.
 pub fn open_regular(path: &Path) -> Result<File, FileError> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    let fd = nix::fcntl::open(path, READ_FLAGS, Mode::empty())?;
+    regular(fd)
+}
+
+/// `open_regular` of `name` in the open folder `dir`, not following a link
+/// there.
+pub fn open_regular_in(dir: &OwnedFd, name: &str) -> Result<File, FileError> {
+    let fd = openat(dir, name, READ_FLAGS | OFlag::O_NOFOLLOW, Mode::empty())?;
+    regular(fd)
+}
+
+const READ_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_NONBLOCK)
+    .union(OFlag::O_NOCTTY)
+    .union(OFlag::O_CLOEXEC);
+
+/// The descriptor as a file, if it is a regular one.
+fn regular(fd: OwnedFd) -> Result<File, FileError> {
     let stat = fstat(&fd)?;
     if let Some(kind) = kind(&stat) {
         return Err(FileError::NotRegular(kind));

@@ -146,6 +146,10 @@ fn add_mount(d: &mut Discovery, pid: Option<i32>, mount: NetnsMount) {
 
 /// One gap per kind and errno, listing the processes.
 pub fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap> {
+    if failures.is_empty() {
+        return vec![];
+    }
+    let capabilities = effective_capabilities();
     let mut by_errno: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     for &(pid, errno) in failures {
         by_errno.entry(errno as i32).or_default().push(pid);
@@ -159,7 +163,7 @@ pub fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec
                 "{}: {what} ({}{})",
                 processes_named(&pids),
                 Errno::from_raw(errno).desc(),
-                missing_capability(kind, Errno::from_raw(errno))
+                missing_capability(kind, Errno::from_raw(errno), capabilities)
             ),
             pids,
         })
@@ -183,10 +187,10 @@ fn processes_named(pids: &[i32]) -> String {
 /// The capability a permission error points at: reading another user's
 /// namespace links needs CAP_SYS_PTRACE; their `/proc/PID/fd` folders are
 /// mode 0500, so listing them needs CAP_DAC_READ_SEARCH as well.
-fn missing_capability(kind: GapKind, errno: Errno) -> &'static str {
+fn missing_capability(kind: GapKind, errno: Errno, capabilities: Option<u64>) -> &'static str {
     const CAP_DAC_READ_SEARCH: u32 = 2;
     const CAP_SYS_PTRACE: u32 = 19;
-    let have = |cap: u32| effective_capabilities().is_some_and(|set| set & (1u64 << cap) != 0);
+    let have = |cap: u32| capabilities.is_some_and(|set| set & (1u64 << cap) != 0);
     match (kind, errno) {
         (GapKind::ProcessFdsUnreadable, Errno::EACCES | Errno::EPERM)
             if !(have(CAP_SYS_PTRACE) && have(CAP_DAC_READ_SEARCH)) =>

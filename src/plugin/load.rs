@@ -313,16 +313,8 @@ fn open_cache_dir(dir: &Path) -> Option<OwnedFd> {
 
 /// A cache entry's bytes: a regular file of ours in the cache folder, not a link.
 fn read_cache_entry(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
-    let fd = nix::fcntl::openat(
-        dir,
-        name,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let file = std::fs::File::from(fd);
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+    let file = crate::safefs::open_regular_in(dir, name).ok()?;
+    if file.metadata().ok()?.uid() != nix::unistd::geteuid().as_raw() {
         return None;
     }
     crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN * 8).ok()
