@@ -29,7 +29,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
-    let progress = args.format != Format::Summary;
+    let progress = args.format.allows_progress();
     let Some(mut inventory) = collect_or_report(&args.collect, progress) else {
         return Ok(ExitStatus::Error);
     };
@@ -65,7 +65,7 @@ fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         &args.report,
         args.collect.allow_partial,
         || {
-            let progress = args.report.format != Format::Summary;
+            let progress = args.report.format.allows_progress();
             collect_inventory(&args.collect, None, progress, &mut || Ok(()))
         },
     )
@@ -93,7 +93,7 @@ fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
             if let Some(inode) = running.netns {
                 request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
-            let progress = scan.report.format != Format::Summary;
+            let progress = scan.report.format.allows_progress();
             let inventory = scan_settled(&request, settle, progress, &mut || running.alive())
                 // A scan that failed because COMMAND (and its namespace) just
                 // went away is reported as COMMAND's early exit.

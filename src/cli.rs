@@ -63,6 +63,14 @@ pub enum Format {
     Summary,
 }
 
+impl Format {
+    /// Whether a progress line may go to stderr beside this output: not
+    /// beside the one line `summary` promises.
+    pub fn allows_progress(self) -> bool {
+        self != Format::Summary
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Colour {
     /// On when stdout is a terminal and NO_COLOR is unset or empty.

@@ -152,10 +152,10 @@ const MAX_HOST_WIDE_VERDICTS: usize = 1024;
 /// Checks an evaluation against the plugin's declared rules and the
 /// inventory, and turns it into model verdicts (levels from the catalogue,
 /// unless the verdict overrides its own).
-pub fn evaluation(
+pub fn evaluation<'a>(
     plugin: &str,
     eval: wit::Evaluation,
-    rules: &[model::Rule],
+    rules: &'a [model::Rule],
     listeners: usize,
     max_bytes: usize,
 ) -> Result<(Vec<model::Verdict>, Vec<model::NotApplicable>), String> {
@@ -194,12 +194,8 @@ pub fn evaluation(
     // One verdict per rule and listener: a plugin that says two things of
     // one listener (or lists it twice as passed) is refused, which also
     // bounds the verdicts by the inventory's size.
-    let mut judged: std::collections::HashSet<(&str, usize)> = std::collections::HashSet::new();
-    let mut once = |rule: &str, listener: usize| -> Result<(), String> {
-        let rule = rules
-            .iter()
-            .find(|r| r.id == rule)
-            .map_or("", |r| r.id.as_str());
+    let mut judged: std::collections::HashSet<(&'a str, usize)> = std::collections::HashSet::new();
+    let mut once = |rule: &'a str, listener: usize| -> Result<(), String> {
         if judged.insert((rule, listener)) {
             Ok(())
         } else {
@@ -244,9 +240,10 @@ pub fn evaluation(
         });
     }
     for group in eval.passed {
-        let level = rule_of(&group.rule_id)?.level;
+        let rule = rule_of(&group.rule_id)?;
+        let level = rule.level;
         for id in group.listeners {
-            once(&group.rule_id, check_id(id)?)?;
+            once(&rule.id, check_id(id)?)?;
             verdicts.push(model::Verdict {
                 rule: group.rule_id.clone(),
                 plugin: plugin.to_owned(),

@@ -95,10 +95,9 @@ impl Policy {
                     })?;
                 let text = String::from_utf8(bytes).map_err(|e| {
                     let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-                    let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+                    let valid = std::str::from_utf8(valid).expect("the valid prefix");
                     vec![PolicyError {
-                        location: format!("{name}:{line}:{column}"),
+                        location: position(&name, valid, valid.len()),
                         message: "not UTF-8 text (TOML files are UTF-8)".into(),
                     }]
                 })?;

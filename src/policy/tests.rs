@@ -122,3 +122,15 @@ fn positions_from_line_starts_equal_a_scan_from_the_top() {
         );
     }
 }
+
+#[test]
+fn invalid_utf8_is_placed_by_characters() {
+    let path = std::env::temp_dir().join(format!("pc-utf8-{}.toml", std::process::id()));
+    std::fs::write(&path, b"# \xc3\xa9\nkey = \"\xff\"\n").unwrap();
+    let Err(errors) = Policy::load(Some(&path)) else {
+        panic!("accepted")
+    };
+    let e = errors[0].to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(e.contains(".toml:2:8: not UTF-8"), "{e}");
+}
