@@ -409,7 +409,7 @@ fn scan_settled(
                     );
                 }
             };
-            let result = settle::settle_reporting(
+            let result = settle::settle(
                 settle,
                 &mut settle::Wall::start(),
                 &mut scan,

@@ -83,18 +83,9 @@ pub struct Progress {
 /// Scans until the listeners are unchanged for `settle.quiet`, or until
 /// `settle.timeout` (then the last inventory carries a `settle_timeout`
 /// gap). `alive` is asked before each scan; its error ends the wait (a
-/// command under `exec` that exited).
+/// command under `exec` that exited). `progress` is told after every
+/// re-scan.
 pub fn settle(
-    settle: Settle,
-    clock: &mut dyn Clock,
-    scan: &mut dyn FnMut() -> Result<Inventory, String>,
-    alive: &mut dyn FnMut() -> Result<(), String>,
-) -> Result<Inventory, String> {
-    settle_reporting(settle, clock, scan, alive, &mut |_| {})
-}
-
-/// [`settle`], telling `progress` after every re-scan.
-pub fn settle_reporting(
     settle: Settle,
     clock: &mut dyn Clock,
     scan: &mut dyn FnMut() -> Result<Inventory, String>,
@@ -217,7 +208,7 @@ mod tests {
     fn waits_for_a_late_listener_then_settles() {
         let mut clock = Fake(Duration::ZERO);
         let mut scan = scripted(vec![vec![22], vec![22], vec![22, 80]]);
-        let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(())).unwrap();
+        let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(()), &mut |_| {}).unwrap();
         let ports: Vec<u16> = inv.listeners.iter().map(|l| l.port).collect();
         assert_eq!(ports, [22, 80]);
         assert!(inv.gaps.is_empty());
@@ -233,7 +224,7 @@ mod tests {
             n += 1;
             Ok(inventory(&[n]))
         };
-        let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(())).unwrap();
+        let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(()), &mut |_| {}).unwrap();
         assert_eq!(inv.gaps.len(), 1);
         assert_eq!(inv.gaps[0].kind, GapKind::SettleTimeout);
         assert_eq!(clock.0, SETTLE.timeout);
@@ -253,7 +244,7 @@ mod tests {
         };
         let mut scan = scripted(vec![vec![22]]);
         assert_eq!(
-            settle(SETTLE, &mut clock, &mut scan, &mut alive).unwrap_err(),
+            settle(SETTLE, &mut clock, &mut scan, &mut alive, &mut |_| {}).unwrap_err(),
             "exited"
         );
     }
