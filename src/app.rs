@@ -1,42 +1,113 @@
 //! Runs a parsed command: collect, judge, write, and decide the exit code.
+//! Everything said on stderr goes through the one [`Diagnostics`] sink;
+//! every exit code follows from an [`ExitStatus`] or a [`RunError`] variant.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{
-    BaselineArgs, CheckArgs, CollectArgs, Command, ExecArgs, Format, JudgeArgs, ListArgs,
+    ArgError, BaselineArgs, CheckArgs, CollectArgs, Command, ExecArgs, Format, JudgeArgs, ListArgs,
     PluginsCommand, PolicyArgs, ReportArgs, ScanArgs,
 };
+use crate::collect::CollectError;
+use crate::diag::Diagnostics;
+use crate::exec::ExecError;
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
 use crate::model::{Evaluation, Inventory, Scope};
+use crate::plugin::load::LoadError;
+use crate::policy::PolicyError;
 use crate::report::{Report, Reporter, RunInfo};
+use crate::safefs::FileError;
 use crate::settle::Settle;
 use crate::{collect, exec, report, settle};
 
-pub fn run(command: Command) -> anyhow::Result<ExitStatus> {
-    match command {
-        Command::List(args) => list(&args),
-        Command::Scan(args) => scan(&args),
-        Command::Exec(args) => exec(&args),
-        Command::Check(args) => check(&args),
-        Command::Baseline(args) => baseline(&args),
-        Command::Rules(policy) => with_judge(&policy, rules),
-        Command::Explain { rule, policy } => with_judge(&policy, |j| explain(j, &rule)),
-        Command::Plugins(PluginsCommand::List(policy)) => with_judge(&policy, plugins),
+/// What stops a command: each is a usage, configuration or output error
+/// (exit 2), recorded in whichever reports can still be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Args(#[from] ArgError),
+    #[error(transparent)]
+    ReportPath(#[from] report::PathError),
+    #[error(transparent)]
+    Policy(PolicyError),
+    #[error(transparent)]
+    Load(LoadError),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{}: cannot write the report: {source}", path.display())]
+    ReportWrite { path: PathBuf, source: FileError },
+    #[error("cannot write the baseline: {0}")]
+    BaselinePath(report::PathError),
+    #[error("{}: cannot write the baseline: {source}", path.display())]
+    BaselineWrite { path: PathBuf, source: FileError },
+    #[error("no rule `{0}` (see `portcullis rules`)")]
+    UnknownRule(String),
+}
+
+impl RunError {
+    /// The exit code a run stopped by this ends with.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            RunError::Args(_)
+            | RunError::ReportPath(_)
+            | RunError::Policy(_)
+            | RunError::Load(_)
+            | RunError::Inventory(_)
+            | RunError::Collect(_)
+            | RunError::Exec(_)
+            | RunError::ReportWrite { .. }
+            | RunError::BaselinePath(_)
+            | RunError::BaselineWrite { .. }
+            | RunError::UnknownRule(_) => ExitStatus::Error,
+        }
     }
 }
 
-fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
+/// Why a saved inventory cannot be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{}: cannot read it: {source}", path.display())]
+    Read { path: PathBuf, source: FileError },
+    #[error("{}: not a portcullis inventory: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: not an inventory a scan could make: {why}", path.display())]
+    Impossible { path: PathBuf, why: String },
+}
+
+pub fn run(command: Command, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::List(args) => list(&args, diag),
+        Command::Scan(args) => scan(&args, diag),
+        Command::Exec(args) => exec(&args, diag),
+        Command::Check(args) => check(&args, diag),
+        Command::Baseline(args) => baseline(&args, diag),
+        Command::Rules(policy) => with_judge(&policy, diag, rules),
+        Command::Explain { rule, policy } => with_judge(&policy, diag, |j| explain(j, &rule, diag)),
+        Command::Plugins(PluginsCommand::List(policy)) => with_judge(&policy, diag, plugins),
+    }
+}
+
+fn list(args: &ListArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     let progress = args.format.allows_progress();
-    let Some(mut inventory) = collect_or_report(&args.collect, progress) else {
-        return Ok(ExitStatus::Error);
+    let mut inventory = match collect_inventory(&args.collect, None, progress, diag, &mut || Ok(()))
+    {
+        Ok(inventory) => inventory,
+        Err(e) => return Ok(stopped(&e, diag)),
     };
     if args.no_loopback {
         inventory.listeners.retain(|l| l.scope != Scope::Loopback);
     }
-    report_gaps(&inventory);
+    report_gaps(&inventory, diag);
     write_stdout(|out| match args.format {
         Format::Table => report::table::write(&inventory, out),
         Format::Json => report::json::write(&inventory, out),
@@ -59,81 +130,84 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitStatus> {
     ))
 }
 
-fn scan(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
+fn scan(args: &ScanArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     judged_run(
         &args.policy,
         &args.report,
         args.collect.allow_partial,
+        diag,
         || {
             let progress = args.report.format.allows_progress();
-            collect_inventory(&args.collect, None, progress, &mut || Ok(()))
+            collect_inventory(&args.collect, None, progress, diag, &mut || Ok(()))
         },
     )
 }
 
 /// `exec`: start COMMAND once the policy is known good, wait for its
 /// listeners, stop it, then judge and report.
-fn exec(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
+fn exec(args: &ExecArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     /// A command under test gets this long to open its ports by default.
     const EXEC_SETTLE: Duration = Duration::from_secs(2);
     let scan = &args.scan;
     if args.isolate && !scan.collect.netns.is_empty() {
-        eprintln!("portcullis: exec: --isolate scans COMMAND's own namespace; drop --netns");
-        return Ok(ExitStatus::Error);
+        return Ok(stopped(&ArgError::IsolateWithNetns.into(), diag));
     }
     judged_run(
         &scan.policy,
         &scan.report,
         scan.collect.allow_partial,
+        diag,
         || {
             // Options are checked before COMMAND starts.
             let settle = scan.collect.settle(Some(EXEC_SETTLE))?;
-            let mut running = exec::start(&args.command, args.isolate)?;
+            let mut running = exec::start(&args.command, args.isolate, diag)?;
             let mut request = scan.collect.request();
             if let Some(inode) = running.netns {
                 request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
             let progress = scan.report.format.allows_progress();
-            let inventory = scan_settled(&request, settle, progress, &mut || running.alive())
-                // A scan that failed because COMMAND (and its namespace) just
-                // went away is reported as COMMAND's early exit.
-                .map_err(|e| running.exit_report().unwrap_or(e));
+            let inventory = scan_settled(&request, settle, progress, diag, &mut || {
+                running.alive().map_err(RunError::from)
+            })
+            // A scan that failed because COMMAND (and its namespace) just
+            // went away is reported as COMMAND's early exit.
+            .map_err(|e| running.exit_report().map_or(e, RunError::from));
             running.stop(args.grace);
             inventory
         },
     )
 }
 
-fn check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
-    judged_run(&args.policy, &args.report, args.allow_partial, || {
-        read_inventory(&args.inventory)
+fn check(args: &CheckArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
+    judged_run(&args.policy, &args.report, args.allow_partial, diag, || {
+        Ok(read_inventory(&args.inventory)?)
     })
 }
 
-fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
+fn baseline(args: &BaselineArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     // Checked before the scan, as report paths are: a typo fails fast.
     if let Err(e) = report::check_path(&args.output) {
-        eprintln!("portcullis: cannot write the baseline: {e}");
-        return Ok(ExitStatus::Error);
+        return Ok(stopped(&RunError::BaselinePath(e), diag));
     }
-    let Some(inventory) = collect_or_report(&args.collect, true) else {
-        return Ok(ExitStatus::Error);
+    let inventory = match collect_inventory(&args.collect, None, true, diag, &mut || Ok(())) {
+        Ok(inventory) => inventory,
+        Err(e) => return Ok(stopped(&e, diag)),
     };
-    report_gaps(&inventory);
-    if let Err(e) =
+    report_gaps(&inventory, diag);
+    if let Err(source) =
         crate::safefs::write_atomic(&args.output, crate::baseline::render(&inventory).as_bytes())
     {
-        eprintln!(
-            "portcullis: {}: cannot write the baseline: {e}",
-            args.output.display()
-        );
-        return Ok(ExitStatus::Error);
+        let error = RunError::BaselineWrite {
+            path: args.output.clone(),
+            source,
+        };
+        return Ok(stopped(&error, diag));
     }
-    eprintln!(
-        "portcullis: recorded {} listeners in {}",
+    diag.note(&format_args!(
+        "recorded {} listeners in {}",
         inventory.listeners.len(),
         args.output.display()
-    );
+    ));
     Ok(ExitStatus::for_scan(
         ExitStatus::Clean,
         inventory.is_complete(),
@@ -141,29 +215,43 @@ fn baseline(args: &BaselineArgs) -> anyhow::Result<ExitStatus> {
     ))
 }
 
+/// Says what stopped a command that writes no reports; its exit code.
+fn stopped(error: &RunError, diag: &Diagnostics) -> ExitStatus {
+    diag.error(error);
+    error.exit_status()
+}
+
 /// A saved inventory: `list --format json` output, or a JSON report (whose
 /// `inventory` is one).
-fn read_inventory(path: &Path) -> Result<Inventory, String> {
+fn read_inventory(path: &Path) -> Result<Inventory, InventoryError> {
     #[derive(serde::Deserialize)]
     struct JsonReport {
         inventory: Inventory,
     }
-    let bytes = crate::safefs::read_bounded(path, crate::safefs::limits::INVENTORY)
-        .map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
-    serde_json::from_slice::<Inventory>(&bytes)
+    let bytes =
+        crate::safefs::read_bounded(path, crate::safefs::limits::INVENTORY).map_err(|source| {
+            InventoryError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+    let inventory = serde_json::from_slice::<Inventory>(&bytes)
         .or_else(|e| {
             serde_json::from_slice::<JsonReport>(&bytes)
                 .map(|r| r.inventory)
                 .map_err(|_| e)
         })
-        .map_err(|e| format!("{}: not a portcullis inventory: {e}", path.display()))
-        .and_then(|inv| match inv.inconsistency() {
-            Some(why) => Err(format!(
-                "{}: not an inventory a scan could make: {why}",
-                path.display()
-            )),
-            None => Ok(inv),
-        })
+        .map_err(|source| InventoryError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+    match inventory.inconsistency() {
+        Some(why) => Err(InventoryError::Impossible {
+            path: path.to_owned(),
+            why,
+        }),
+        None => Ok(inventory),
+    }
 }
 
 /// Sets up the judge, obtains the inventory, judges it, writes every report
@@ -175,25 +263,26 @@ pub(crate) fn judged_run(
     policy: &JudgeArgs,
     reports: &ReportArgs,
     allow_partial: bool,
-    obtain: impl FnOnce() -> Result<Inventory, String>,
+    diag: &Diagnostics,
+    obtain: impl FnOnce() -> Result<Inventory, RunError>,
 ) -> anyhow::Result<ExitStatus> {
     let started = SystemTime::now();
-    let mut errors = Vec::new();
+    let mut errors: Vec<RunError> = Vec::new();
     let sarif_location = reports
         .sarif_uri(policy.policy.policy.as_deref())
         .unwrap_or_else(|e| {
-            errors.push(e);
+            errors.push(e.into());
             "portcullis.toml".into()
         });
     let mut usable_files = Vec::new();
     for (format, path) in reports.files() {
         match report::check_path(path) {
             Ok(()) => usable_files.push((format, path)),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.into()),
         }
     }
     let judge = if errors.is_empty() {
-        setup(&policy.policy, policy.baseline.as_deref())
+        setup(&policy.policy, policy.baseline.as_deref(), diag)
             .map_err(|e| errors.extend(e))
             .ok()
     } else {
@@ -204,21 +293,22 @@ pub(crate) fn judged_run(
         .and_then(|_| obtain().map_err(|e| errors.push(e)).ok());
     let evaluation = match (&judge, &inventory) {
         (Some(judge), Some(inventory)) => {
-            report_gaps(inventory);
-            judge_reporting_logs(judge, inventory)
+            report_gaps(inventory, diag);
+            judge_reporting_logs(judge, inventory, diag)
         }
         _ => Evaluation::default(),
     };
     for e in &errors {
-        eprintln!("portcullis: {e}");
+        diag.error(e);
     }
-    let exit = match &inventory {
-        Some(inv) if errors.is_empty() => ExitStatus::for_scan(
+    let exit = match (errors.first(), &inventory) {
+        (Some(e), _) => e.exit_status(),
+        (None, Some(inv)) => ExitStatus::for_scan(
             reports.fail_on.verdict(&evaluation),
             evaluation.is_complete_for(inv),
             allow_partial,
         ),
-        _ => ExitStatus::Error,
+        (None, None) => ExitStatus::Error,
     };
     let run = RunInfo {
         command_line: std::env::args_os()
@@ -228,7 +318,7 @@ pub(crate) fn judged_run(
         finished: SystemTime::now(),
         exit,
         fail_on: reports.fail_on,
-        errors,
+        errors: errors.iter().map(ToString::to_string).collect(),
         category: reports.category.clone(),
         sarif_location,
     };
@@ -239,12 +329,12 @@ pub(crate) fn judged_run(
     };
     let mut status = exit;
     for (format, path) in usable_files {
-        if let Err(e) = report::write_file(path, format.reporter(), &report) {
-            eprintln!(
-                "portcullis: {}: cannot write the report: {e}",
-                path.display()
-            );
-            status = ExitStatus::Error;
+        if let Err(source) = report::write_file(path, format.reporter(), &report) {
+            let error = RunError::ReportWrite {
+                path: path.to_owned(),
+                source,
+            };
+            status = stopped(&error, diag);
         }
     }
     write_stdout(|out| match reports.format {
@@ -258,186 +348,125 @@ pub(crate) fn judged_run(
     Ok(status)
 }
 
-fn judge_reporting_logs(judge: &Judge, inventory: &Inventory) -> Evaluation {
+fn judge_reporting_logs(judge: &Judge, inventory: &Inventory, diag: &Diagnostics) -> Evaluation {
     let (evaluation, logs) = judge.judge(inventory);
     for (plugin, line) in &logs {
-        eprintln!("portcullis: plugin {plugin}: {line}");
+        diag.plugin_log(plugin, line);
     }
     for failure in &evaluation.plugin_failures {
-        eprintln!("portcullis: incomplete: {}", failure.message);
+        diag.plugin_failure(failure);
     }
     evaluation
 }
 
 /// The judge, or every reason it could not be set up (exit 2).
-fn setup(policy: &PolicyArgs, baseline: Option<&Path>) -> Result<Judge, Vec<String>> {
-    Judge::new(policy.policy.as_deref(), &policy.plugins, baseline).map_err(|e| match e {
-        SetupError::Policy(errors) => errors.iter().map(ToString::to_string).collect(),
-        SetupError::Load(e) => vec![e.to_string()],
+fn setup(
+    policy: &PolicyArgs,
+    baseline: Option<&Path>,
+    diag: &Diagnostics,
+) -> Result<Judge, Vec<RunError>> {
+    Judge::new(policy.policy.as_deref(), &policy.plugins, baseline, diag).map_err(|e| match e {
+        SetupError::Policy(errors) => errors.into_iter().map(RunError::Policy).collect(),
+        SetupError::Load(e) => vec![RunError::Load(e)],
     })
 }
 
 fn with_judge(
     policy: &PolicyArgs,
+    diag: &Diagnostics,
     f: impl FnOnce(&Judge) -> anyhow::Result<ExitStatus>,
 ) -> anyhow::Result<ExitStatus> {
-    match setup(policy, None) {
+    match setup(policy, None, diag) {
         Ok(judge) => f(&judge),
         Err(errors) => {
-            for e in errors {
-                eprintln!("portcullis: {e}");
+            for e in &errors {
+                diag.error(e);
             }
-            Ok(ExitStatus::Error)
+            Ok(errors
+                .first()
+                .map_or(ExitStatus::Error, RunError::exit_status))
         }
     }
 }
 
 fn rules(judge: &Judge) -> anyhow::Result<ExitStatus> {
-    write_stdout(|out| {
-        writeln!(
-            out,
-            "{:<24} {:<12} {:<8} {:<8} DESCRIPTION",
-            "RULE", "PLUGIN", "LEVEL", "ENABLED"
-        )?;
-        for r in &judge.configured.rules {
-            let enabled = if r.enabled { "yes" } else { "no" };
-            writeln!(
-                out,
-                "{:<24} {:<12} {:<8} {:<8} {}",
-                r.id,
-                r.plugin,
-                r.level.as_str(),
-                enabled,
-                r.short_description
-            )?;
-        }
-        Ok(())
-    })?;
+    write_stdout(|out| report::catalogue::rules(&judge.configured.rules, out))?;
     Ok(ExitStatus::Clean)
 }
 
-fn explain(judge: &Judge, id: &str) -> anyhow::Result<ExitStatus> {
-    let Some(r) = judge.configured.rules.iter().find(|r| r.id == id) else {
-        eprintln!("portcullis: no rule `{id}` (see `portcullis rules`)");
-        return Ok(ExitStatus::Error);
+fn explain(judge: &Judge, id: &str, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
+    let Some(rule) = judge.configured.rules.iter().find(|r| r.id == id) else {
+        let error = RunError::UnknownRule(id.to_owned());
+        diag.error(&error);
+        return Ok(error.exit_status());
     };
-    write_stdout(|out| {
-        writeln!(
-            out,
-            "{} ({}) — plugin {}, level {}{}",
-            r.id,
-            r.name,
-            r.plugin,
-            r.level.as_str(),
-            if r.enabled { "" } else { ", disabled" }
-        )?;
-        writeln!(
-            out,
-            "\n{}\n\n{}\n\n{}",
-            r.short_description, r.full_description, r.help_markdown
-        )?;
-        if let Some(uri) = &r.help_uri {
-            writeln!(out, "\nMore: {uri}")?;
-        }
-        if !r.tags.is_empty() {
-            writeln!(out, "Tags: {}", r.tags.join(", "))?;
-        }
-        Ok(())
-    })?;
+    write_stdout(|out| report::catalogue::explain(rule, out))?;
     Ok(ExitStatus::Clean)
 }
 
 fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
-    write_stdout(|out| {
-        writeln!(
-            out,
-            "{:<16} {:<10} {:<6} {:<6} ORIGIN",
-            "PLUGIN", "VERSION", "ABI", "RULES"
-        )?;
-        for a in judge.plugins() {
-            let p = &a.plugin;
-            writeln!(
-                out,
-                "{:<16} {:<10} {:<6} {:<6} {}",
-                p.name,
-                p.version,
-                crate::plugin::abi::ABI_VERSION,
-                p.rules.len(),
-                p.origin
-            )?;
-        }
-        Ok(())
-    })?;
+    let rows: Vec<_> = judge
+        .plugins()
+        .map(|a| report::catalogue::PluginRow {
+            name: &a.plugin.name,
+            version: &a.plugin.version,
+            abi: crate::plugin::abi::ABI_VERSION,
+            rules: a.plugin.rules.len(),
+            origin: a.plugin.origin.to_string(),
+        })
+        .collect();
+    write_stdout(|out| report::catalogue::plugins(&rows, out))?;
     Ok(ExitStatus::Clean)
 }
 
-/// Collects, or prints why the selection is wrong and returns None (exit 2).
 /// The inventory the collect options ask for (settled if asked), or why
 /// it cannot be had. `alive` can end a settle wait early.
 fn collect_inventory(
     args: &CollectArgs,
     default_settle: Option<Duration>,
     progress: bool,
-    alive: &mut dyn FnMut() -> Result<(), String>,
-) -> Result<Inventory, String> {
+    diag: &Diagnostics,
+    alive: &mut dyn FnMut() -> Result<(), RunError>,
+) -> Result<Inventory, RunError> {
     let settle = args.settle(default_settle)?;
-    scan_settled(&args.request(), settle, progress, alive)
+    scan_settled(&args.request(), settle, progress, diag, alive)
 }
 
 /// `progress`: the command's output allows a progress line (not
-/// `--format summary`); it is drawn only when stderr is a terminal.
+/// `--format summary`); the sink draws it only on a terminal.
 fn scan_settled(
     request: &collect::Request,
     settle: Option<Settle>,
     progress: bool,
-    alive: &mut dyn FnMut() -> Result<(), String>,
-) -> Result<Inventory, String> {
-    let mut scan = || collect::collect(request).map_err(|e| e.to_string());
-    match settle {
-        Some(settle) => {
-            use std::io::IsTerminal;
-            let draw = progress && std::io::stderr().is_terminal();
-            let mut line = |p: settle::Progress| {
-                if draw {
-                    eprint!(
-                        "\r\x1b[Kportcullis: settling: {} listener change{} in the last scan; unchanged for {:.1}s of {}; {:.0}s left",
-                        p.changed,
-                        if p.changed == 1 { "" } else { "s" },
-                        p.unchanged_for.as_secs_f64(),
-                        humantime::format_duration(settle.quiet),
-                        p.left.as_secs_f64(),
-                    );
-                }
-            };
-            let result = settle::settle(
-                settle,
-                &mut settle::Wall::start(),
-                &mut scan,
-                alive,
-                &mut line,
-            );
-            if draw {
-                eprint!("\r\x1b[K");
-            }
-            result
+    diag: &Diagnostics,
+    alive: &mut dyn FnMut() -> Result<(), RunError>,
+) -> Result<Inventory, RunError> {
+    let mut scan = || collect::collect(request).map_err(RunError::from);
+    let Some(settle) = settle else {
+        alive()?;
+        return scan();
+    };
+    let mut line = |p: settle::Progress| {
+        if progress {
+            diag.progress(Some(&format_args!(
+                "settling: {} listener change{} in the last scan; unchanged for {:.1}s of {}; {:.0}s left",
+                p.changed,
+                if p.changed == 1 { "" } else { "s" },
+                p.unchanged_for.as_secs_f64(),
+                humantime::format_duration(settle.quiet),
+                p.left.as_secs_f64(),
+            )));
         }
-        None => {
-            alive()?;
-            scan()
-        }
-    }
-}
-
-/// For commands that do not write reports: the inventory, or None after
-/// saying on stderr why not (exit 2).
-fn collect_or_report(args: &CollectArgs, progress: bool) -> Option<Inventory> {
-    match collect_inventory(args, None, progress, &mut || Ok(())) {
-        Ok(inventory) => Some(inventory),
-        Err(e) => {
-            eprintln!("portcullis: {e}");
-            None
-        }
-    }
+    };
+    let result = settle::settle(
+        settle,
+        &mut settle::Wall::start(),
+        &mut scan,
+        alive,
+        &mut line,
+    );
+    diag.progress(None);
+    result
 }
 
 /// Writes to a block-buffered stdout (pretty output of a large inventory is
@@ -451,13 +480,9 @@ fn write_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow
     }
 }
 
-/// Every gap goes to stderr, whatever the output format.
-fn report_gaps(inventory: &Inventory) {
+/// Every gap is said, whatever the output format.
+fn report_gaps(inventory: &Inventory, diag: &Diagnostics) {
     for gap in &inventory.gaps {
-        let scope = gap
-            .netns
-            .map(|n| format!(" in net:[{n}]"))
-            .unwrap_or_default();
-        eprintln!("portcullis: incomplete{scope}: {}", gap.detail);
+        diag.gap(gap);
     }
 }

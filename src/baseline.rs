@@ -52,12 +52,19 @@ pub fn render(inv: &Inventory) -> String {
     text
 }
 
+/// Why a baseline file cannot be used; the caller puts the path in front.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read the baseline: {0}")]
+    Read(crate::safefs::FileError),
+    #[error("not a portcullis baseline: {0}")]
+    Parse(serde_json::Error),
+}
+
 /// The baseline plugin's config for a baseline file: `{"baseline": …}`.
-/// Errors say what is wrong; the caller puts the path in front.
-pub fn plugin_config(path: &Path) -> Result<String, String> {
+pub fn plugin_config(path: &Path) -> Result<String, BaselineError> {
     let bytes = crate::safefs::read_bounded(path, crate::safefs::limits::BASELINE)
-        .map_err(|e| format!("cannot read the baseline: {e}"))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("not a portcullis baseline: {e}"))?;
+        .map_err(BaselineError::Read)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(BaselineError::Parse)?;
     Ok(serde_json::json!({ "baseline": value }).to_string())
 }

@@ -10,6 +10,27 @@ use crate::collect::{Request, Selector};
 use crate::exit::FailOn;
 use crate::settle::Settle;
 
+/// Arguments clap accepts one by one but that do not make sense together,
+/// or that no report could carry.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error(
+        "--sarif-location {}: give a path relative to the repository root (code scanning rejects absolute and empty locations)",
+        .0.display()
+    )]
+    SarifLocation(PathBuf),
+    #[error("--timeout bounds --settle; give --settle too")]
+    TimeoutWithoutSettle,
+    #[error(
+        "--timeout {} is shorter than --settle {}",
+        humantime::format_duration(*.timeout),
+        humantime::format_duration(*.quiet)
+    )]
+    TimeoutShorterThanSettle { timeout: Duration, quiet: Duration },
+    #[error("exec: --isolate scans COMMAND's own namespace; drop --netns")]
+    IsolateWithNetns,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "portcullis",
@@ -140,7 +161,7 @@ impl ReportArgs {
     }
 
     /// The SARIF anchor as a relative URI reference, or why it cannot be one.
-    pub fn sarif_uri(&self, policy: Option<&std::path::Path>) -> Result<String, String> {
+    pub fn sarif_uri(&self, policy: Option<&std::path::Path>) -> Result<String, ArgError> {
         let path = match (&self.sarif_location, policy) {
             (Some(p), _) => p.as_path(),
             (None, Some(p)) if p.is_relative() => p,
@@ -149,11 +170,7 @@ impl ReportArgs {
         let text = path.to_string_lossy();
         let text = text.trim_start_matches("./");
         if path.is_absolute() || text.is_empty() {
-            return Err(format!(
-                "--sarif-location {}: give a path relative to the repository root \
-                 (code scanning rejects absolute and empty locations)",
-                path.display()
-            ));
+            return Err(ArgError::SarifLocation(path.to_owned()));
         }
         // No `:` kept: in a relative reference it would read as a scheme.
         Ok(crate::report::percent_encode(text, b"/-._~"))
@@ -205,20 +222,16 @@ impl CollectArgs {
 
     /// The settle loop's settings; `default` is the settle period when
     /// --settle is not given (none for a one-shot scan).
-    pub fn settle(&self, default: Option<Duration>) -> Result<Option<Settle>, String> {
+    pub fn settle(&self, default: Option<Duration>) -> Result<Option<Settle>, ArgError> {
         let Some(quiet) = self.settle.or(default) else {
             return match self.timeout {
-                Some(_) => Err("--timeout bounds --settle; give --settle too".into()),
+                Some(_) => Err(ArgError::TimeoutWithoutSettle),
                 None => Ok(None),
             };
         };
         let timeout = self.timeout.unwrap_or(DEFAULT_SETTLE_TIMEOUT);
         if timeout < quiet {
-            return Err(format!(
-                "--timeout {} is shorter than --settle {}",
-                humantime::format_duration(timeout),
-                humantime::format_duration(quiet)
-            ));
+            return Err(ArgError::TimeoutShorterThanSettle { timeout, quiet });
         }
         Ok(Some(Settle { quiet, timeout }))
     }

@@ -9,7 +9,7 @@
 //! touched.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -30,12 +30,44 @@ pub struct Running {
     pub netns: Option<u64>,
 }
 
+/// Why COMMAND could not be run to the scan.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exec: no COMMAND given (portcullis exec [OPTIONS] -- COMMAND ARGS...)")]
+    NoCommand,
+    #[error("exec: cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("exec: {path}: {source}")]
+    Namespace {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("exec: cannot wait for COMMAND: {0}")]
+    Wait(std::io::Error),
+    /// COMMAND ended before the scan: how, and the tail of its output.
+    #[error("exec: COMMAND exited before the scan ({status}){}", tail_text(.tail))]
+    ExitedEarly { status: String, tail: Vec<String> },
+}
+
+fn tail_text(tail: &[String]) -> String {
+    if tail.is_empty() {
+        " (no output)".to_owned()
+    } else {
+        format!("; last output:\n  {}", tail.join("\n  "))
+    }
+}
+
 /// Starts `argv`. Its output goes to our stderr (stdout is the report) and
 /// into the tail.
-pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or("exec: no COMMAND given (portcullis exec [OPTIONS] -- COMMAND ARGS...)")?;
+pub fn start(
+    argv: &[String],
+    isolate: bool,
+    diag: &crate::diag::Diagnostics,
+) -> Result<Running, ExecError> {
+    let (program, args) = argv.split_first().ok_or(ExecError::NoCommand)?;
     let mut command = Command::new(program);
     command
         .args(args)
@@ -53,9 +85,10 @@ pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
             });
         }
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("exec: cannot start {program}: {e}"))?;
+    let mut child = command.spawn().map_err(|source| ExecError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let pumps = [
         child
@@ -71,7 +104,8 @@ pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
     .flatten()
     .map(|stream| {
         let tail = Arc::clone(&tail);
-        std::thread::spawn(move || pump(stream, &tail))
+        let diag = diag.clone();
+        std::thread::spawn(move || pump(stream, &tail, &diag))
     })
     .collect();
     let mut running = Running {
@@ -85,22 +119,26 @@ pub fn start(argv: &[String], isolate: bool) -> Result<Running, String> {
         match std::fs::metadata(&path) {
             Ok(m) => running.netns = Some(std::os::unix::fs::MetadataExt::ino(&m)),
             // Gone already: say how COMMAND ended, not that a file is missing.
-            Err(e) => {
+            Err(source) => {
                 return Err(running
                     .exit_report()
-                    .unwrap_or(format!("exec: {path}: {e}")));
+                    .unwrap_or(ExecError::Namespace { path, source }));
             }
         }
     }
     Ok(running)
 }
 
-/// Copies a stream to stderr line by line, keeping the last lines.
-fn pump(stream: Box<dyn Read + Send>, tail: &Mutex<VecDeque<String>>) {
+/// Copies a stream to the diagnostics line by line, keeping the last lines.
+fn pump(
+    stream: Box<dyn Read + Send>,
+    tail: &Mutex<VecDeque<String>>,
+    diag: &crate::diag::Diagnostics,
+) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-        let _ = std::io::stderr().write_all(&line);
+        diag.passthrough(&line);
         let text = crate::model::ByteText::new(line.strip_suffix(b"\n").unwrap_or(&line).to_vec());
         let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
         if tail.len() == TAIL_LINES {
@@ -139,18 +177,18 @@ fn loopback_up() -> std::io::Result<()> {
 
 impl Running {
     /// Ok while COMMAND runs; its status and output tail once it exited.
-    pub fn alive(&mut self) -> Result<(), String> {
+    pub fn alive(&mut self) -> Result<(), ExecError> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(self.exited_early(status)),
-            Err(e) => Err(format!("exec: cannot wait for COMMAND: {e}")),
+            Err(e) => Err(ExecError::Wait(e)),
         }
     }
 
     /// After something of COMMAND's vanished: how COMMAND ended, if it did.
     /// Its namespace goes away a moment before it can be waited for, so
     /// this waits up to a second for the exit to show.
-    pub fn exit_report(&mut self) -> Option<String> {
+    pub fn exit_report(&mut self) -> Option<ExecError> {
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             match self.alive() {
@@ -161,7 +199,7 @@ impl Running {
         }
     }
 
-    fn exited_early(&mut self, status: ExitStatus) -> String {
+    fn exited_early(&mut self, status: ExitStatus) -> ExecError {
         // Its last output may still be in the pipes. A process it left
         // behind may hold them open, so wait a little, not for ever.
         let deadline = Instant::now() + Duration::from_millis(500);
@@ -169,15 +207,10 @@ impl Running {
             std::thread::sleep(Duration::from_millis(10));
         }
         let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
-        let output = if tail.is_empty() {
-            " (no output)".to_owned()
-        } else {
-            format!("; last output:\n  {}", Vec::from(tail.clone()).join("\n  "))
-        };
-        format!(
-            "exec: COMMAND exited before the scan ({}){output}",
-            describe(status)
-        )
+        ExecError::ExitedEarly {
+            status: describe(status),
+            tail: Vec::from(tail.clone()),
+        }
     }
 
     /// SIGTERM to the process group, SIGKILL to what is left after `grace`.

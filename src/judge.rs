@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{Evaluation, Inventory};
 use crate::plugin::evaluate::{self, ActivePlugin};
-use crate::plugin::load::{LoadError, LoadedPlugin, Loader};
+use crate::plugin::load::{LoadError, LoadReason, LoadedPlugin, Loader};
 use crate::policy::{self, Configured, Policy, PolicyError};
 
 /// Why judging could not start: all are configuration errors (exit 2).
@@ -39,9 +39,10 @@ impl Judge {
         policy_path: Option<&Path>,
         extra: &[PathBuf],
         baseline: Option<&Path>,
+        diag: &crate::diag::Diagnostics,
     ) -> Result<Judge, SetupError> {
         let policy = Policy::load(policy_path).map_err(SetupError::Policy)?;
-        let loader = Loader::new(cache_dir());
+        let loader = Loader::new(cache_dir(), diag.clone());
         let mut plugins: Vec<LoadedPlugin> = if policy.builtins_enabled() {
             loader.builtins()?
         } else {
@@ -57,10 +58,10 @@ impl Judge {
             if let Some(existing) = plugins.iter().find(|p| p.name == plugin.name) {
                 return Err(LoadError {
                     origin: path.display().to_string(),
-                    reason: format!(
-                        "it is named `{}`, like the plugin from {}",
-                        plugin.name, existing.origin
-                    ),
+                    reason: LoadReason::SameName {
+                        name: plugin.name.clone(),
+                        other: existing.origin.clone(),
+                    },
                 }
                 .into());
             }
@@ -73,10 +74,10 @@ impl Judge {
             .configure(plugins, &named)
             .map_err(SetupError::Policy)?;
         if let Some(path) = baseline {
-            let config = crate::baseline::plugin_config(path).map_err(|message| {
+            let config = crate::baseline::plugin_config(path).map_err(|e| {
                 SetupError::Policy(vec![PolicyError {
                     location: path.display().to_string(),
-                    message,
+                    message: e.to_string(),
                 }])
             })?;
             match configured

@@ -9,10 +9,15 @@
 //! - [`report`]: renders an inventory (table, JSON); knows nothing of collection.
 //! - [`app`]: wires them together; [`exit`]: the exit-code contract.
 
+// Everything said on stderr goes through `diag`; stdout is written only
+// where the requested output is.
+#![deny(clippy::print_stderr, clippy::print_stdout, clippy::dbg_macro)]
+
 pub mod app;
 pub mod baseline;
 pub mod cli;
 pub mod collect;
+pub mod diag;
 pub mod exec;
 pub mod exit;
 pub mod judge;

@@ -9,15 +9,16 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use portcullis::{app, cli::Cli, exit::ExitStatus};
+use portcullis::{app, cli::Cli, diag::Diagnostics, exit::ExitStatus};
 
 fn main() -> ExitCode {
     // clap exits 2 on usage errors and 0 for --help/--version: the contract's codes.
     let cli = Cli::parse();
-    match app::run(cli.command) {
+    let diag = Diagnostics::stderr();
+    match app::run(cli.command, &diag) {
         Ok(status) => status.into(),
         Err(e) => {
-            eprintln!("portcullis: {e:#}");
+            diag.error(&format_args!("{e:#}"));
             ExitStatus::Error.into()
         }
     }

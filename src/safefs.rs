@@ -20,7 +20,7 @@ use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, renameat};
@@ -227,25 +227,40 @@ pub fn real_path(fd: &impl AsFd) -> Result<std::path::PathBuf, FileError> {
     ))?)
 }
 
+/// A folder above a file lets someone else change what the file is.
+#[derive(Debug, thiserror::Error)]
+pub enum AncestryError {
+    #[error("cannot check its folder {}: {errno}", folder.display())]
+    Unreadable { folder: PathBuf, errno: Errno },
+    #[error("its folder {} is writable by other users (mode {mode:o}, owner uid {uid})", folder.display())]
+    Writable {
+        folder: PathBuf,
+        mode: u32,
+        uid: u32,
+    },
+}
+
 /// Checks that no one but root and us can change what `real` (a resolved
 /// path, owned by `owner`) leads to: every folder above it is owned by root
 /// or us and writable by no one else, unless it is sticky (like /tmp: others
 /// may add entries there but cannot rename or replace ours).
-pub fn check_ancestry(real: &Path, owner: u32) -> Result<(), String> {
+pub fn check_ancestry(real: &Path, owner: u32) -> Result<(), AncestryError> {
     let euid = nix::unistd::geteuid().as_raw();
     let trusted = |uid: u32| uid == 0 || uid == euid;
     let mut child_uid = owner;
     for dir in real.ancestors().skip(1) {
-        let stat = nix::sys::stat::lstat(dir)
-            .map_err(|e| format!("cannot check its folder {}: {e}", dir.display()))?;
+        let stat = nix::sys::stat::lstat(dir).map_err(|errno| AncestryError::Unreadable {
+            folder: dir.to_owned(),
+            errno,
+        })?;
         let mode = stat.st_mode & 0o7777;
         let sticky_over_trusted = mode & 0o1000 != 0 && trusted(child_uid);
         if !trusted(stat.st_uid) || (mode & 0o022 != 0 && !sticky_over_trusted) {
-            return Err(format!(
-                "its folder {} is writable by other users (mode {mode:o}, owner uid {})",
-                dir.display(),
-                stat.st_uid
-            ));
+            return Err(AncestryError::Writable {
+                folder: dir.to_owned(),
+                mode,
+                uid: stat.st_uid,
+            });
         }
         child_uid = stat.st_uid;
     }

@@ -85,13 +85,13 @@ pub struct Progress {
 /// gap). `alive` is asked before each scan; its error ends the wait (a
 /// command under `exec` that exited). `progress` is told after every
 /// re-scan.
-pub fn settle(
+pub fn settle<E>(
     settle: Settle,
     clock: &mut dyn Clock,
-    scan: &mut dyn FnMut() -> Result<Inventory, String>,
-    alive: &mut dyn FnMut() -> Result<(), String>,
+    scan: &mut dyn FnMut() -> Result<Inventory, E>,
+    alive: &mut dyn FnMut() -> Result<(), E>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Inventory, String> {
+) -> Result<Inventory, E> {
     // Often enough to notice a change soon, rarely enough not to load the
     // host: a quarter of the settle period, between 50 ms and 1 s.
     let interval = (settle.quiet / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -189,13 +189,17 @@ mod tests {
         }
     }
 
+    /// What the scripted command's exit is reported as.
+    #[derive(Debug, PartialEq)]
+    struct Stopped;
+
     const SETTLE: Settle = Settle {
         quiet: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
     };
 
     /// Scans that return `script[i]` at the i-th call (the last one after).
-    fn scripted(script: Vec<Vec<u16>>) -> impl FnMut() -> Result<Inventory, String> {
+    fn scripted(script: Vec<Vec<u16>>) -> impl FnMut() -> Result<Inventory, Stopped> {
         let mut i = 0;
         move || {
             let ports = &script[i.min(script.len() - 1)];
@@ -222,7 +226,7 @@ mod tests {
         let mut n = 0u16;
         let mut scan = || {
             n += 1;
-            Ok(inventory(&[n]))
+            Ok::<_, Stopped>(inventory(&[n]))
         };
         let inv = settle(SETTLE, &mut clock, &mut scan, &mut || Ok(()), &mut |_| {}).unwrap();
         assert_eq!(inv.gaps.len(), 1);
@@ -236,16 +240,12 @@ mod tests {
         let mut calls = 0;
         let mut alive = || {
             calls += 1;
-            if calls > 2 {
-                Err("exited".to_owned())
-            } else {
-                Ok(())
-            }
+            if calls > 2 { Err(Stopped) } else { Ok(()) }
         };
         let mut scan = scripted(vec![vec![22]]);
         assert_eq!(
             settle(SETTLE, &mut clock, &mut scan, &mut alive, &mut |_| {}).unwrap_err(),
-            "exited"
+            Stopped
         );
     }
 }

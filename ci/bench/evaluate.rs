@@ -108,7 +108,13 @@ fn main() {
     let runs = setting("PORTCULLIS_BENCH_RUNS", 7).max(1);
     let inv = inventory(listeners);
     let policy = std::env::var_os("BENCH_POLICY").map(std::path::PathBuf::from);
-    let judge = Judge::new(policy.as_deref(), &[], None).expect("the default plugins load");
+    let judge = Judge::new(
+        policy.as_deref(),
+        &[],
+        None,
+        &portcullis::diag::Diagnostics::stderr(),
+    )
+    .expect("the default plugins load");
     let mut times = Vec::new();
     let mut verdicts = 0;
     for _ in 0..runs {

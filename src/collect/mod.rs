@@ -75,7 +75,7 @@ pub enum CollectError {
     #[error("cannot list processes in /proc: {0}")]
     Proc(nix::errno::Errno),
     #[error("cannot start the scan: {0}")]
-    Thread(String),
+    Thread(std::io::Error),
 }
 
 /// Namespaces examined at once. Each is I/O-light kernel work; more threads
@@ -101,7 +101,7 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
         .spawn(move || {
             let _ = tx.send(collect_now(&owned));
         })
-        .map_err(|e| CollectError::Thread(e.to_string()))?;
+        .map_err(CollectError::Thread)?;
     match rx.recv_timeout(deadline) {
         Ok(result) => result,
         Err(_) => Ok(Inventory {

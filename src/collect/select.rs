@@ -40,8 +40,13 @@ pub enum SelectError {
     UnknownName(String),
     #[error("--netns {0}: no network namespace has that inode")]
     UnknownInode(u64),
-    #[error("--netns {path}: {why}")]
-    BadPath { path: String, why: String },
+    #[error("--netns {path}: {}", .errno.desc())]
+    Unopenable {
+        path: String,
+        errno: nix::errno::Errno,
+    },
+    #[error("--netns {0}: not a network namespace file")]
+    NotNetns(String),
 }
 
 /// Resolves selectors to namespace ids, adding namespaces reachable only
@@ -89,16 +94,21 @@ pub fn resolve(
 
 /// Identity of the network namespace at `path`, refusing anything else.
 fn netns_at(path: &std::path::Path) -> Result<NetnsId, SelectError> {
-    let bad = |why: String| SelectError::BadPath {
+    let unopenable = |errno| SelectError::Unopenable {
         path: path.display().to_string(),
-        why,
+        errno,
     };
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| bad(e.desc().to_owned()))?;
+    // Non-blocking: a FIFO at the path cannot hang the scan.
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(unopenable)?;
     if !super::procwalk::is_netns_file(fd.as_fd()) {
-        return Err(bad("not a network namespace file".into()));
+        return Err(SelectError::NotNetns(path.display().to_string()));
     }
-    let st = fstat(&fd).map_err(|e| bad(e.desc().to_owned()))?;
+    let st = fstat(&fd).map_err(unopenable)?;
     Ok(NetnsId {
         dev: st.st_dev,
         inode: st.st_ino,
@@ -122,9 +132,12 @@ mod tests {
     #[test]
     fn a_path_that_is_not_a_netns_is_refused() {
         let err = netns_at(std::path::Path::new("/proc/self/ns/uts")).unwrap_err();
-        assert!(err.to_string().contains("not a network namespace"), "{err}");
+        assert!(matches!(err, SelectError::NotNetns(p) if p == "/proc/self/ns/uts"));
         let err = netns_at(std::path::Path::new("/nonexistent/ns")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/ns"), "{err}");
+        assert!(matches!(
+            err,
+            SelectError::Unopenable { path, errno: nix::errno::Errno::ENOENT } if path == "/nonexistent/ns"
+        ));
         assert!(netns_at(std::path::Path::new("/proc/self/ns/net")).is_ok());
     }
 }

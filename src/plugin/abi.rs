@@ -16,20 +16,30 @@ pub use self::portcullis::plugin::types as wit;
 pub const ABI_VERSION: &str = "0.1.0";
 const PACKAGE: &str = "portcullis:plugin/";
 
-/// Checks a component's imports and exports against the ABI. The error is a
-/// sentence for the user, naming what is wrong.
-pub fn check_component(engine: &Engine, component: &Component) -> Result<(), String> {
+/// Why a component does not fit this host's ABI.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AbiError {
+    #[error(
+        "it imports `{0}`, a capability portcullis does not grant (plugins get only `{PACKAGE}host`: no WASI, no files, no network)"
+    )]
+    Capability(String),
+    #[error("it exports no `{PACKAGE}rules` interface: not a portcullis plugin")]
+    NoRules,
+    #[error(
+        "it was built for plugin ABI {version} (`{name}`); this portcullis implements ABI {ABI_VERSION}: rebuild the plugin against a compatible portcullis-sdk"
+    )]
+    Version { name: String, version: String },
+}
+
+/// Checks a component's imports and exports against the ABI.
+pub fn check_component(engine: &Engine, component: &Component) -> Result<(), AbiError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         match interface_version(name) {
             Some((iface, version)) if iface == "host" || iface == "types" => {
                 check_version(name, version)?
             }
-            _ => {
-                return Err(format!(
-                    "it imports `{name}`, a capability portcullis does not grant (plugins get only `{PACKAGE}host`: no WASI, no files, no network)"
-                ));
-            }
+            _ => return Err(AbiError::Capability(name.to_owned())),
         }
     }
     let mut found_rules = false;
@@ -40,9 +50,7 @@ pub fn check_component(engine: &Engine, component: &Component) -> Result<(), Str
         }
     }
     if !found_rules {
-        return Err(format!(
-            "it exports no `{PACKAGE}rules` interface: not a portcullis plugin"
-        ));
+        return Err(AbiError::NoRules);
     }
     Ok(())
 }
@@ -54,7 +62,7 @@ fn interface_version(name: &str) -> Option<(&str, &str)> {
 }
 
 /// Compatible: same major, and while the major is 0, same minor (semver).
-fn check_version(name: &str, version: &str) -> Result<(), String> {
+fn check_version(name: &str, version: &str) -> Result<(), AbiError> {
     let parse = |v: &str| -> Option<(u64, u64)> {
         let mut parts = v.split('.');
         Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
@@ -68,9 +76,10 @@ fn check_version(name: &str, version: &str) -> Result<(), String> {
     if compatible {
         Ok(())
     } else {
-        Err(format!(
-            "it was built for plugin ABI {version} (`{name}`); this portcullis implements ABI {ABI_VERSION}: rebuild the plugin against a compatible portcullis-sdk"
-        ))
+        Err(AbiError::Version {
+            name: name.to_owned(),
+            version: version.to_owned(),
+        })
     }
 }
 
@@ -82,10 +91,12 @@ mod tests {
     fn versions_follow_semver_for_zero_majors() {
         assert!(check_version("x", "0.1.0").is_ok());
         assert!(check_version("x", "0.1.7").is_ok());
-        assert!(
-            check_version("x", "0.2.0")
-                .unwrap_err()
-                .contains("ABI 0.2.0")
+        assert_eq!(
+            check_version("x", "0.2.0"),
+            Err(AbiError::Version {
+                name: "x".into(),
+                version: "0.2.0".into()
+            })
         );
         assert!(check_version("x", "1.0.0").is_err());
         assert!(check_version("x", "0.1.1-rc1").is_err());

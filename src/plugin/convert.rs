@@ -149,6 +149,21 @@ pub fn rule(plugin: &str, r: wit::RuleInfo) -> model::Rule {
 /// Verdicts about no listener (the host as a whole) one evaluation may give.
 const MAX_HOST_WIDE_VERDICTS: usize = 1024;
 
+/// What is wrong with the results a plugin returned.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResultError {
+    #[error("returned {} MiB of results, over its limit of {} MiB", .bytes >> 20, .limit >> 20)]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("returned a verdict for rule `{0}`, which it does not declare")]
+    UndeclaredRule(String),
+    #[error("referred to listener {id}, but the inventory has {listeners}")]
+    NoSuchListener { id: u32, listeners: usize },
+    #[error("judged listener {listener} twice for rule `{rule}`")]
+    JudgedTwice { listener: usize, rule: String },
+    #[error("returned {0} host-wide verdicts, over the limit of {MAX_HOST_WIDE_VERDICTS}")]
+    TooManyHostWide(usize),
+}
+
 /// Checks an evaluation against the plugin's declared rules and the
 /// inventory, and turns it into model verdicts (levels from the catalogue,
 /// unless the verdict overrides its own).
@@ -158,7 +173,7 @@ pub fn evaluation<'a>(
     rules: &'a [model::Rule],
     listeners: usize,
     max_bytes: usize,
-) -> Result<(Vec<model::Verdict>, Vec<model::NotApplicable>), String> {
+) -> Result<(Vec<model::Verdict>, Vec<model::NotApplicable>), ResultError> {
     let bytes: usize = eval
         .verdicts
         .iter()
@@ -170,38 +185,36 @@ pub fn evaluation<'a>(
             .map(|n| n.reason.len())
             .sum::<usize>();
     if bytes > max_bytes {
-        return Err(format!(
-            "returned {} MiB of results, over its limit of {} MiB",
-            bytes >> 20,
-            max_bytes >> 20
-        ));
+        return Err(ResultError::TooLarge {
+            bytes,
+            limit: max_bytes,
+        });
     }
     let rule_of = |id: &str| {
         rules
             .iter()
             .find(|r| r.id == id)
-            .ok_or_else(|| format!("returned a verdict for rule `{id}`, which it does not declare"))
+            .ok_or_else(|| ResultError::UndeclaredRule(id.to_owned()))
     };
     let check_id = |id: u32| {
         if (id as usize) < listeners {
             Ok(id as usize)
         } else {
-            Err(format!(
-                "referred to listener {id}, but the inventory has {listeners}"
-            ))
+            Err(ResultError::NoSuchListener { id, listeners })
         }
     };
     // One verdict per rule and listener: a plugin that says two things of
     // one listener (or lists it twice as passed) is refused, which also
     // bounds the verdicts by the inventory's size.
     let mut judged: std::collections::HashSet<(&'a str, usize)> = std::collections::HashSet::new();
-    let mut once = |rule: &'a str, listener: usize| -> Result<(), String> {
+    let mut once = |rule: &'a str, listener: usize| -> Result<(), ResultError> {
         if judged.insert((rule, listener)) {
             Ok(())
         } else {
-            Err(format!(
-                "judged listener {listener} twice for rule `{rule}`"
-            ))
+            Err(ResultError::JudgedTwice {
+                listener,
+                rule: rule.to_owned(),
+            })
         }
     };
     let host_wide = eval
@@ -210,9 +223,7 @@ pub fn evaluation<'a>(
         .filter(|v| v.listener.is_none())
         .count();
     if host_wide > MAX_HOST_WIDE_VERDICTS {
-        return Err(format!(
-            "returned {host_wide} host-wide verdicts, over the limit of {MAX_HOST_WIDE_VERDICTS}"
-        ));
+        return Err(ResultError::TooManyHostWide(host_wide));
     }
     let mut verdicts = Vec::with_capacity(eval.verdicts.len());
     for v in eval.verdicts {

@@ -26,8 +26,27 @@ pub struct Outcome {
     pub logs: Vec<(String, String)>,
 }
 
+/// How one plugin's call went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginFault {
+    /// The plugin returned its own error.
+    #[error("reported an error: {0}")]
+    Reported(String),
+    /// The plugin said its config is wrong, and how.
+    #[error("{0}")]
+    ConfigRejected(String),
+    #[error("validate-config {0}")]
+    ValidateConfig(CallError),
+    #[error(transparent)]
+    Evaluate(CallError),
+    #[error(transparent)]
+    Results(#[from] convert::ResultError),
+    #[error("crashed the host thread")]
+    Crashed,
+}
+
 /// Asks each plugin whether it accepts its config; errors name the plugin.
-pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String, String)> {
+pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String, PluginFault)> {
     let _ticker = run::EpochTicker::start(&loader.engine);
     let mut problems = Vec::new();
     for a in active {
@@ -38,8 +57,11 @@ pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String
         });
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => problems.push((a.plugin.name.clone(), plugin_error_text(&e))),
-            Err(e) => problems.push((a.plugin.name.clone(), format!("validate-config {e}"))),
+            Ok(Err(e)) => problems.push((
+                a.plugin.name.clone(),
+                PluginFault::ConfigRejected(plugin_error_text(&e)),
+            )),
+            Err(e) => problems.push((a.plugin.name.clone(), PluginFault::ValidateConfig(e))),
         }
     }
     problems
@@ -60,12 +82,7 @@ pub fn evaluate(
             .collect();
         threads
             .into_iter()
-            .zip(active)
-            .map(|(t, a)| {
-                t.join().unwrap_or_else(|_| {
-                    Err(format!("plugin {} crashed the host thread", a.plugin.name))
-                })
-            })
+            .map(|t| t.join().unwrap_or(Err(PluginFault::Crashed)))
             .collect()
     });
     let mut out = Outcome::default();
@@ -77,11 +94,11 @@ pub fn evaluate(
                 out.logs
                     .extend(logs.into_iter().map(|l| (a.plugin.name.clone(), l)));
             }
-            Err(message) => out.failures.push(PluginFailure {
+            Err(fault) => out.failures.push(PluginFailure {
                 plugin: a.plugin.name.clone(),
                 rules: a.plugin.rules.iter().map(|r| r.id.clone()).collect(),
                 message: format!(
-                    "plugin {} ({}) {message}; its rules were not evaluated",
+                    "plugin {} ({}) {fault}; its rules were not evaluated",
                     a.plugin.name, a.plugin.origin
                 ),
             }),
@@ -90,7 +107,7 @@ pub fn evaluate(
     out
 }
 
-type RunResult = Result<(Vec<Verdict>, Vec<NotApplicable>, Vec<String>), String>;
+type RunResult = Result<(Vec<Verdict>, Vec<NotApplicable>, Vec<String>), PluginFault>;
 
 fn run_one(
     loader: &Loader,
@@ -127,16 +144,8 @@ fn run_one(
     }
     let evaluation = match result {
         Ok(Ok(evaluation)) => evaluation,
-        Ok(Err(e)) => return Err(format!("reported an error: {}", plugin_error_text(&e))),
-        Err(
-            e @ (CallError::OutOfFuel(_)
-            | CallError::Timeout(_)
-            | CallError::Memory(_)
-            | CallError::Trap(_)
-            | CallError::Host(_)),
-        ) => {
-            return Err(e.to_string());
-        }
+        Ok(Err(e)) => return Err(PluginFault::Reported(plugin_error_text(&e))),
+        Err(e) => return Err(PluginFault::Evaluate(e)),
     };
     let (verdicts, na) = convert::evaluation(
         &a.plugin.name,

@@ -47,7 +47,61 @@ impl std::fmt::Display for Origin {
 #[error("plugin {origin}: {reason}")]
 pub struct LoadError {
     pub origin: String,
-    pub reason: String,
+    pub reason: LoadReason,
+}
+
+/// What is wrong with one plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadReason {
+    #[error("cannot read it: {0}")]
+    Read(crate::safefs::FileError),
+    #[error(
+        "the file is writable by other users (mode {mode:o}, owner uid {uid}); running as root, portcullis refuses it"
+    )]
+    Writable { mode: u32, uid: u32 },
+    #[error("{0}; running as root, portcullis refuses it")]
+    Ancestry(crate::safefs::AncestryError),
+    #[error("cannot resolve where it is: {0}")]
+    Resolve(crate::safefs::FileError),
+    #[error(
+        "a precompiled native artifact; portcullis loads only .wasm components and compiles them itself"
+    )]
+    Precompiled,
+    #[error("not a WebAssembly file")]
+    NotWasm,
+    #[error(
+        "a core WebAssembly module, not a component: build it with the portcullis-sdk (wasm-component-ld linker)"
+    )]
+    CoreModule,
+    #[error("not a valid component: {0:#}")]
+    Invalid(wasmtime::Error),
+    #[error(transparent)]
+    Abi(#[from] abi::AbiError),
+    #[error("{0:#}")]
+    Link(wasmtime::Error),
+    #[error("describe {0}")]
+    Describe(run::CallError),
+    #[error(transparent)]
+    Description(#[from] DescriptionError),
+    #[error("it is named `{name}`, like the plugin from {other}")]
+    SameName { name: String, other: Origin },
+}
+
+/// What `describe` said that the host cannot accept.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum DescriptionError {
+    #[error("its name {0:?} is not kebab-case")]
+    NameNotKebab(String),
+    #[error("it declares no rules")]
+    NoRules,
+    #[error("rule id {0:?} is not kebab-case")]
+    RuleIdNotKebab(String),
+    #[error("it declares rule `{0}` twice")]
+    RuleTwice(String),
+    #[error("rule `{0}` has no description or help")]
+    NoHelp(String),
+    #[error("rule `{rule}` has security-severity {value}, outside 0.1 to 10.0")]
+    Severity { rule: String, value: f32 },
 }
 
 pub struct LoadedPlugin {
@@ -65,16 +119,19 @@ pub struct Loader {
     pub(super) engine: Engine,
     linker: wasmtime::component::Linker<State>,
     cache: Option<PathBuf>,
+    /// Where a cache that cannot be used is said.
+    diag: crate::diag::Diagnostics,
 }
 
 impl Loader {
-    pub fn new(cache: Option<PathBuf>) -> Loader {
+    pub fn new(cache: Option<PathBuf>, diag: crate::diag::Diagnostics) -> Loader {
         let engine = Engine::new(&engine_config()).expect("the engine config is valid");
         let linker = run::linker(&engine).expect("the ABI links");
         Loader {
             engine,
             linker,
             cache,
+            diag,
         }
     }
 
@@ -83,7 +140,7 @@ impl Loader {
     }
 
     fn builtin(&self, b: &Builtin) -> Result<LoadedPlugin, LoadError> {
-        let err = |reason: String| LoadError {
+        let err = |reason: LoadReason| LoadError {
             origin: format!("{} (embedded)", b.name),
             reason,
         };
@@ -97,7 +154,9 @@ impl Loader {
         let was_precompiled = precompiled.is_some();
         let component = match precompiled {
             Some(c) => c,
-            None => Component::new(&self.engine, b.wasm).map_err(|e| err(format!("{e:#}")))?,
+            None => {
+                Component::new(&self.engine, b.wasm).map_err(|e| err(LoadReason::Invalid(e)))?
+            }
         };
         let mut plugin = self.finish(component, Origin::Embedded).map_err(err)?;
         plugin.precompiled = was_precompiled;
@@ -107,30 +166,32 @@ impl Loader {
     /// Loads a `.wasm` component from a file. Precompiled native artifacts
     /// are refused: only code this binary compiled itself is ever run natively.
     pub fn file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
-        let err = |reason: String| LoadError {
+        let err = |reason: LoadReason| LoadError {
             origin: path.display().to_string(),
             reason,
         };
         let bytes = read_plugin(path).map_err(err)?;
         if Engine::detect_precompiled(&bytes).is_some() {
-            return Err(err("a precompiled native artifact; portcullis loads only .wasm components and compiles them itself".into()));
+            return Err(err(LoadReason::Precompiled));
         }
         if !bytes.starts_with(b"\0asm") {
-            return Err(err("not a WebAssembly file".into()));
+            return Err(err(LoadReason::NotWasm));
         }
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-            return Err(err("a core WebAssembly module, not a component: build it with the portcullis-sdk (wasm-component-ld linker)".into()));
+            return Err(err(LoadReason::CoreModule));
         }
         let component = self.compile_cached(&bytes).map_err(err)?;
         self.finish(component, Origin::File(path.to_owned()))
             .map_err(err)
     }
 
-    fn compile_cached(&self, wasm: &[u8]) -> Result<Component, String> {
-        let compile = || {
-            Component::new(&self.engine, wasm).map_err(|e| format!("not a valid component: {e:#}"))
-        };
-        let Some(dir) = self.cache.as_deref().and_then(open_cache_dir) else {
+    fn compile_cached(&self, wasm: &[u8]) -> Result<Component, LoadReason> {
+        let compile = || Component::new(&self.engine, wasm).map_err(LoadReason::Invalid);
+        let Some(dir) = self
+            .cache
+            .as_deref()
+            .and_then(|dir| open_cache_dir(dir, &self.diag))
+        else {
             return compile();
         };
         let name = format!("{}.cwasm", self.cache_key(wasm));
@@ -166,20 +227,20 @@ impl Loader {
     }
 
     /// ABI check, describe, and the description's own checks.
-    fn finish(&self, component: Component, origin: Origin) -> Result<LoadedPlugin, String> {
+    fn finish(&self, component: Component, origin: Origin) -> Result<LoadedPlugin, LoadReason> {
         abi::check_component(&self.engine, &component)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| format!("{e:#}"))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| format!("{e:#}"))?;
+            .map_err(LoadReason::Link)?;
+        let pre = PluginPre::new(instance_pre).map_err(LoadReason::Link)?;
         let limits = Limits::default();
         let mut store = run::store(&self.engine, &limits);
         let _ticker = run::EpochTicker::start(&self.engine);
         let info = run::call(&pre, &mut store, &limits, |p, s| {
             p.portcullis_plugin_rules().call_describe(s)
         })
-        .map_err(|e| format!("describe {e}"))?;
+        .map_err(LoadReason::Describe)?;
         let rules: Vec<Rule> = info
             .rules
             .into_iter()
@@ -198,34 +259,34 @@ impl Loader {
     }
 }
 
-fn check_description(name: &str, rules: &[Rule]) -> Result<(), String> {
+fn check_description(name: &str, rules: &[Rule]) -> Result<(), DescriptionError> {
     let kebab = |s: &str| {
         !s.is_empty()
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     if !kebab(name) {
-        return Err(format!("its name {name:?} is not kebab-case"));
+        return Err(DescriptionError::NameNotKebab(name.to_owned()));
     }
     if rules.is_empty() {
-        return Err("it declares no rules".into());
+        return Err(DescriptionError::NoRules);
     }
     for (i, r) in rules.iter().enumerate() {
         if !kebab(&r.id) {
-            return Err(format!("rule id {:?} is not kebab-case", r.id));
+            return Err(DescriptionError::RuleIdNotKebab(r.id.clone()));
         }
         if rules[..i].iter().any(|o| o.id == r.id) {
-            return Err(format!("it declares rule `{}` twice", r.id));
+            return Err(DescriptionError::RuleTwice(r.id.clone()));
         }
         if r.short_description.is_empty() || r.help_markdown.is_empty() {
-            return Err(format!("rule `{}` has no description or help", r.id));
+            return Err(DescriptionError::NoHelp(r.id.clone()));
         }
         // Code scanning drops a score outside (0, 10] without a word.
         if !(r.security_severity > 0.0 && r.security_severity <= 10.0) {
-            return Err(format!(
-                "rule `{}` has security-severity {}, outside 0.1 to 10.0",
-                r.id, r.security_severity
-            ));
+            return Err(DescriptionError::Severity {
+                rule: r.id.clone(),
+                value: r.security_severity,
+            });
         }
     }
     Ok(())
@@ -238,27 +299,22 @@ fn check_description(name: &str, rules: &[Rule]) -> Result<(), String> {
 /// and read from the descriptor that was checked, so swapping the file, or
 /// a link into a folder others can write, cannot slip another file in.
 /// Running as another user, only the regular-file and size checks apply.
-fn read_plugin(path: &Path) -> Result<Vec<u8>, String> {
-    let file = crate::safefs::open_regular(path).map_err(|e| format!("cannot read it: {e}"))?;
+fn read_plugin(path: &Path) -> Result<Vec<u8>, LoadReason> {
+    let file = crate::safefs::open_regular(path).map_err(LoadReason::Read)?;
     let euid = nix::unistd::geteuid().as_raw();
     if euid == 0 {
-        let refuse = |why: String| format!("{why}; running as root, portcullis refuses it");
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("cannot read it: {e}"))?;
+        let meta = file.metadata().map_err(|e| LoadReason::Read(e.into()))?;
         let mode = meta.permissions().mode() & 0o7777;
         if meta.uid() != 0 || mode & 0o022 != 0 {
-            return Err(refuse(format!(
-                "the file is writable by other users (mode {mode:o}, owner uid {})",
-                meta.uid()
-            )));
+            return Err(LoadReason::Writable {
+                mode,
+                uid: meta.uid(),
+            });
         }
-        let real = crate::safefs::real_path(&file)
-            .map_err(|e| format!("cannot resolve where it is: {e}"))?;
-        crate::safefs::check_ancestry(&real, meta.uid()).map_err(refuse)?;
+        let real = crate::safefs::real_path(&file).map_err(LoadReason::Resolve)?;
+        crate::safefs::check_ancestry(&real, meta.uid()).map_err(LoadReason::Ancestry)?;
     }
-    crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN)
-        .map_err(|e| format!("cannot read it: {e}"))
+    crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN).map_err(LoadReason::Read)
 }
 
 /// Opens the cache folder, creating it 0700 if it is missing, and keeps it
@@ -266,7 +322,7 @@ fn read_plugin(path: &Path) -> Result<Vec<u8>, String> {
 /// not a link, under folders no one else can change. Checked on the opened
 /// descriptor, which every later access goes through. A folder portcullis
 /// did not create never has its mode changed.
-fn open_cache_dir(dir: &Path) -> Option<OwnedFd> {
+fn open_cache_dir(dir: &Path, diag: &crate::diag::Diagnostics) -> Option<OwnedFd> {
     use std::os::unix::fs::DirBuilderExt;
     let euid = nix::unistd::geteuid().as_raw();
     let _ = std::fs::DirBuilder::new()
@@ -274,10 +330,10 @@ fn open_cache_dir(dir: &Path) -> Option<OwnedFd> {
         .mode(0o700)
         .create(dir);
     let refuse = |why: String| {
-        eprintln!(
-            "portcullis: not using plugin cache {}: {why}",
+        diag.note(&format_args!(
+            "not using plugin cache {}: {why}",
             dir.display()
-        );
+        ));
     };
     let fd = match nix::fcntl::open(
         dir,
@@ -301,9 +357,10 @@ fn open_cache_dir(dir: &Path) -> Option<OwnedFd> {
         ));
         return None;
     }
-    let ancestry = crate::safefs::real_path(&fd)
-        .map_err(|e| e.to_string())
-        .and_then(|real| crate::safefs::check_ancestry(&real, stat.st_uid));
+    let ancestry = match crate::safefs::real_path(&fd) {
+        Ok(real) => crate::safefs::check_ancestry(&real, stat.st_uid).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     if let Err(why) = ancestry {
         refuse(why);
         return None;
@@ -329,7 +386,7 @@ mod tests {
     /// users' scans) and describes itself sensibly.
     #[test]
     fn every_builtin_loads_precompiled_and_describes_itself() {
-        let loader = Loader::new(None);
+        let loader = Loader::new(None, crate::diag::Diagnostics::capture().0);
         let plugins = loader.builtins().unwrap();
         assert_eq!(plugins.len(), BUILTINS.len());
         assert!(!plugins.is_empty());
@@ -376,24 +433,27 @@ mod tests {
                 precision: super::super::abi::wit::Precision::High,
             },
         );
-        assert!(
-            check_description("p", std::slice::from_ref(&rule))
-                .unwrap_err()
-                .contains("kebab")
+        assert_eq!(
+            check_description("p", std::slice::from_ref(&rule)),
+            Err(DescriptionError::RuleIdNotKebab("Bad_Id".into()))
         );
         rule.id = "ok-id".into();
         rule.security_severity = 11.0;
-        assert!(
-            check_description("p", std::slice::from_ref(&rule))
-                .unwrap_err()
-                .contains("security-severity")
+        assert_eq!(
+            check_description("p", std::slice::from_ref(&rule)),
+            Err(DescriptionError::Severity {
+                rule: "ok-id".into(),
+                value: 11.0
+            })
         );
         rule.security_severity = 5.0;
-        assert!(
-            check_description("p", &[rule.clone(), rule])
-                .unwrap_err()
-                .contains("twice")
+        assert_eq!(
+            check_description("p", &[rule.clone(), rule]),
+            Err(DescriptionError::RuleTwice("ok-id".into()))
         );
-        assert!(check_description("P", &[]).unwrap_err().contains("kebab"));
+        assert_eq!(
+            check_description("P", &[]),
+            Err(DescriptionError::NameNotKebab("P".into()))
+        );
     }
 }

@@ -16,7 +16,7 @@ use super::limits::Limits;
 pub const TICK: Duration = Duration::from_millis(10);
 
 pub struct State {
-    limits: StoreLimits,
+    limits: Limiter,
     log_budget: u32,
     pub logs: Vec<(host::LogLevel, String)>,
     pub logs_dropped: u32,
@@ -68,16 +68,61 @@ pub enum CallError {
     Host(String),
 }
 
+/// wasmtime's store limits, remembering whether it refused memory: a
+/// refused growth surfaces as a host error, and knowing it from this flag
+/// rather than from the error's text keeps the classification exact.
+struct Limiter {
+    inner: StoreLimits,
+    memory_refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = self.inner.memory_growing(current, desired, maximum);
+        self.memory_refused |= !matches!(grown, Ok(true));
+        grown
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 /// A store for one call, with every limit set.
 pub fn store(engine: &Engine, limits: &Limits) -> Store<State> {
     let state = State {
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .instances(16)
-            .tables(16)
-            .memories(4)
-            .trap_on_grow_failure(true)
-            .build(),
+        limits: Limiter {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(16)
+                .tables(16)
+                .memories(4)
+                .trap_on_grow_failure(true)
+                .build(),
+            memory_refused: false,
+        },
         log_budget: limits.log_lines,
         logs: Vec::new(),
         logs_dropped: 0,
@@ -102,10 +147,13 @@ pub fn call<T>(
     let result = pre
         .instantiate(&mut *store)
         .and_then(|plugin| f(&plugin, store));
-    result.map_err(|e| classify(e, limits))
+    result.map_err(|e| classify(e, limits, store.data().limits.memory_refused))
 }
 
-fn classify(e: wasmtime::Error, limits: &Limits) -> CallError {
+fn classify(e: wasmtime::Error, limits: &Limits, memory_refused: bool) -> CallError {
+    if memory_refused {
+        return CallError::Memory(limits.memory_bytes);
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel(limits.fuel),
         Some(Trap::Interrupt) => CallError::Timeout(limits.timeout),
@@ -113,15 +161,7 @@ fn classify(e: wasmtime::Error, limits: &Limits) -> CallError {
             CallError::Trap("unreachable code reached (a panic, or an explicit trap)".into())
         }
         Some(trap) => CallError::Trap(trap.to_string()),
-        None => {
-            let text = format!("{e:#}");
-            if text.contains("growing memory") || text.contains("memory") && text.contains("limit")
-            {
-                CallError::Memory(limits.memory_bytes)
-            } else {
-                CallError::Host(text)
-            }
-        }
+        None => CallError::Host(format!("{e:#}")),
     }
 }
 

@@ -147,15 +147,11 @@ pub enum AddressMatch {
 }
 
 impl AddressMatch {
-    pub fn parse(text: &str) -> Result<AddressMatch, String> {
+    pub fn parse(text: &str) -> Result<AddressMatch, NotAnAddress> {
         if text == "*" {
             return Ok(AddressMatch::DualStack);
         }
-        let bad = || {
-            format!(
-                "address {text:?} is not an address (0.0.0.0, ::, *, 127.0.0.1) or a CIDR block (10.0.0.0/8)"
-            )
-        };
+        let bad = || NotAnAddress(text.to_owned());
         match text.split_once('/') {
             None => text.parse().map(AddressMatch::One).map_err(|_| bad()),
             Some((ip, prefix)) => {
@@ -201,15 +197,29 @@ fn in_block(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
     a & mask == b & mask
 }
 
-fn parse_range(text: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("port {text:?} is not a port or a \"lo-hi\" range");
+/// An allow entry's address that is neither an address nor a block.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("address {0:?} is not an address (0.0.0.0, ::, *, 127.0.0.1) or a CIDR block (10.0.0.0/8)")]
+pub struct NotAnAddress(pub String);
+
+/// An allow entry's port text that is not a range.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortRangeError {
+    #[error("port {0:?} is not a port or a \"lo-hi\" range")]
+    NotARange(String),
+    #[error("port range {0:?} is backwards")]
+    Backwards(String),
+}
+
+fn parse_range(text: &str) -> Result<(u16, u16), PortRangeError> {
+    let bad = || PortRangeError::NotARange(text.to_owned());
     let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
     let (lo, hi): (u16, u16) = (
         lo.trim().parse().map_err(|_| bad())?,
         hi.trim().parse().map_err(|_| bad())?,
     );
     if lo > hi {
-        return Err(format!("port range {text:?} is backwards"));
+        return Err(PortRangeError::Backwards(text.to_owned()));
     }
     Ok((lo, hi))
 }

@@ -47,6 +47,8 @@ impl std::fmt::Display for PolicyError {
     }
 }
 
+impl std::error::Error for PolicyError {}
+
 /// What the policy makes of the loaded plugins.
 pub struct Configured {
     pub active: Vec<ActivePlugin>,

@@ -3,6 +3,7 @@
 //! run went) writing to any `io::Write`. Files are written atomically by
 //! [`write_file`]; the table of a bare inventory (`list`) is [`table`].
 
+pub mod catalogue;
 pub mod findings;
 mod identity;
 pub mod json;
@@ -163,8 +164,19 @@ pub fn write_file(
 /// opens, and the name is free or a regular file (never a link, a device or
 /// a FIFO, which writing would destroy or write through). Permissions are
 /// found out when writing.
-pub fn check_path(path: &Path) -> Result<(), String> {
-    crate::safefs::check_writable(path).map_err(|e| format!("{}: {e}", path.display()))
+pub fn check_path(path: &Path) -> Result<(), PathError> {
+    crate::safefs::check_writable(path).map_err(|source| PathError {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A report path that cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct PathError {
+    pub path: std::path::PathBuf,
+    pub source: crate::safefs::FileError,
 }
 
 /// `text` with every byte but ASCII letters, digits and `keep` as `%XX`.
