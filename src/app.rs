@@ -16,10 +16,10 @@ use crate::exec::ExecError;
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
 use crate::model::{Evaluation, Inventory, Scope};
+use crate::os::fs::FileError;
 use crate::plugin::load::LoadError;
 use crate::policy::PolicyError;
 use crate::report::{Report, Reporter, RunInfo};
-use crate::safefs::FileError;
 use crate::settle::Settle;
 use crate::{collect, exec, report, settle};
 
@@ -195,7 +195,7 @@ fn baseline(args: &BaselineArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatu
     };
     report_gaps(&inventory, diag);
     if let Err(source) =
-        crate::safefs::write_atomic(&args.output, crate::baseline::render(&inventory).as_bytes())
+        crate::os::fs::write_atomic(&args.output, crate::baseline::render(&inventory).as_bytes())
     {
         let error = RunError::BaselineWrite {
             path: args.output.clone(),
@@ -229,7 +229,7 @@ fn read_inventory(path: &Path) -> Result<Inventory, InventoryError> {
         inventory: Inventory,
     }
     let bytes =
-        crate::safefs::read_bounded(path, crate::safefs::limits::INVENTORY).map_err(|source| {
+        crate::os::fs::read_bounded(path, crate::os::fs::limits::INVENTORY).map_err(|source| {
             InventoryError::Read {
                 path: path.to_owned(),
                 source,

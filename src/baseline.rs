@@ -56,14 +56,14 @@ pub fn render(inv: &Inventory) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
     #[error("cannot read the baseline: {0}")]
-    Read(crate::safefs::FileError),
+    Read(crate::os::fs::FileError),
     #[error("not a portcullis baseline: {0}")]
     Parse(serde_json::Error),
 }
 
 /// The baseline plugin's config for a baseline file: `{"baseline": …}`.
 pub fn plugin_config(path: &Path) -> Result<String, BaselineError> {
-    let bytes = crate::safefs::read_bounded(path, crate::safefs::limits::BASELINE)
+    let bytes = crate::os::fs::read_bounded(path, crate::os::fs::limits::BASELINE)
         .map_err(BaselineError::Read)?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(BaselineError::Parse)?;
     Ok(serde_json::json!({ "baseline": value }).to_string())

@@ -10,14 +10,13 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use crate::os::process::{Stop, group_alive, signal_group};
 
 /// Lines of COMMAND's output kept for the report when it exits early.
 const TAIL_LINES: usize = 20;
@@ -68,27 +67,11 @@ pub fn start(
     diag: &crate::diag::Diagnostics,
 ) -> Result<Running, ExecError> {
     let (program, args) = argv.split_first().ok_or(ExecError::NoCommand)?;
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if isolate {
-        // SAFETY: the hook runs in the child between fork and exec and only
-        // makes system calls (unshare, socket, ioctl, close); no allocation.
-        unsafe {
-            command.pre_exec(|| {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-                loopback_up()
-            });
-        }
-    }
-    let mut child = command.spawn().map_err(|source| ExecError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
+    let mut child =
+        crate::os::process::spawn(program, args, isolate).map_err(|source| ExecError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let pumps = [
         child
@@ -115,14 +98,17 @@ pub fn start(
         netns: None,
     };
     if isolate {
-        let path = format!("/proc/{}/ns/net", running.child.id());
-        match std::fs::metadata(&path) {
-            Ok(m) => running.netns = Some(std::os::unix::fs::MetadataExt::ino(&m)),
+        let pid = running.child.id() as i32;
+        let netns =
+            crate::os::proc::ProcRoot::live().and_then(|root| root.process(pid)?.ns_id(c"ns/net"));
+        match netns {
+            Ok(id) => running.netns = Some(id.inode),
             // Gone already: say how COMMAND ended, not that a file is missing.
-            Err(source) => {
-                return Err(running
-                    .exit_report()
-                    .unwrap_or(ExecError::Namespace { path, source }));
+            Err(errno) => {
+                return Err(running.exit_report().unwrap_or(ExecError::Namespace {
+                    path: format!("net namespace of pid {pid}"),
+                    source: errno.into(),
+                }));
             }
         }
     }
@@ -147,32 +133,6 @@ fn pump(
         tail.push_back(text.escaped());
         line.clear();
     }
-}
-
-/// `ip link set lo up`, with an ioctl: the fresh namespace's loopback is down.
-fn loopback_up() -> std::io::Result<()> {
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    let result = unsafe {
-        if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req) < 0 {
-                Err(std::io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        }
-    };
-    unsafe { libc::close(fd) };
-    result
 }
 
 impl Running {
@@ -215,8 +175,8 @@ impl Running {
 
     /// SIGTERM to the process group, SIGKILL to what is left after `grace`.
     pub fn stop(mut self, grace: Duration) {
-        let group = Pid::from_raw(self.child.id() as i32);
-        let _ = killpg(group, Signal::SIGTERM);
+        let group = self.child.id();
+        signal_group(group, Stop::Terminate);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) && !group_alive(group) {
@@ -224,15 +184,11 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = killpg(group, Signal::SIGKILL);
+        signal_group(group, Stop::Kill);
         let _ = self.child.wait();
         // The pumps end when the pipes close; a process that left the group
         // may keep them open, so they are not waited for.
     }
-}
-
-fn group_alive(group: Pid) -> bool {
-    killpg(group, None).is_ok()
 }
 
 fn describe(status: ExitStatus) -> String {

@@ -10,6 +10,9 @@
 //! Times only evaluation (conversion into the ABI, the plugins' calls, the
 //! policy), not collection or output.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::time::Instant;
 
 use portcullis::judge::Judge;

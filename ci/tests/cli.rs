@@ -3,6 +3,9 @@
 //! `<case>.policy.toml` beside it is the policy the case may refer to as
 //! `{policy}`; `{testdata}` is the testdata folder.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::path::Path;
 use std::process::Command;
 

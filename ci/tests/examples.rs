@@ -6,6 +6,9 @@
 //! inside the cloud-config is the standalone unit, and the unit's command
 //! line runs for real (root) and writes valid reports.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! Root-only: `portcullis exec` with real commands: isolation, settling,
 //! early exits, the settle timeout and stopping what ignores SIGTERM.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::path::Path;

@@ -6,6 +6,9 @@
 //! namespace of their own: PID 1 there is readable, so a whole-"host" scan
 //! has no gap of its own and any gap is the attack's.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::ffi::OsStr;

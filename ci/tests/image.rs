@@ -9,6 +9,9 @@
 //! before the tests. The table each run prints is kept in
 //! target/e2e/ (the README quotes it).
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! process data, each in namespaces of its own (these tests run in parallel,
 //! so each one selects its namespaces with `--netns`).
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::collections::BTreeSet;

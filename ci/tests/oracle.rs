@@ -7,6 +7,9 @@
 //! of `/proc/*/fd`. Runs as its own test binary, so no other test adds or
 //! removes namespaces while it compares.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,9 @@
 //! its limit or refused at load, with a message naming it, while the
 //! built-in plugin's verdicts stay intact.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -15,6 +15,9 @@
 //!
 //! Root: the namespaces are real.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::path::Path;

@@ -3,6 +3,9 @@
 //! rebuilt with its addresses on veth interfaces, judged under the default
 //! policy; then a baseline is recorded and drifts.
 
+// A test sets up the host it checks: files, processes, namespaces.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use serde_json::{Value, json};

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use nix::errno::Errno;
-
 use crate::model::{Gap, GapKind, NetnsId, NetnsSource};
+use crate::os::Errno;
+use crate::os::proc::ProcRoot;
 
 use super::mounts::{self, NetnsMount};
 use super::procwalk::ProcWalk;
@@ -41,13 +41,12 @@ pub struct Discovery {
     pub gaps: Vec<Gap>,
 }
 
-pub fn discover(walk: &ProcWalk) -> Discovery {
+pub fn discover(root: &ProcRoot, walk: &ProcWalk) -> Discovery {
     let mut d = Discovery {
-        own: std::fs::metadata("/proc/thread-self/ns/net")
-            .ok()
-            .map(|m| id_of(&m)),
+        own: root.dir().ns_id(c"thread-self/ns/net").ok(),
         ..Discovery::default()
     };
+    let proc_path = |relative: String| root.path(&relative);
     for &(pid, ns) in &walk.process_netns {
         if pid == 1 {
             d.host = Some(ns);
@@ -56,7 +55,7 @@ pub fn discover(walk: &ProcWalk) -> Discovery {
         c.sources.insert(NetnsSource::Process);
         c.pids.push(pid);
         if c.pids.len() <= PROCESS_PATHS_KEPT {
-            c.open_paths.push(format!("/proc/{pid}/ns/net").into());
+            c.open_paths.push(proc_path(format!("{pid}/ns/net")));
         }
     }
     for &(pid, tid, ns) in &walk.thread_netns {
@@ -64,70 +63,80 @@ pub fn discover(walk: &ProcWalk) -> Discovery {
         c.sources.insert(NetnsSource::Thread);
         c.tids.push(tid);
         c.open_paths
-            .push(format!("/proc/{pid}/task/{tid}/ns/net").into());
+            .push(proc_path(format!("{pid}/task/{tid}/ns/net")));
     }
     for pin in &walk.netns_fds {
         let c = d.candidates.entry(pin.ns).or_default();
         c.sources.insert(NetnsSource::Descriptor);
-        let path = pin.path();
+        let path = pin.path(root);
         c.paths.insert(path.clone());
         c.open_paths.push(path.into());
     }
     // PID 1's namespace is the host's; when PID 1 is unreadable (a hardened
     // init), kernel threads still show the initial namespace.
     d.host = d.host.or(walk.kernel_netns);
-    add_mounts(&mut d, walk);
+    add_mounts(&mut d, root, walk);
     // Mount paths are the most stable way in: try them first.
+    let proc = root.path("");
     for c in d.candidates.values_mut() {
-        c.open_paths.sort_by_key(|p| p.starts_with("/proc"));
+        c.open_paths.sort_by_key(|p| p.starts_with(&proc));
     }
+    let capabilities = effective_capabilities(root);
     d.gaps.extend(process_gaps(
+        capabilities,
         &walk.netns_unreadable,
         GapKind::ProcessNamespaceUnreadable,
         "namespace links unreadable: namespaces only these processes live in may be missing",
     ));
-    d.gaps.extend(process_gaps(&walk.fds_unreadable, GapKind::ProcessFdsUnreadable,
+    d.gaps.extend(process_gaps(capabilities, &walk.fds_unreadable, GapKind::ProcessFdsUnreadable,
         "descriptor tables unreadable: sockets they hold show an unknown owner, and namespaces only they pin are missing"));
     d
 }
 
-fn add_mounts(d: &mut Discovery, walk: &ProcWalk) {
+/// A mount table is kernel-written, one line per mount; 64 MiB is far
+/// beyond any real host's, and a bound on one that is not.
+const MOUNTINFO_LIMIT: usize = 64 << 20;
+
+fn add_mounts(d: &mut Discovery, root: &ProcRoot, walk: &ProcWalk) {
     // (whose table: None for ours, else a pid in that mount namespace; its text)
-    type Table = (Option<i32>, Result<Vec<u8>, std::io::Error>);
-    let mut tables: Vec<Table> = vec![(None, std::fs::read("/proc/self/mountinfo"))];
+    type Table = (Option<i32>, Result<Vec<u8>, Errno>);
+    let mut tables: Vec<Table> = vec![(None, root.dir().read(c"self/mountinfo", MOUNTINFO_LIMIT))];
     for &pid in &walk.foreign_mount_ns {
-        tables.push((Some(pid), std::fs::read(format!("/proc/{pid}/mountinfo"))));
+        let table = root
+            .process(pid)
+            .and_then(|dir| dir.read(c"mountinfo", MOUNTINFO_LIMIT));
+        tables.push((Some(pid), table));
     }
     for (pid, table) in tables {
         match table {
             Ok(bytes) => {
                 for mount in mounts::parse_netns_mounts(&bytes) {
-                    add_mount(d, pid, mount);
+                    add_mount(d, root, pid, mount);
                 }
             }
             // A process that exited took its mount namespace's view with it
             // (one exiting mid-read gives EINVAL): gone, not a gap, once
             // its mount namespace link is gone too.
-            Err(_) if pid.is_some_and(exited) => {}
+            Err(_) if pid.is_some_and(|pid| exited(root, pid)) => {}
             Err(e) => d.gaps.push(Gap {
                 kind: GapKind::MountsUnreadable,
                 netns: None,
                 pids: pid.into_iter().collect(),
-                detail: format!("mount table unreadable ({e}): namespaces pinned only by bind mounts there may be missing"),
+                detail: format!("mount table unreadable ({}): namespaces pinned only by bind mounts there may be missing", e.desc()),
             }),
         }
     }
 }
 
 /// Whether process `pid` has exited (or is a zombie, whose namespaces are gone).
-fn exited(pid: i32) -> bool {
+fn exited(root: &ProcRoot, pid: i32) -> bool {
     matches!(
-        nix::sys::stat::stat(format!("/proc/{pid}/ns/mnt").as_str()),
+        root.process(pid).and_then(|dir| dir.ns_id(c"ns/mnt")),
         Err(Errno::ENOENT | Errno::ESRCH)
     )
 }
 
-fn add_mount(d: &mut Discovery, pid: Option<i32>, mount: NetnsMount) {
+fn add_mount(d: &mut Discovery, root: &ProcRoot, pid: Option<i32>, mount: NetnsMount) {
     let c = d.candidates.entry(mount.ns).or_default();
     c.sources.insert(NetnsSource::Mount);
     let path = match pid {
@@ -138,18 +147,26 @@ fn add_mount(d: &mut Discovery, pid: Option<i32>, mount: NetnsMount) {
             mount.mount_point.to_string_lossy().into_owned()
         }
         // Another mount namespace's path, reached through that process's root.
-        Some(pid) => format!("/proc/{pid}/root{}", mount.mount_point.to_string_lossy()),
+        Some(pid) => format!(
+            "{}{}",
+            root.path(&format!("{pid}/root")).display(),
+            mount.mount_point.to_string_lossy()
+        ),
     };
     c.paths.insert(path.clone());
     c.open_paths.push(path.into());
 }
 
 /// One gap per kind and errno, listing the processes.
-pub fn process_gaps(failures: &[(i32, Errno)], kind: GapKind, what: &str) -> Vec<Gap> {
+pub fn process_gaps(
+    capabilities: Option<u64>,
+    failures: &[(i32, Errno)],
+    kind: GapKind,
+    what: &str,
+) -> Vec<Gap> {
     if failures.is_empty() {
         return vec![];
     }
-    let capabilities = effective_capabilities();
     let mut by_errno: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     for &(pid, errno) in failures {
         by_errno.entry(errno as i32).or_default().push(pid);
@@ -210,8 +227,9 @@ fn missing_capability(kind: GapKind, errno: Errno, capabilities: Option<u64>) ->
 }
 
 /// This process's effective capability set (`CapEff:` in its status).
-fn effective_capabilities() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+pub fn effective_capabilities(root: &ProcRoot) -> Option<u64> {
+    let status = root.dir().read(c"self/status", 64 << 10).ok()?;
+    let status = String::from_utf8_lossy(&status);
     let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
     u64::from_str_radix(hex.trim(), 16).ok()
 }
@@ -219,12 +237,4 @@ fn effective_capabilities() -> Option<u64> {
 /// "1 process", "3 processes".
 pub fn processes(n: usize) -> String {
     format!("{n} {}", if n == 1 { "process" } else { "processes" })
-}
-
-pub fn id_of(meta: &std::fs::Metadata) -> NetnsId {
-    use std::os::unix::fs::MetadataExt;
-    NetnsId {
-        dev: meta.dev(),
-        inode: meta.ino(),
-    }
 }

@@ -8,12 +8,9 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::sched::{CloneFlags, setns};
-use nix::sys::stat::{Mode, fstat};
-
 use crate::model::NetnsId;
+use crate::os::Errno;
+pub use crate::os::ns::EnterError;
 
 /// An open nsfs file, verified to be the namespace it was looked up as.
 pub struct NetnsHandle {
@@ -84,31 +81,15 @@ fn names_a_process_link(path: &Path) -> bool {
     text.starts_with(b"/proc/") && !text.windows(6).any(|w| w == b"/root/")
 }
 
-/// Opens `path` and checks that it is namespace `id`. `O_NONBLOCK` and
-/// `O_NOCTTY`: whatever another user has put at that path (a FIFO, a tty)
-/// cannot make the open hang or take a terminal; it is then refused as a
-/// mismatch.
+/// Opens `path` and checks that it is namespace `id`. Whatever another
+/// user has put at that path (a FIFO, a tty) cannot make the open hang; it
+/// is then refused as a mismatch.
 fn open_verified(path: &Path, id: NetnsId) -> Result<OwnedFd, PathFailure> {
-    let fd = open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(PathFailure::Errno)?;
-    let st = fstat(&fd).map_err(PathFailure::Errno)?;
-    if st.st_dev != id.dev || st.st_ino != id.inode {
+    let fd = crate::os::ns::open_nonblocking(path).map_err(PathFailure::Errno)?;
+    if crate::os::ns::identity(fd.as_fd()).map_err(PathFailure::Errno)? != id {
         return Err(PathFailure::Mismatch);
     }
     Ok(fd)
-}
-
-/// Why looking inside a namespace failed.
-#[derive(Debug)]
-pub enum EnterError {
-    /// `setns` refused (EPERM: CAP_SYS_ADMIN is missing).
-    Setns(Errno),
-    /// The work panicked: a bug, not a privilege problem.
-    Panicked,
 }
 
 /// Runs `work` on a fresh thread that has joined the namespace.
@@ -116,13 +97,6 @@ pub fn run_inside<T: Send>(
     handle: &NetnsHandle,
     work: impl FnOnce() -> T + Send,
 ) -> Result<T, EnterError> {
-    std::thread::scope(|scope| {
-        let thread = scope.spawn(|| {
-            if !handle.is_own {
-                setns(handle.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(EnterError::Setns)?;
-            }
-            Ok(work())
-        });
-        thread.join().unwrap_or(Err(EnterError::Panicked))
-    })
+    let fd = (!handle.is_own).then(|| handle.fd.as_fd());
+    crate::os::ns::run_inside(fd, work)
 }

@@ -7,35 +7,48 @@
 use std::collections::HashMap;
 
 use crate::model::{ByteText, ProcessDetails};
+use crate::os::proc::{ProcRoot, decimal};
 
 use super::cgroup;
 
-/// Reads one process; `None` if it exited.
-pub fn read(pid: i32) -> Option<ProcessDetails> {
-    let base = format!("/proc/{pid}");
-    let mut comm = std::fs::read(format!("{base}/comm")).ok()?;
+/// Bounds on what one process's files give: a command line is at most the
+/// kernel's argument limit (a few MiB), the others are small.
+const CMDLINE_BYTES: usize = 8 << 20;
+const SMALL_FILE_BYTES: usize = 64 << 10;
+
+/// Reads one process, through one opened `/proc/PID`, so every detail is
+/// of the same process; and only if that process still holds socket
+/// `inode` at descriptor `fd`, so a pid reused since the walk is not taken
+/// for the holder. `None` if it exited (or is not the holder any more).
+pub fn read(root: &ProcRoot, pid: i32, fd: i32, inode: u64) -> Option<ProcessDetails> {
+    let dir = root.process(pid).ok()?;
+    if !holds(&dir, fd, inode) {
+        return None;
+    }
+    let mut comm = dir.read(c"comm", SMALL_FILE_BYTES).ok()?;
     if comm.last() == Some(&b'\n') {
         comm.pop();
     }
-    let exe = std::fs::read_link(format!("{base}/exe")).ok().map(|p| {
-        ByteText::new(std::os::unix::ffi::OsStringExt::into_vec(
-            p.into_os_string(),
-        ))
-    });
-    let cmdline = std::fs::read(format!("{base}/cmdline"))
+    let exe = dir.readlink_owned(c"exe").ok().map(ByteText::new);
+    let cmdline = dir
+        .read(c"cmdline", CMDLINE_BYTES)
         .map(|raw| split_cmdline(&raw))
         .unwrap_or_default();
-    let uid = std::fs::read(format!("{base}/status"))
+    let uid = dir
+        .read(c"status", SMALL_FILE_BYTES)
         .ok()
         .and_then(|status| effective_uid(&status));
-    let cgroup_text = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
+    let cgroup_text = dir
+        .read(c"cgroup", SMALL_FILE_BYTES)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let path = cgroup::systemd_path(&cgroup_text);
     let unit = path.and_then(cgroup::unit);
     // Looked up through the process's own root: a chrooted or containerised
     // service's unit lives in its image, not on the host.
     let unit_file = unit
         .as_deref()
-        .and_then(|u| super::socket_units::unit_file(format!("{base}/root").as_ref(), u));
+        .and_then(|u| super::socket_units::unit_file(&root.path(&format!("{pid}/root")), u));
     Some(ProcessDetails {
         comm: ByteText::new(comm),
         exe,
@@ -45,6 +58,34 @@ pub fn read(pid: i32) -> Option<ProcessDetails> {
         unit_file,
         container: path.and_then(cgroup::container),
     })
+}
+
+/// Whether the process at `dir` has socket `inode` at descriptor `fd`: in
+/// its own table, or (its leader having exited, which empties `fd/`) in a
+/// live thread's.
+fn holds(dir: &crate::os::proc::ProcDir, fd: i32, inode: u64) -> bool {
+    use super::procwalk::{FdLink, classify_link};
+    let mut link = [0u8; 64];
+    let name = decimal_path("fd/", fd);
+    if let Ok(held) = dir.readlink(&name, &mut link) {
+        return classify_link(held) == FdLink::Socket(inode);
+    }
+    let Ok(tasks) = dir.open_dir(c"task") else {
+        return false;
+    };
+    tasks.numbers().unwrap_or_default().into_iter().any(|tid| {
+        tasks
+            .open_dir(&decimal(tid))
+            .and_then(|task| Ok(classify_link(task.readlink(&name, &mut link)?)))
+            .is_ok_and(|held| held == FdLink::Socket(inode))
+    })
+}
+
+/// `fd/7` as a C string.
+fn decimal_path(prefix: &str, n: i32) -> std::ffi::CString {
+    let mut bytes = prefix.as_bytes().to_vec();
+    bytes.extend_from_slice(decimal(n as u64).as_bytes());
+    std::ffi::CString::new(bytes).expect("no NUL in a path of digits")
 }
 
 /// The effective uid from `/proc/PID/status` (`Uid:\treal\teffective\t…`),
@@ -71,13 +112,22 @@ pub fn split_cmdline(raw: &[u8]) -> Vec<ByteText> {
     trimmed.split(|&b| b == 0).map(ByteText::new).collect()
 }
 
-/// Reads each pid once.
+/// Reads each pid once, checked against the first socket it is asked for.
 #[derive(Default)]
 pub struct ProcessCache(HashMap<i32, Option<ProcessDetails>>);
 
 impl ProcessCache {
-    pub fn get(&mut self, pid: i32) -> Option<&ProcessDetails> {
-        self.0.entry(pid).or_insert_with(|| read(pid)).as_ref()
+    pub fn get(
+        &mut self,
+        root: &ProcRoot,
+        pid: i32,
+        fd: i32,
+        inode: u64,
+    ) -> Option<&ProcessDetails> {
+        self.0
+            .entry(pid)
+            .or_insert_with(|| read(root, pid, fd, inode))
+            .as_ref()
     }
 }
 
@@ -112,10 +162,17 @@ mod tests {
     }
 
     #[test]
-    fn reads_this_process() {
-        let me = read(std::process::id() as i32).unwrap();
+    fn reads_this_process_only_while_it_holds_the_socket() {
+        use std::os::fd::AsRawFd;
+        let root = ProcRoot::live().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = crate::os::ns::inode(&listener).unwrap();
+        let (pid, fd) = (std::process::id() as i32, listener.as_raw_fd());
+        let me = read(&root, pid, fd, inode).unwrap();
         assert!(!me.comm.is_empty());
-        assert_eq!(me.uid, Some(nix::unistd::geteuid().as_raw()));
+        assert_eq!(me.uid, Some(crate::os::fs::euid()));
         assert!(me.exe.is_some());
+        // Another socket at that descriptor: not the holder any more.
+        assert!(read(&root, pid, fd, inode + 1).is_none());
     }
 }

@@ -9,8 +9,8 @@ const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 /// A gap when this process runs in a PID namespace other than the host's:
 /// a DaemonSet without `hostPID` sees only its own pod, and must not call
 /// that a clean node.
-pub fn confinement() -> Option<Gap> {
-    let inode = nix::sys::stat::stat("/proc/self/ns/pid").ok()?.st_ino;
+pub fn confinement(root: &crate::os::proc::ProcRoot) -> Option<Gap> {
+    let inode = root.dir().ns_id(c"self/ns/pid").ok()?.inode;
     (inode != INITIAL_PID_NAMESPACE).then(|| Gap {
         kind: GapKind::PidNamespaceConfined,
         netns: None,
@@ -22,25 +22,17 @@ pub fn confinement() -> Option<Gap> {
 }
 
 pub fn read() -> HostFacts {
-    let uts = nix::sys::utsname::uname().ok();
+    let uname = crate::os::host::uname();
     let os_release = ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|p| crate::os::fs::read_text(p.as_ref(), 64 << 10).ok())
         .unwrap_or_default();
     HostFacts {
-        hostname: nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        hostname: crate::os::host::hostname(),
         os_id: os_release_value(&os_release, "ID"),
         os_version_id: os_release_value(&os_release, "VERSION_ID"),
-        kernel: uts
-            .as_ref()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        arch: uts
-            .as_ref()
-            .map(|u| u.machine().to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        kernel: uname.release,
+        arch: uname.machine,
     }
 }
 

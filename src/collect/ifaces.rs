@@ -2,33 +2,28 @@
 
 use std::collections::BTreeMap;
 
-use nix::errno::Errno;
-use nix::net::if_::InterfaceFlags;
-
 use crate::model::Interface;
+use crate::os::Errno;
 
 /// Lists interfaces with their index and addresses. Must run on a thread
 /// inside the namespace: getifaddrs(3) asks netlink, which answers for the
 /// caller's namespace.
 pub fn read() -> Result<Vec<Interface>, Errno> {
     let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
-    for entry in nix::ifaddrs::getifaddrs()? {
+    for entry in crate::os::net::if_addrs()? {
         let iface = by_name
-            .entry(entry.interface_name.clone())
+            .entry(entry.name.clone())
             .or_insert_with(|| Interface {
-                name: entry.interface_name.clone(),
+                name: entry.name.clone(),
                 index: 0,
                 up: false,
                 addresses: Vec::new(),
             });
-        iface.up |= entry.flags.contains(InterfaceFlags::IFF_UP);
-        let Some(addr) = entry.address else { continue };
-        if let Some(link) = addr.as_link_addr() {
-            iface.index = link.ifindex() as u32;
-        } else if let Some(v4) = addr.as_sockaddr_in() {
-            iface.addresses.push(v4.ip().into());
-        } else if let Some(v6) = addr.as_sockaddr_in6() {
-            iface.addresses.push(v6.ip().into());
+        iface.up |= entry.up;
+        if let Some(index) = entry.index {
+            iface.index = index;
+        } else if let Some(address) = entry.address {
+            iface.addresses.push(address);
         }
     }
     let mut list: Vec<Interface> = by_name.into_values().collect();

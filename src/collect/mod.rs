@@ -13,6 +13,8 @@
 mod cgroup;
 mod discover;
 mod enter;
+#[cfg(test)]
+mod fixtures;
 mod holders;
 mod hostinfo;
 mod ifaces;
@@ -33,6 +35,7 @@ use crate::model::{
     Protocol, SCHEMA_VERSION, scope,
 };
 
+use crate::os::proc::ProcRoot;
 use discover::{Candidate, Discovery};
 use procwalk::ProcWalk;
 pub use select::{SelectError, Selector};
@@ -73,7 +76,7 @@ pub enum CollectError {
     #[error(transparent)]
     Select(#[from] SelectError),
     #[error("cannot list processes in /proc: {0}")]
-    Proc(nix::errno::Errno),
+    Proc(crate::os::Errno),
     #[error("cannot start the scan: {0}")]
     Thread(std::io::Error),
 }
@@ -122,9 +125,26 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
     }
 }
 
+/// The host as collection sees it: its `/proc`, and its root filesystem
+/// (for unit files). The live host, or a fixture tree in tests.
+pub(crate) struct Host {
+    pub proc: ProcRoot,
+    pub fs: std::path::PathBuf,
+}
+
+impl Host {
+    fn live() -> Result<Host, CollectError> {
+        Ok(Host {
+            proc: ProcRoot::live().map_err(CollectError::Proc)?,
+            fs: "/".into(),
+        })
+    }
+}
+
 fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
-    let walk = procwalk::walk(parallelism()).map_err(CollectError::Proc)?;
-    let mut discovery = discover::discover(&walk);
+    let host = Host::live()?;
+    let walk = procwalk::walk(&host.proc, parallelism()).map_err(CollectError::Proc)?;
+    let mut discovery = discover::discover(&host.proc, &walk);
     let selected = select::resolve(&request.selectors, &mut discovery)?;
     let ids: Vec<NetnsId> = match selected {
         Some(ids) => ids,
@@ -141,7 +161,7 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
     }
     let everything = request.selectors.is_empty();
     if everything && !request.own_pid_namespace {
-        discovery.gaps.extend(hostinfo::confinement());
+        discovery.gaps.extend(hostinfo::confinement(&host.proc));
     }
     let mut ids = ids;
     let mut scans = scan_all(&ids, &discovery, everything);
@@ -149,9 +169,16 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
     // inventory is assembled, so the paths to them stay valid.
     let mut pins = Vec::new();
     if everything {
-        find_socket_only_namespaces(&walk, &mut discovery, &mut ids, &mut scans, &mut pins);
+        find_socket_only_namespaces(
+            &host.proc,
+            &walk,
+            &mut discovery,
+            &mut ids,
+            &mut scans,
+            &mut pins,
+        );
     }
-    let mut inventory = assemble(walk, discovery, ids, scans);
+    let mut inventory = assemble(&host, walk, discovery, ids, scans);
     drop(pins);
     if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown) {
         // Unreadable descriptor tables can only have hidden owners, and every
@@ -171,6 +198,7 @@ const SOCKET_ROUNDS: usize = 4;
 /// socket descriptor in `/proc` whose socket no scanned namespace's dump
 /// listed is asked for its namespace, and new ones are scanned too.
 fn find_socket_only_namespaces(
+    root: &ProcRoot,
     walk: &ProcWalk,
     discovery: &mut Discovery,
     ids: &mut Vec<NetnsId>,
@@ -198,6 +226,7 @@ fn find_socket_only_namespaces(
         }
         let probe = sockns::probe(&unseen, &|id| discovery.candidates.contains_key(&id));
         discovery.gaps.extend(discover::process_gaps(
+            discover::effective_capabilities(root),
             &probe.failed,
             GapKind::SocketNamespaceUnknown,
             "sockets no scanned namespace holds could not be asked for theirs: namespaces only sockets keep alive may be missing",
@@ -210,7 +239,7 @@ fn find_socket_only_namespaces(
             let c = discovery.candidates.entry(id).or_default();
             c.sources.insert(crate::model::NetnsSource::Socket);
             c.open_paths
-                .push(format!("/proc/self/fd/{}", fd.as_raw_fd()).into());
+                .push(root.path(&format!("self/fd/{}", fd.as_raw_fd())));
             pins.push(fd);
             found.push(id);
         }
@@ -352,7 +381,7 @@ fn scan_one(
         gaps: vec![gap(
             GapKind::NetnsNotEnterable,
             match e {
-                enter::EnterError::Setns(errno @ nix::errno::Errno::EPERM) => {
+                enter::EnterError::Setns(errno @ crate::os::Errno::EPERM) => {
                     format!("setns: {} (needs CAP_SYS_ADMIN)", errno.desc())
                 }
                 enter::EnterError::Setns(errno) => format!("setns: {}", errno.desc()),
@@ -365,19 +394,20 @@ fn scan_one(
 }
 
 fn assemble(
+    host: &Host,
     walk: ProcWalk,
     mut discovery: Discovery,
     ids: Vec<NetnsId>,
     scans: Vec<Option<NetnsScan>>,
 ) -> Inventory {
-    let mut attribution = Attribution::new(&walk);
+    let mut attribution = Attribution::new(host, &walk);
     let mut namespaces = Vec::new();
     let mut listeners = Vec::new();
     let mut gaps = std::mem::take(&mut discovery.gaps);
     for (id, scan) in ids.into_iter().zip(scans) {
         let Some(scan) = scan else { continue };
         let candidate = discovery.candidates.remove(&id).unwrap_or_default();
-        let host = discovery.host == Some(id);
+        let is_host = discovery.host == Some(id);
         let names_by_index: BTreeMap<u32, &str> = scan
             .interfaces
             .iter()
@@ -387,7 +417,13 @@ fn assemble(
             listeners.push(attribution.listener(id, raw, &names_by_index, &scan.interfaces));
         }
         gaps.extend(scan.gaps);
-        namespaces.push(netns_record(id, candidate, host, scan.interfaces));
+        namespaces.push(netns_record(
+            &host.proc,
+            id,
+            candidate,
+            is_host,
+            scan.interfaces,
+        ));
     }
     namespaces.sort_by_key(|ns| (!ns.host, ns.names.is_empty(), ns.names.clone(), ns.inode));
     let order: BTreeMap<u64, usize> = namespaces
@@ -422,11 +458,17 @@ fn assemble(
     }
 }
 
-fn netns_record(id: NetnsId, c: Candidate, host: bool, interfaces: Vec<Interface>) -> Netns {
+fn netns_record(
+    root: &ProcRoot,
+    id: NetnsId,
+    c: Candidate,
+    host: bool,
+    interfaces: Vec<Interface>,
+) -> Netns {
     let hints = if host {
         NetnsHints::default()
     } else {
-        hints_for(&c.pids)
+        hints_for(root, &c.pids)
     };
     let mut names: Vec<String> = c.ip_names.into_iter().collect();
     names.extend(c.paths);
@@ -444,12 +486,16 @@ fn netns_record(id: NetnsId, c: Candidate, host: bool, interfaces: Vec<Interface
 }
 
 /// Units and containers of the first processes living in a namespace.
-fn hints_for(pids: &[i32]) -> NetnsHints {
+fn hints_for(root: &ProcRoot, pids: &[i32]) -> NetnsHints {
     let mut hints = NetnsHints::default();
-    for pid in pids.iter().take(16) {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+    for &pid in pids.iter().take(16) {
+        let Ok(bytes) = root
+            .process(pid)
+            .and_then(|dir| dir.read(c"cgroup", 64 << 10))
+        else {
             continue;
         };
+        let text = String::from_utf8_lossy(&bytes);
         let Some(path) = cgroup::systemd_path(&text) else {
             continue;
         };
@@ -467,14 +513,16 @@ fn hints_for(pids: &[i32]) -> NetnsHints {
 
 /// Turns raw sockets into listeners with their holders.
 struct Attribution<'w> {
+    host: &'w Host,
     walk: &'w ProcWalk,
     processes: holders::ProcessCache,
     socket_units: Option<socket_units::SocketUnits>,
 }
 
 impl<'w> Attribution<'w> {
-    fn new(walk: &'w ProcWalk) -> Self {
+    fn new(host: &'w Host, walk: &'w ProcWalk) -> Self {
         Attribution {
+            host,
             walk,
             processes: holders::ProcessCache::default(),
             socket_units: None,
@@ -523,13 +571,18 @@ impl<'w> Attribution<'w> {
         let refs: Vec<procwalk::FdRef> = self.walk.holders_of(raw.inode).collect();
         let mut out = Vec::with_capacity(refs.len());
         for r in &refs {
-            let Some(mut process) = self.processes.get(r.pid).cloned() else {
+            let Some(mut process) = self
+                .processes
+                .get(&self.host.proc, r.pid, r.fd, raw.inode)
+                .cloned()
+            else {
                 continue;
             };
             if r.pid == 1 && process.comm.as_bytes() == b"systemd" {
+                let fs = &self.host.fs;
                 let units = self
                     .socket_units
-                    .get_or_insert_with(|| socket_units::SocketUnits::load("/".as_ref()));
+                    .get_or_insert_with(|| socket_units::SocketUnits::load(fs));
                 if let Some((name, file)) = units.find(raw.protocol, raw.addr, raw.port) {
                     process.unit = Some(name.to_owned());
                     process.unit_file = Some(file.to_owned());

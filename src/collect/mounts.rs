@@ -53,12 +53,21 @@ fn parse_line(line: &[u8]) -> Option<NetnsMount> {
         .strip_suffix(b"]")
         .and_then(parse_decimal)?;
     let (major, minor) = split_pair(fields[2])?;
-    let dev = nix::sys::stat::makedev(major, minor);
+    let dev = makedev(major, minor);
     let mount_point = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape_octal(fields[4])));
     Some(NetnsMount {
         ns: NetnsId { dev, inode },
         mount_point,
     })
+}
+
+/// glibc's `makedev`: a device number from its major and minor, as `stat`
+/// reports `st_dev`.
+fn makedev(major: u64, minor: u64) -> u64 {
+    ((major & 0xffff_f000) << 32)
+        | ((major & 0x0000_0fff) << 8)
+        | ((minor & 0xffff_ff00) << 12)
+        | (minor & 0x0000_00ff)
 }
 
 fn split_pair(majmin: &[u8]) -> Option<(u64, u64)> {
@@ -107,7 +116,7 @@ mod tests {
     #[test]
     fn finds_net_mounts_anywhere_and_unescapes_paths() {
         let mounts = parse_netns_mounts(TABLE.as_bytes());
-        let dev = nix::sys::stat::makedev(0, 4);
+        let dev = makedev(0, 4);
         assert_eq!(mounts.len(), 3);
         assert_eq!(
             mounts[0].ns,

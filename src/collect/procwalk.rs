@@ -11,14 +11,12 @@
 //! errors are recorded so the caller can report a coverage gap.
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-
-use nix::dir::Dir;
-use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{Mode, fstatat};
 
 use crate::model::NetnsId;
+use crate::os::Errno;
+use crate::os::proc::{ProcDir, ProcRoot, decimal};
+
+pub use crate::os::proc::parse_decimal;
 
 /// Where one socket inode is referenced from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +38,12 @@ pub struct NetnsFd {
 
 impl NetnsFd {
     /// The path that opens the pinned namespace.
-    pub fn path(&self) -> String {
-        match self.via_task {
-            Some(tid) => format!("/proc/{}/task/{tid}/fd/{}", self.pid, self.fd),
-            None => format!("/proc/{}/fd/{}", self.pid, self.fd),
-        }
+    pub fn path(&self, root: &ProcRoot) -> String {
+        let relative = match self.via_task {
+            Some(tid) => format!("{}/task/{tid}/fd/{}", self.pid, self.fd),
+            None => format!("{}/fd/{}", self.pid, self.fd),
+        };
+        root.path(&relative).to_string_lossy().into_owned()
     }
 }
 
@@ -80,26 +79,15 @@ pub struct ProcWalk {
     pub fds_unreadable: Vec<(i32, Errno)>,
 }
 
-/// Walks every process under `/proc`, spreading processes over a few
+/// Walks every process under `root`, spreading processes over a few
 /// threads: the walk is one `readlinkat` per descriptor, kernel work that
 /// scales with cores.
-pub fn walk(threads: usize) -> Result<ProcWalk, Errno> {
-    let mut proc_dir = Dir::open(
-        "/proc",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let own_mnt = stat_id(proc_dir.as_fd(), c"self/ns/mnt").ok();
+pub fn walk(root: &ProcRoot, threads: usize) -> Result<ProcWalk, Errno> {
+    let own_mnt = root.dir().ns_id(c"self/ns/mnt").ok();
     let nsfs_dev = own_mnt.map(|id| id.dev);
-    let mut pids: Vec<i32> = Vec::with_capacity(512);
-    for entry in proc_dir.iter() {
-        if let Some(pid) = parse_decimal(entry?.file_name().to_bytes()) {
-            pids.push(pid as i32);
-        }
-    }
+    let pids = root.pids()?;
     const CHUNK: usize = 16;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let proc_fd = proc_dir.as_fd();
     let partials: Vec<(ProcWalk, Vec<(NetnsId, i32)>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
@@ -116,12 +104,12 @@ pub fn walk(threads: usize) -> Result<ProcWalk, Errno> {
                             break;
                         }
                         for &pid in chunk {
-                            let Ok(pid_dir) = open_dir_at(proc_fd, &pid_cstr(pid)) else {
+                            let Ok(pid_dir) = root.process(pid) else {
                                 continue;
                             };
                             walk_process(
                                 pid,
-                                pid_dir.as_fd(),
+                                &pid_dir,
                                 nsfs_dev,
                                 &mut out,
                                 &mut mounts,
@@ -174,13 +162,13 @@ fn merge(partials: Vec<(ProcWalk, Vec<(NetnsId, i32)>)>, own_mnt: Option<NetnsId
 
 fn walk_process(
     pid: i32,
-    pid_dir: BorrowedFd<'_>,
+    pid_dir: &ProcDir,
     nsfs_dev: Option<u64>,
     out: &mut ProcWalk,
     mounts: &mut Vec<(NetnsId, i32)>,
     link_buf: &mut [u8; 128],
 ) {
-    let netns = match stat_id(pid_dir, c"ns/net") {
+    let netns = match pid_dir.ns_id(c"ns/net") {
         Ok(id) => Some(id),
         // Exited, a zombie, or a process whose leader thread exited
         // (pthread_exit) while other threads live on: those still hold
@@ -201,7 +189,7 @@ fn walk_process(
         out.process_netns.push((pid, ns));
         walk_threads(pid, pid_dir, ns, out);
     }
-    if let Ok(mnt) = stat_id(pid_dir, c"ns/mnt")
+    if let Ok(mnt) = pid_dir.ns_id(c"ns/mnt")
         && mounts.last().is_none_or(|(last, _)| *last != mnt)
     {
         mounts.push((mnt, pid));
@@ -214,17 +202,17 @@ fn walk_process(
 /// leader's `/proc/PID/fd` no longer shows it).
 fn walk_leaderless(
     pid: i32,
-    pid_dir: BorrowedFd<'_>,
+    pid_dir: &ProcDir,
     nsfs_dev: Option<u64>,
     out: &mut ProcWalk,
     link_buf: &mut [u8; 128],
 ) {
-    let mut live: Option<(i32, Dir)> = None;
+    let mut live: Option<(i32, ProcDir)> = None;
     for_each_other_thread(pid, pid_dir, |tid, task_dir| {
-        let Ok(dir) = open_dir_at(task_dir, &pid_cstr(tid)) else {
+        let Ok(dir) = task_dir.open_dir(&decimal(tid as u64)) else {
             return true;
         };
-        match stat_id(dir.as_fd(), c"ns/net") {
+        match dir.ns_id(c"ns/net") {
             Ok(ns) => {
                 out.thread_netns.push((pid, tid, ns));
                 if live.is_none() {
@@ -237,16 +225,16 @@ fn walk_leaderless(
         true
     });
     if let Some((tid, dir)) = live {
-        walk_fds(pid, Some(tid), dir.as_fd(), nsfs_dev, out, link_buf);
+        walk_fds(pid, Some(tid), &dir, nsfs_dev, out, link_buf);
     }
 }
 
-fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mut ProcWalk) {
+fn walk_threads(pid: i32, pid_dir: &ProcDir, process_ns: NetnsId, out: &mut ProcWalk) {
     for_each_other_thread(pid, pid_dir, |tid, task_dir| {
-        let mut path = pid_cstr(tid).into_bytes();
+        let mut path = decimal(tid as u64).into_bytes();
         path.extend_from_slice(b"/ns/net\0");
         let path = CStr::from_bytes_with_nul(&path).expect("one trailing NUL");
-        match stat_id(task_dir, path) {
+        match task_dir.ns_id(path) {
             Ok(ns) if ns != process_ns => out.thread_netns.push((pid, tid, ns)),
             Ok(_) | Err(Errno::ENOENT | Errno::ESRCH) => {}
             Err(e) => {
@@ -262,24 +250,16 @@ fn walk_threads(pid: i32, pid_dir: BorrowedFd<'_>, process_ns: NetnsId, out: &mu
 /// with `task_dir` the process's `task` folder, until it returns false.
 fn for_each_other_thread(
     pid: i32,
-    pid_dir: BorrowedFd<'_>,
-    mut visit: impl FnMut(i32, BorrowedFd<'_>) -> bool,
+    pid_dir: &ProcDir,
+    mut visit: impl FnMut(i32, &ProcDir) -> bool,
 ) {
-    let Ok(mut tasks) = open_dir_at(pid_dir, c"task") else {
+    let Ok(tasks) = pid_dir.open_dir(c"task") else {
         return;
     };
-    let task_fd = tasks.as_raw_fd();
-    for entry in tasks.iter().flatten() {
-        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else {
-            continue;
-        };
+    let Ok(tids) = tasks.numbers() else { return };
+    for tid in tids {
         let tid = tid as i32;
-        if tid == pid {
-            continue;
-        }
-        // SAFETY: `task_fd` belongs to `tasks`, which outlives this borrow.
-        let task_dir = unsafe { BorrowedFd::borrow_raw(task_fd) };
-        if !visit(tid, task_dir) {
+        if tid != pid && !visit(tid, &tasks) {
             return;
         }
     }
@@ -288,34 +268,25 @@ fn for_each_other_thread(
 fn walk_fds(
     pid: i32,
     via_task: Option<i32>,
-    pid_dir: BorrowedFd<'_>,
+    pid_dir: &ProcDir,
     nsfs_dev: Option<u64>,
     out: &mut ProcWalk,
     link_buf: &mut [u8; 128],
 ) {
-    let mut fds = match open_dir_at(pid_dir, c"fd") {
-        Ok(d) => d,
+    let listed = pid_dir
+        .open_dir(c"fd")
+        .and_then(|fds| Ok((fds.numbers()?, fds)));
+    let (numbers, fds) = match listed {
+        Ok(listed) => listed,
         Err(Errno::ENOENT | Errno::ESRCH) => return,
         Err(e) => {
             out.fds_unreadable.push((pid, e));
             return;
         }
     };
-    let fd_dir = fds.as_raw_fd();
-    for entry in fds.iter() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(Errno::ENOENT | Errno::ESRCH) => return,
-            Err(e) => {
-                out.fds_unreadable.push((pid, e));
-                return;
-            }
-        };
-        let name = entry.file_name();
-        let Some(fd) = parse_decimal(name.to_bytes()) else {
-            continue;
-        };
-        let target = match readlink_at(fd_dir, name, link_buf) {
+    for fd in numbers {
+        let name = decimal(fd);
+        let target = match fds.readlink(&name, link_buf) {
             Ok(target) => target,
             Err(Errno::ENOENT | Errno::ESRCH) => continue, // closed meanwhile
             Err(e) => {
@@ -326,9 +297,7 @@ fn walk_fds(
         match classify_link(target) {
             FdLink::Socket(inode) => out.socket_refs.push((inode, FdRef { pid, fd: fd as i32 })),
             FdLink::Netns(_) | FdLink::MaybeDetachedNsfs => {
-                // SAFETY: `fd_dir` belongs to `fds`, alive for this iteration.
-                let dir = unsafe { BorrowedFd::borrow_raw(fd_dir) };
-                if let Some(ns) = pinned_netns(dir, name, nsfs_dev) {
+                if let Some(ns) = fds.netns_at(&name, nsfs_dev) {
                     out.netns_fds.push(NetnsFd {
                         pid,
                         via_task,
@@ -343,17 +312,8 @@ fn walk_fds(
 }
 
 /// Kernel threads live in the initial network namespace whatever PID 1 does.
-fn is_kthreadd(pid_dir: BorrowedFd<'_>) -> bool {
-    let Ok(fd) = openat(
-        pid_dir,
-        c"comm",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    let mut buf = [0u8; 16];
-    matches!(nix::unistd::read(&fd, &mut buf), Ok(9) if &buf[..9] == b"kthreadd\n")
+fn is_kthreadd(pid_dir: &ProcDir) -> bool {
+    matches!(pid_dir.read(c"comm", 16), Ok(comm) if comm == b"kthreadd\n")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -365,32 +325,6 @@ pub enum FdLink {
     /// been unmounted reads so (as does an fd on the root directory).
     MaybeDetachedNsfs,
     Other,
-}
-
-/// The namespace a descriptor pins, if it is a network namespace file. The
-/// link text names the inode at best, so stat it; and since nsfs files of
-/// other namespace types look alike, ask the kernel for the type.
-fn pinned_netns(fd_dir: BorrowedFd<'_>, name: &CStr, nsfs_dev: Option<u64>) -> Option<NetnsId> {
-    let ns = stat_id(fd_dir, name).ok()?;
-    if Some(ns.dev) != nsfs_dev {
-        return None;
-    }
-    let fd = openat(
-        fd_dir,
-        name,
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    is_netns_file(fd.as_fd()).then_some(ns)
-}
-
-/// True if `fd` is an nsfs file of a network namespace (`NS_GET_NSTYPE`).
-pub fn is_netns_file(fd: BorrowedFd<'_>) -> bool {
-    // NS_GET_NSTYPE = _IO(0xb7, 0x3)
-    const NS_GET_NSTYPE: nix::libc::Ioctl = 0xb703;
-    // SAFETY: `fd` is open for the duration of the call; the ioctl takes no argument.
-    unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) == nix::libc::CLONE_NEWNET }
 }
 
 /// Reads what a `/proc/PID/fd/N` link says: `socket:[123]`, `net:[4026531840]`, or anything else.
@@ -410,58 +344,10 @@ pub fn classify_link(target: &[u8]) -> FdLink {
     }
 }
 
-pub fn parse_decimal(bytes: &[u8]) -> Option<u64> {
-    if bytes.is_empty() || bytes.len() > 19 {
-        return None;
-    }
-    bytes.iter().try_fold(0u64, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
-    })
-}
-
-fn pid_cstr(pid: i32) -> std::ffi::CString {
-    std::ffi::CString::new(pid.to_string()).expect("digits hold no NUL")
-}
-
-fn open_dir_at(dir: BorrowedFd<'_>, path: &CStr) -> Result<Dir, Errno> {
-    let fd: OwnedFd = openat(
-        dir,
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    Dir::from_fd(fd)
-}
-
-/// `stat` through the link (namespace files resolve to nsfs inodes).
-pub fn stat_id(dir: BorrowedFd<'_>, path: &CStr) -> Result<NetnsId, Errno> {
-    let st = fstatat(dir, path, AtFlags::empty())?;
-    Ok(NetnsId {
-        dev: st.st_dev,
-        inode: st.st_ino,
-    })
-}
-
-/// `readlinkat` into a caller-owned buffer: no allocation per descriptor.
-/// Targets longer than the buffer are truncated, which is fine: the links
-/// this walk cares about (`socket:[…]`, `net:[…]`) are short.
-fn readlink_at<'b>(
-    dir: std::os::fd::RawFd,
-    name: &CStr,
-    buf: &'b mut [u8; 128],
-) -> Result<&'b [u8], Errno> {
-    // SAFETY: `name` is NUL-terminated and `buf` is valid for `buf.len()` bytes.
-    let n =
-        unsafe { nix::libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(Errno::last());
-    }
-    Ok(&buf[..n as usize])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn reads_socket_and_netns_links() {
@@ -478,23 +364,12 @@ mod tests {
     }
 
     #[test]
-    fn decimal_parsing_rejects_non_digits_and_overflow() {
-        assert_eq!(parse_decimal(b"0"), Some(0));
-        assert_eq!(parse_decimal(b"4194304"), Some(4194304));
-        assert_eq!(parse_decimal(b""), None);
-        assert_eq!(parse_decimal(b"self"), None);
-        assert_eq!(parse_decimal(b"99999999999999999999"), None);
-    }
-
-    #[test]
     fn walk_finds_this_process_and_its_own_socket() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let want = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()));
-        let walk = walk(2).unwrap();
+        let inode = crate::os::ns::inode(&listener).unwrap();
+        let walk = walk(&ProcRoot::live().unwrap(), 2).unwrap();
         let me = std::process::id() as i32;
         assert!(walk.process_netns.iter().any(|(pid, _)| *pid == me));
-        // The socket's inode is the fd link's target inode.
-        let inode = std::os::unix::fs::MetadataExt::ino(&want.unwrap());
         let refs: Vec<FdRef> = walk.holders_of(inode).collect();
         assert!(
             refs.contains(&FdRef {

@@ -3,10 +3,8 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, fstat};
-
 use crate::model::{NetnsId, NetnsSource};
+use crate::os::Errno;
 
 use super::discover::Discovery;
 
@@ -41,10 +39,7 @@ pub enum SelectError {
     #[error("--netns {0}: no network namespace has that inode")]
     UnknownInode(u64),
     #[error("--netns {path}: {}", .errno.desc())]
-    Unopenable {
-        path: String,
-        errno: nix::errno::Errno,
-    },
+    Unopenable { path: String, errno: Errno },
     #[error("--netns {0}: not a network namespace file")]
     NotNetns(String),
 }
@@ -99,20 +94,11 @@ fn netns_at(path: &std::path::Path) -> Result<NetnsId, SelectError> {
         errno,
     };
     // Non-blocking: a FIFO at the path cannot hang the scan.
-    let fd = open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(unopenable)?;
-    if !super::procwalk::is_netns_file(fd.as_fd()) {
+    let fd = crate::os::ns::open_nonblocking(path).map_err(unopenable)?;
+    if !crate::os::ns::is_netns_file(fd.as_fd()) {
         return Err(SelectError::NotNetns(path.display().to_string()));
     }
-    let st = fstat(&fd).map_err(unopenable)?;
-    Ok(NetnsId {
-        dev: st.st_dev,
-        inode: st.st_ino,
-    })
+    crate::os::ns::identity(fd.as_fd()).map_err(unopenable)
 }
 
 #[cfg(test)]
@@ -136,7 +122,7 @@ mod tests {
         let err = netns_at(std::path::Path::new("/nonexistent/ns")).unwrap_err();
         assert!(matches!(
             err,
-            SelectError::Unopenable { path, errno: nix::errno::Errno::ENOENT } if path == "/nonexistent/ns"
+            SelectError::Unopenable { path, errno: Errno::ENOENT } if path == "/nonexistent/ns"
         ));
         assert!(netns_at(std::path::Path::new("/proc/self/ns/net")).is_ok());
     }

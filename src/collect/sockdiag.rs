@@ -15,6 +15,7 @@
 use std::io;
 use std::net::IpAddr;
 
+use crate::os::Errno;
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
@@ -23,7 +24,6 @@ use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROT
 use netlink_packet_sock_diag::inet::{
     ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla,
 };
-use nix::errno::Errno;
 
 use crate::model::{Family, Protocol};
 
@@ -69,36 +69,7 @@ pub enum DumpError {
     },
 }
 
-/// What the dump loop needs from a netlink socket; a fake one in tests.
-pub trait Transport {
-    fn send(&mut self, request: &[u8]) -> io::Result<()>;
-    /// Receives one datagram into `buf`, returning its full length, which
-    /// exceeds `buf.len()` if it was truncated.
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
-}
-
-/// A `NETLINK_SOCK_DIAG` socket in the calling thread's network namespace.
-pub struct NetlinkTransport(netlink_sys::Socket);
-
-impl NetlinkTransport {
-    pub fn open() -> io::Result<Self> {
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
-        socket.bind_auto()?;
-        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        Ok(NetlinkTransport(socket))
-    }
-}
-
-impl Transport for NetlinkTransport {
-    fn send(&mut self, request: &[u8]) -> io::Result<()> {
-        self.0.send(request, 0).map(drop)
-    }
-
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // MSG_TRUNC makes the kernel report the datagram's real length.
-        self.0.recv(&mut &mut buf[..], nix::libc::MSG_TRUNC)
-    }
-}
+pub use crate::os::netlink::{SockDiag as NetlinkTransport, Transport};
 
 /// Restarts allowed when the kernel flags a dump as inconsistent.
 const MAX_ATTEMPTS: u32 = 8;

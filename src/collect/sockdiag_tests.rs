@@ -166,7 +166,7 @@ fn keeps_v6only_and_leaves_it_unknown_when_absent() {
 
 #[test]
 fn missing_diag_module_is_an_error_not_an_empty_answer() {
-    let mut kernel = FakeKernel::new(vec![vec![error(nix::libc::ENOENT, 1)]]);
+    let mut kernel = FakeKernel::new(vec![vec![error(Errno::ENOENT as i32, 1)]]);
     let err = dump(&mut kernel, Protocol::Udp, Family::Ipv4, &mut 0).unwrap_err();
     assert!(
         matches!(
@@ -178,7 +178,7 @@ fn missing_diag_module_is_an_error_not_an_empty_answer() {
         ),
         "{err}"
     );
-    let mut kernel = FakeKernel::new(vec![vec![error(nix::libc::EPERM, 1)]]);
+    let mut kernel = FakeKernel::new(vec![vec![error(Errno::EPERM as i32, 1)]]);
     let err = dump(&mut kernel, Protocol::Tcp, Family::Ipv4, &mut 0).unwrap_err();
     assert!(
         matches!(

@@ -17,12 +17,11 @@
 //! namespace, which comes back as an nsfs descriptor we keep for the scan.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-use nix::errno::Errno;
-use nix::sys::stat::fstat;
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::model::NetnsId;
+use crate::os::Errno;
+use crate::os::ns::{self, identity, pidfd_getfd, pidfd_open, socket_netns};
 
 use super::procwalk::FdRef;
 
@@ -33,33 +32,6 @@ pub struct Probe {
     pub found: Vec<(NetnsId, OwnedFd)>,
     /// Processes whose sockets could not be asked, and why.
     pub failed: Vec<(i32, Errno)>,
-}
-
-/// `_IO(0x89, 0x4c)`: a socket's network namespace, as a new descriptor.
-const SIOCGSKNS: nix::libc::Ioctl = 0x894c;
-
-fn syscall_fd(result: nix::libc::c_long) -> Result<OwnedFd, Errno> {
-    if result < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(result as i32) })
-}
-
-fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open(2) takes a pid and flags and returns a descriptor.
-    syscall_fd(unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) })
-}
-
-fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_getfd(2) duplicates the target's descriptor into ours.
-    syscall_fd(unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })
-}
-
-fn socket_netns(socket: &OwnedFd) -> Result<OwnedFd, Errno> {
-    // SAFETY: SIOCGSKNS takes no argument and returns a new descriptor.
-    let fd = unsafe { nix::libc::ioctl(socket.as_raw_fd(), SIOCGSKNS) };
-    syscall_fd(fd as nix::libc::c_long)
 }
 
 /// Asks each socket in `unseen` (inode, one descriptor holding it) for its
@@ -89,19 +61,17 @@ pub fn probe(unseen: &[(u64, FdRef)], known: &dyn Fn(NetnsId) -> bool) -> Probe 
                 }
             };
             // The descriptor number may have been reused for another file.
-            if fstat(&socket).map(|st| st.st_ino) != Ok(inode) {
+            if ns::inode(&socket) != Ok(inode) {
                 continue;
             }
-            let Ok(ns) = socket_netns(&socket) else {
+            let Ok(netns) = socket_netns(&socket) else {
                 continue;
             };
-            let Ok(st) = fstat(&ns) else { continue };
-            let id = NetnsId {
-                dev: st.st_dev,
-                inode: st.st_ino,
+            let Ok(id) = identity(netns.as_fd()) else {
+                continue;
             };
             if !known(id) && out.found.iter().all(|(f, _)| *f != id) {
-                out.found.push((id, ns));
+                out.found.push((id, netns));
             }
         }
     }
@@ -114,14 +84,15 @@ mod tests {
 
     #[test]
     fn a_socket_names_its_namespace() {
+        use std::os::fd::AsRawFd;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let inode = fstat(&listener).unwrap().st_ino;
+        let inode = crate::os::ns::inode(&listener).unwrap();
         let me = std::process::id() as i32;
-        let own = nix::sys::stat::stat("/proc/thread-self/ns/net").unwrap();
-        let own = NetnsId {
-            dev: own.st_dev,
-            inode: own.st_ino,
-        };
+        let own = crate::os::proc::ProcRoot::live()
+            .unwrap()
+            .dir()
+            .ns_id(c"thread-self/ns/net")
+            .unwrap();
         let unseen = [(
             inode,
             FdRef {

@@ -2,12 +2,8 @@
 //! `.wasm` files. Loading checks the ABI, calls `describe`, and validates
 //! what it says; any failure is a [`LoadError`] naming the plugin.
 
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -54,15 +50,15 @@ pub struct LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadReason {
     #[error("cannot read it: {0}")]
-    Read(crate::safefs::FileError),
+    Read(crate::os::fs::FileError),
     #[error(
         "the file is writable by other users (mode {mode:o}, owner uid {uid}); running as root, portcullis refuses it"
     )]
     Writable { mode: u32, uid: u32 },
     #[error("{0}; running as root, portcullis refuses it")]
-    Ancestry(crate::safefs::AncestryError),
+    Ancestry(crate::os::fs::AncestryError),
     #[error("cannot resolve where it is: {0}")]
-    Resolve(crate::safefs::FileError),
+    Resolve(crate::os::fs::FileError),
     #[error(
         "a precompiled native artifact; portcullis loads only .wasm components and compiles them itself"
     )]
@@ -148,9 +144,10 @@ impl Loader {
         // engine's configuration and embedded in this binary; it is as
         // trusted as the binary itself. If this CPU lacks a feature it was
         // compiled for, deserialize refuses it and we compile instead.
-        let precompiled = b
-            .cwasm
-            .and_then(|bytes| unsafe { Component::deserialize(&self.engine, bytes) }.ok());
+        let precompiled = b.cwasm.and_then(|bytes| {
+            #[allow(unsafe_code)] // see SAFETY above
+            unsafe { Component::deserialize(&self.engine, bytes) }.ok()
+        });
         let was_precompiled = precompiled.is_some();
         let component = match precompiled {
             Some(c) => c,
@@ -187,28 +184,41 @@ impl Loader {
 
     fn compile_cached(&self, wasm: &[u8]) -> Result<Component, LoadReason> {
         let compile = || Component::new(&self.engine, wasm).map_err(LoadReason::Invalid);
-        let Some(dir) = self
-            .cache
-            .as_deref()
-            .and_then(|dir| open_cache_dir(dir, &self.diag))
+        let Some(dir) =
+            self.cache
+                .as_deref()
+                .and_then(|dir| match crate::os::fs::open_private_dir(dir) {
+                    Ok(fd) => Some(fd),
+                    Err(why) => {
+                        self.diag.note(&format_args!(
+                            "not using plugin cache {}: {why}",
+                            dir.display()
+                        ));
+                        None
+                    }
+                })
         else {
             return compile();
         };
         let name = format!("{}.cwasm", self.cache_key(wasm));
-        if let Some(bytes) = read_cache_entry(&dir, &name) {
+        if let Some(bytes) =
+            crate::os::fs::read_own_in(&dir, &name, crate::os::fs::limits::PLUGIN * 8)
+        {
             // SAFETY: the cache folder is ours alone (owned by our euid, mode
             // 0700, no one else can change the folders above it, checked on
             // the descriptor we read through), the entry is a regular file of
             // ours, and every entry there was written by this code from a
             // component this engine compiled; the key covers the wasm bytes,
             // our version and the engine's compatibility hash.
-            if let Ok(c) = unsafe { Component::deserialize(&self.engine, &bytes) } {
+            #[allow(unsafe_code)] // see SAFETY above
+            let deserialized = unsafe { Component::deserialize(&self.engine, &bytes) };
+            if let Ok(c) = deserialized {
                 return Ok(c);
             }
         }
         let component = compile()?;
         if let Ok(bytes) = component.serialize() {
-            let _ = crate::safefs::write_atomic_in(&dir, name.as_ref(), &bytes);
+            let _ = crate::os::fs::write_atomic_in(&dir, name.as_ref(), &bytes);
         }
         Ok(component)
     }
@@ -292,89 +302,15 @@ fn check_description(name: &str, rules: &[Rule]) -> Result<(), DescriptionError>
     Ok(())
 }
 
-/// When running as root, a plugin file (or its folder) that another user can
-/// write would let that user run code in our process: refuse it.
-/// Reads a plugin file the way root must: opened once (never blocking on a
-/// FIFO), checked on that descriptor, its real path's every ancestor checked,
-/// and read from the descriptor that was checked, so swapping the file, or
-/// a link into a folder others can write, cannot slip another file in.
-/// Running as another user, only the regular-file and size checks apply.
+/// A plugin file, read the way root must (see [`crate::os::fs::read_trusted`]).
 fn read_plugin(path: &Path) -> Result<Vec<u8>, LoadReason> {
-    let file = crate::safefs::open_regular(path).map_err(LoadReason::Read)?;
-    let euid = nix::unistd::geteuid().as_raw();
-    if euid == 0 {
-        let meta = file.metadata().map_err(|e| LoadReason::Read(e.into()))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if meta.uid() != 0 || mode & 0o022 != 0 {
-            return Err(LoadReason::Writable {
-                mode,
-                uid: meta.uid(),
-            });
-        }
-        let real = crate::safefs::real_path(&file).map_err(LoadReason::Resolve)?;
-        crate::safefs::check_ancestry(&real, meta.uid()).map_err(LoadReason::Ancestry)?;
-    }
-    crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN).map_err(LoadReason::Read)
-}
-
-/// Opens the cache folder, creating it 0700 if it is missing, and keeps it
-/// only if it is private to us: owned by our euid, mode 0700 or stricter,
-/// not a link, under folders no one else can change. Checked on the opened
-/// descriptor, which every later access goes through. A folder portcullis
-/// did not create never has its mode changed.
-fn open_cache_dir(dir: &Path, diag: &crate::diag::Diagnostics) -> Option<OwnedFd> {
-    use std::os::unix::fs::DirBuilderExt;
-    let euid = nix::unistd::geteuid().as_raw();
-    let _ = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir);
-    let refuse = |why: String| {
-        diag.note(&format_args!(
-            "not using plugin cache {}: {why}",
-            dir.display()
-        ));
-    };
-    let fd = match nix::fcntl::open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            refuse(format!(
-                "cannot open it as a folder (a link is refused): {e}"
-            ));
-            return None;
-        }
-    };
-    let stat = nix::sys::stat::fstat(&fd).ok()?;
-    if stat.st_uid != euid || stat.st_mode & 0o077 != 0 {
-        refuse(format!(
-            "it is not private to this user (mode {:o}, owner uid {})",
-            stat.st_mode & 0o7777,
-            stat.st_uid
-        ));
-        return None;
-    }
-    let ancestry = match crate::safefs::real_path(&fd) {
-        Ok(real) => crate::safefs::check_ancestry(&real, stat.st_uid).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(why) = ancestry {
-        refuse(why);
-        return None;
-    }
-    Some(fd)
-}
-
-/// A cache entry's bytes: a regular file of ours in the cache folder, not a link.
-fn read_cache_entry(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
-    let file = crate::safefs::open_regular_in(dir, name).ok()?;
-    if file.metadata().ok()?.uid() != nix::unistd::geteuid().as_raw() {
-        return None;
-    }
-    crate::safefs::read_to_limit(file, crate::safefs::limits::PLUGIN * 8).ok()
+    use crate::os::fs::{TrustError, limits, read_trusted};
+    read_trusted(path, limits::PLUGIN).map_err(|e| match e {
+        TrustError::Read(e) => LoadReason::Read(e),
+        TrustError::Writable { mode, uid } => LoadReason::Writable { mode, uid },
+        TrustError::Resolve(e) => LoadReason::Resolve(e),
+        TrustError::Ancestry(e) => LoadReason::Ancestry(e),
+    })
 }
 
 #[cfg(test)]

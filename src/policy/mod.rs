@@ -88,7 +88,7 @@ impl Policy {
             None => Policy::parse("<default policy>", None, DEFAULT.to_owned()),
             Some(path) => {
                 let name = path.display().to_string();
-                let bytes = crate::safefs::read_bounded(&path, crate::safefs::limits::POLICY)
+                let bytes = crate::os::fs::read_bounded(&path, crate::os::fs::limits::POLICY)
                     .map_err(|e| {
                         vec![PolicyError {
                             location: name.clone(),
@@ -172,15 +172,17 @@ impl Policy {
         }
         if let Some(dir) = &self.raw.plugin_dir {
             let path = self.resolve(dir.get_ref());
-            let entries = std::fs::read_dir(&path).map_err(|e| {
+            /// More plugins than any policy means; a bound on the folder.
+            const PLUGINS_IN_DIR: usize = 10_000;
+            let names = crate::os::fs::list_dir(&path, PLUGINS_IN_DIR).map_err(|e| {
                 vec![self.error(
                     dir,
                     format!("cannot read plugin_dir {}: {e}", path.display()),
                 )]
             })?;
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
+            let mut found: Vec<PathBuf> = names
+                .into_iter()
+                .map(|n| path.join(n))
                 .filter(|p| p.extension() == Some("wasm".as_ref()))
                 .collect();
             found.sort();

@@ -123,6 +123,7 @@ fn positions_from_line_starts_equal_a_scan_from_the_top() {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // the file under test is made here
 #[test]
 fn invalid_utf8_is_placed_by_characters() {
     let path = std::env::temp_dir().join(format!("pc-utf8-{}.toml", std::process::id()));

@@ -154,10 +154,10 @@ pub fn write_file(
     path: &Path,
     reporter: &dyn Reporter,
     report: &Report,
-) -> Result<(), crate::safefs::FileError> {
+) -> Result<(), crate::os::fs::FileError> {
     let mut bytes = Vec::with_capacity(64 * 1024);
     reporter.write(report, &mut bytes)?;
-    crate::safefs::write_atomic(path, &bytes)
+    crate::os::fs::write_atomic(path, &bytes)
 }
 
 /// Checks before a run that a report can be written to `path`: its folder
@@ -165,7 +165,7 @@ pub fn write_file(
 /// a FIFO, which writing would destroy or write through). Permissions are
 /// found out when writing.
 pub fn check_path(path: &Path) -> Result<(), PathError> {
-    crate::safefs::check_writable(path).map_err(|source| PathError {
+    crate::os::fs::check_writable(path).map_err(|source| PathError {
         path: path.to_owned(),
         source,
     })
@@ -176,7 +176,7 @@ pub fn check_path(path: &Path) -> Result<(), PathError> {
 #[error("{}: {source}", path.display())]
 pub struct PathError {
     pub path: std::path::PathBuf,
-    pub source: crate::safefs::FileError,
+    pub source: crate::os::fs::FileError,
 }
 
 /// `text` with every byte but ASCII letters, digits and `keep` as `%XX`.

@@ -239,7 +239,7 @@ fn fingerprints_ignore_pids_and_inodes() {
 fn report_paths_are_checked_before_the_run() {
     let error = check_path(Path::new("/nonexistent-dir/x.sarif")).unwrap_err();
     assert_eq!(error.path, Path::new("/nonexistent-dir/x.sarif"));
-    assert!(matches!(error.source, crate::safefs::FileError::Folder(_)));
+    assert!(matches!(error.source, crate::os::fs::FileError::Folder(_)));
     assert!(check_path(Path::new("/etc/hostname/x.sarif")).is_err());
     assert!(check_path(Path::new("x.sarif")).is_ok());
 }

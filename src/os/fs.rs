@@ -267,6 +267,126 @@ pub fn check_ancestry(real: &Path, owner: u32) -> Result<(), AncestryError> {
     Ok(())
 }
 
+/// The effective uid portcullis runs as.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Why a file that root would run is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("cannot read it: {0}")]
+    Read(FileError),
+    #[error("the file is writable by other users (mode {mode:o}, owner uid {uid})")]
+    Writable { mode: u32, uid: u32 },
+    #[error("cannot resolve where it is: {0}")]
+    Resolve(FileError),
+    #[error(transparent)]
+    Ancestry(AncestryError),
+}
+
+/// Reads a file whose content will run in this process (a plugin) the way
+/// root must: opened once (never blocking on a FIFO), checked on that
+/// descriptor (root-owned, writable by no one else), its real path's every
+/// ancestor checked, and read from the descriptor that was checked, so
+/// swapping the file, or a link into a folder others can write, cannot slip
+/// another file in. Running as another user, only the regular-file and size
+/// checks apply.
+pub fn read_trusted(path: &Path, limit: u64) -> Result<Vec<u8>, TrustError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let file = open_regular(path).map_err(TrustError::Read)?;
+    if euid() == 0 {
+        let meta = file.metadata().map_err(|e| TrustError::Read(e.into()))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.uid() != 0 || mode & 0o022 != 0 {
+            return Err(TrustError::Writable {
+                mode,
+                uid: meta.uid(),
+            });
+        }
+        let real = real_path(&file).map_err(TrustError::Resolve)?;
+        check_ancestry(&real, meta.uid()).map_err(TrustError::Ancestry)?;
+    }
+    read_to_limit(file, limit).map_err(TrustError::Read)
+}
+
+/// Why a folder is not private to this user.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateDirError {
+    #[error("cannot open it as a folder (a link is refused): {0}")]
+    Open(Errno),
+    #[error("cannot check it: {0}")]
+    Stat(Errno),
+    #[error("it is not private to this user (mode {mode:o}, owner uid {uid})")]
+    Shared { mode: u32, uid: u32 },
+    #[error("{0}")]
+    Resolve(FileError),
+    #[error(transparent)]
+    Ancestry(AncestryError),
+}
+
+/// Opens a folder of ours (a cache), creating it 0700 if it is missing,
+/// and keeps it only if it is private to us: owned by our euid, mode 0700
+/// or stricter, not a link, under folders no one else can change. Checked
+/// on the opened descriptor, which every later access goes through. A
+/// folder portcullis did not create never has its mode changed.
+pub fn open_private_dir(dir: &Path) -> Result<OwnedFd, PrivateDirError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(PrivateDirError::Open)?;
+    let stat = fstat(&fd).map_err(PrivateDirError::Stat)?;
+    if stat.st_uid != euid() || stat.st_mode & 0o077 != 0 {
+        return Err(PrivateDirError::Shared {
+            mode: stat.st_mode & 0o7777,
+            uid: stat.st_uid,
+        });
+    }
+    let real = real_path(&fd).map_err(PrivateDirError::Resolve)?;
+    check_ancestry(&real, stat.st_uid).map_err(PrivateDirError::Ancestry)?;
+    Ok(fd)
+}
+
+/// A file of ours in the open folder `dir`: regular, not a link, owned by
+/// our euid, at most `limit` bytes. `None` for anything else.
+pub fn read_own_in(dir: &OwnedFd, name: &str, limit: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt;
+    let file = open_regular_in(dir, name).ok()?;
+    if file.metadata().ok()?.uid() != euid() {
+        return None;
+    }
+    read_to_limit(file, limit).ok()
+}
+
+/// The names in folder `path`, at most `limit` of them (a folder with more
+/// is cut there, in the order the system lists it).
+pub fn list_dir(path: &Path, limit: usize) -> std::io::Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(path)?.take(limit) {
+        names.push(entry?.file_name());
+    }
+    Ok(names)
+}
+
+/// A small text file (a unit file, os-release): regular, never blocking,
+/// at most `limit` bytes, invalid UTF-8 replaced.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, FileError> {
+    let bytes = read_bounded(path, limit)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Whether `path` leads to a regular file (links followed).
+pub fn is_regular(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// Caps on what portcullis reads, per kind of file.
 pub mod limits {
     /// A policy file: hand-written; 8,000 allowlist entries fit in 2 MiB.
