@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{
-    ArgError, BaselineArgs, CheckArgs, CollectArgs, Command, ExecArgs, Format, JudgeArgs, ListArgs,
-    PluginsCommand, PolicyArgs, ReportArgs, ScanArgs,
+    ArgError, BaselineArgs, CheckArgs, Command, ExecArgs, Format, JudgeArgs, ListArgs,
+    PluginsCommand, PolicyArgs, ReportArgs, ScanArgs, ScanPlan,
 };
 use crate::collect::CollectError;
 use crate::diag::Diagnostics;
@@ -20,7 +20,6 @@ use crate::os::fs::FileError;
 use crate::plugin::load::LoadError;
 use crate::policy::PolicyError;
 use crate::report::{Report, Reporter, RunInfo};
-use crate::settle::Settle;
 use crate::{collect, exec, report, settle};
 
 /// What stops a command: each is a usage, configuration or output error
@@ -99,8 +98,12 @@ pub fn run(command: Command, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
 
 fn list(args: &ListArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     let progress = args.format.allows_progress();
-    let mut inventory = match collect_inventory(&args.collect, None, progress, diag, &mut || Ok(()))
-    {
+    let inventory = args
+        .collect
+        .plan(None)
+        .map_err(RunError::from)
+        .and_then(|plan| scan_settled(&plan, progress, diag, &mut || Ok(())));
+    let mut inventory = match inventory {
         Ok(inventory) => inventory,
         Err(e) => return Ok(stopped(&e, diag)),
     };
@@ -131,14 +134,17 @@ fn list(args: &ListArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
 }
 
 fn scan(args: &ScanArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
+    let plan = args.collect.plan(None);
     judged_run(
         &args.policy,
         &args.report,
         args.collect.allow_partial,
         diag,
+        plan.as_ref().err().map(|e| e.clone().into()),
         || {
             let progress = args.report.format.allows_progress();
-            collect_inventory(&args.collect, None, progress, diag, &mut || Ok(()))
+            let plan = plan.as_ref().expect("validated before the run");
+            scan_settled(plan, progress, diag, &mut || Ok(()))
         },
     )
 }
@@ -152,21 +158,22 @@ fn exec(args: &ExecArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     if args.isolate && !scan.collect.netns.is_empty() {
         return Ok(stopped(&ArgError::IsolateWithNetns.into(), diag));
     }
+    // Options are checked before COMMAND starts.
+    let plan = scan.collect.plan(Some(EXEC_SETTLE));
     judged_run(
         &scan.policy,
         &scan.report,
         scan.collect.allow_partial,
         diag,
+        plan.as_ref().err().map(|e| e.clone().into()),
         || {
-            // Options are checked before COMMAND starts.
-            let settle = scan.collect.settle(Some(EXEC_SETTLE))?;
+            let mut plan = plan.clone().expect("validated before the run");
             let mut running = exec::start(&args.command, args.isolate, diag)?;
-            let mut request = scan.collect.request();
             if let Some(inode) = running.netns {
-                request.selectors = vec![collect::Selector::parse(&inode.to_string())];
+                plan.request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
             let progress = scan.report.format.allows_progress();
-            let inventory = scan_settled(&request, settle, progress, diag, &mut || {
+            let inventory = scan_settled(&plan, progress, diag, &mut || {
                 running.alive().map_err(RunError::from)
             })
             // A scan that failed because COMMAND (and its namespace) just
@@ -179,9 +186,14 @@ fn exec(args: &ExecArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
 }
 
 fn check(args: &CheckArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
-    judged_run(&args.policy, &args.report, args.allow_partial, diag, || {
-        Ok(read_inventory(&args.inventory)?)
-    })
+    judged_run(
+        &args.policy,
+        &args.report,
+        args.allow_partial,
+        diag,
+        None,
+        || Ok(read_inventory(&args.inventory)?),
+    )
 }
 
 fn baseline(args: &BaselineArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
@@ -189,7 +201,12 @@ fn baseline(args: &BaselineArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatu
     if let Err(e) = report::check_path(&args.output) {
         return Ok(stopped(&RunError::BaselinePath(e), diag));
     }
-    let inventory = match collect_inventory(&args.collect, None, true, diag, &mut || Ok(())) {
+    let inventory = args
+        .collect
+        .plan(None)
+        .map_err(RunError::from)
+        .and_then(|plan| scan_settled(&plan, true, diag, &mut || Ok(())));
+    let inventory = match inventory {
         Ok(inventory) => inventory,
         Err(e) => return Ok(stopped(&e, diag)),
     };
@@ -259,15 +276,17 @@ fn read_inventory(path: &Path) -> Result<Inventory, InventoryError> {
 /// unusable report path, an unreadable inventory) is recorded, and the
 /// reports that can be written still are, saying so: a CI step that uploads
 /// them `if: always()` finds a report that explains the failure.
+/// `invalid`: what validating the command's own arguments found wrong.
 pub(crate) fn judged_run(
     policy: &JudgeArgs,
     reports: &ReportArgs,
     allow_partial: bool,
     diag: &Diagnostics,
+    invalid: Option<RunError>,
     obtain: impl FnOnce() -> Result<Inventory, RunError>,
 ) -> anyhow::Result<ExitStatus> {
     let started = SystemTime::now();
-    let mut errors: Vec<RunError> = Vec::new();
+    let mut errors: Vec<RunError> = invalid.into_iter().collect();
     let sarif_location = reports
         .sarif_uri(policy.policy.policy.as_deref())
         .unwrap_or_else(|e| {
@@ -419,30 +438,18 @@ fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Clean)
 }
 
-/// The inventory the collect options ask for (settled if asked), or why
-/// it cannot be had. `alive` can end a settle wait early.
-fn collect_inventory(
-    args: &CollectArgs,
-    default_settle: Option<Duration>,
-    progress: bool,
-    diag: &Diagnostics,
-    alive: &mut dyn FnMut() -> Result<(), RunError>,
-) -> Result<Inventory, RunError> {
-    let settle = args.settle(default_settle)?;
-    scan_settled(&args.request(), settle, progress, diag, alive)
-}
-
 /// `progress`: the command's output allows a progress line (not
 /// `--format summary`); the sink draws it only on a terminal.
+/// The inventory a scan plan asks for (settled if asked), or why it cannot
+/// be had. `alive` can end a settle wait early.
 fn scan_settled(
-    request: &collect::Request,
-    settle: Option<Settle>,
+    plan: &ScanPlan,
     progress: bool,
     diag: &Diagnostics,
     alive: &mut dyn FnMut() -> Result<(), RunError>,
 ) -> Result<Inventory, RunError> {
-    let mut scan = || collect::collect(request).map_err(RunError::from);
-    let Some(settle) = settle else {
+    let mut scan = || collect::collect(&plan.request).map_err(RunError::from);
+    let Some(settle) = plan.settle else {
         alive()?;
         return scan();
     };

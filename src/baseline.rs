@@ -1,16 +1,14 @@
 //! Baselines: a known-good image's listeners, recorded with stable
 //! identities (`portcullis baseline --output FILE`) and handed to the
-//! baseline plugin (`scan --baseline FILE`). The identity function is the
-//! plugin's own source file, so writer and checker agree by construction.
+//! baseline plugin (`scan --baseline FILE`). The identity is one crate
+//! (`plugins/identity`) for both, so writer and checker agree by construction.
 
 use std::path::Path;
 
 use crate::model::{Inventory, Listener};
 
-#[path = "../plugins/builtin/baseline/src/identity.rs"]
-mod identity;
-
-pub use identity::{Identity, netns_label};
+use portcullis_identity as identity;
+pub use portcullis_identity::{Identity, netns_label};
 
 /// A listener's stable identity (see `identity.rs`).
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {

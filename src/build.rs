@@ -28,6 +28,7 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "sdk",
+        "identity",
         "builtin",
         "testing",
         "wit",

@@ -12,7 +12,7 @@ use crate::settle::Settle;
 
 /// Arguments clap accepts one by one but that do not make sense together,
 /// or that no report could carry.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgError {
     #[error(
         "--sarif-location {}: give a path relative to the repository root (code scanning rejects absolute and empty locations)",
@@ -211,8 +211,24 @@ pub struct CollectArgs {
     pub timeout: Option<Duration>,
 }
 
+/// A scan's arguments, validated: what to collect, and how long to settle.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub request: Request,
+    pub settle: Option<Settle>,
+}
+
 impl CollectArgs {
-    pub fn request(&self) -> Request {
+    /// Validates the collect options once, before anything runs; `default`
+    /// is the settle period when --settle is not given.
+    pub fn plan(&self, default: Option<Duration>) -> Result<ScanPlan, ArgError> {
+        Ok(ScanPlan {
+            request: self.request(),
+            settle: self.settle(default)?,
+        })
+    }
+
+    fn request(&self) -> Request {
         Request {
             selectors: self.netns.iter().map(|s| Selector::parse(s)).collect(),
             own_pid_namespace: self.own_pid_namespace,
@@ -222,7 +238,7 @@ impl CollectArgs {
 
     /// The settle loop's settings; `default` is the settle period when
     /// --settle is not given (none for a one-shot scan).
-    pub fn settle(&self, default: Option<Duration>) -> Result<Option<Settle>, ArgError> {
+    fn settle(&self, default: Option<Duration>) -> Result<Option<Settle>, ArgError> {
         let Some(quiet) = self.settle.or(default) else {
             return match self.timeout {
                 Some(_) => Err(ArgError::TimeoutWithoutSettle),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::model::{Evaluation, Inventory};
 use crate::plugin::evaluate::{self, ActivePlugin};
 use crate::plugin::load::{LoadError, LoadReason, LoadedPlugin, Loader};
-use crate::policy::{self, Configured, Policy, PolicyError};
+use crate::policy::{self, Configured, PluginFacts, Policy, PolicyError};
 
 /// Why judging could not start: all are configuration errors (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,8 @@ fn join(errors: &[PolicyError]) -> String {
 /// Plugins loaded and configured, configs accepted by their plugins.
 pub struct Judge {
     loader: Loader,
+    /// The enabled plugins with what the policy gives them.
+    active: Vec<ActivePlugin>,
     pub policy: Policy,
     pub configured: Configured,
 }
@@ -70,9 +72,27 @@ impl Judge {
             }
             plugins.push(plugin);
         }
-        let mut configured = policy
-            .configure(plugins, &named)
+        let facts: Vec<PluginFacts<'_>> = plugins
+            .iter()
+            .map(|p| PluginFacts {
+                name: &p.name,
+                rules: &p.rules,
+            })
+            .collect();
+        let configured = policy
+            .configure(&facts, &named)
             .map_err(SetupError::Policy)?;
+        let mut active: Vec<ActivePlugin> = plugins
+            .into_iter()
+            .filter_map(|plugin| {
+                let settings = configured.plugins.iter().find(|s| s.name == plugin.name)?;
+                Some(ActivePlugin {
+                    config: settings.config.clone(),
+                    limits: settings.limits,
+                    plugin,
+                })
+            })
+            .collect();
         if let Some(path) = baseline {
             let config = crate::baseline::plugin_config(path).map_err(|e| {
                 SetupError::Policy(vec![PolicyError {
@@ -80,11 +100,7 @@ impl Judge {
                     message: e.to_string(),
                 }])
             })?;
-            match configured
-                .active
-                .iter_mut()
-                .find(|a| a.plugin.name == "baseline")
-            {
+            match active.iter_mut().find(|a| a.plugin.name == "baseline") {
                 Some(plugin) => plugin.config = config,
                 None => {
                     return Err(SetupError::Policy(vec![PolicyError {
@@ -94,7 +110,7 @@ impl Judge {
                 }
             }
         }
-        let problems = evaluate::validate_configs(&loader, &configured.active);
+        let problems = evaluate::validate_configs(&loader, &active);
         if !problems.is_empty() {
             let errors = problems
                 .into_iter()
@@ -107,19 +123,20 @@ impl Judge {
         }
         Ok(Judge {
             loader,
+            active,
             policy,
             configured,
         })
     }
 
     pub fn plugins(&self) -> impl Iterator<Item = &ActivePlugin> {
-        self.configured.active.iter()
+        self.active.iter()
     }
 
     /// Runs every plugin over the inventory and applies the policy.
     pub fn judge(&self, inventory: &Inventory) -> (Evaluation, Vec<(String, String)>) {
         let rules = &self.configured.rules;
-        let outcome = evaluate::evaluate(&self.loader, &self.configured.active, rules, inventory);
+        let outcome = evaluate::evaluate(&self.loader, &self.active, rules, inventory);
         let mut verdicts: Vec<_> = outcome
             .verdicts
             .into_iter()

@@ -9,6 +9,7 @@
 mod finding;
 mod gap;
 mod inventory;
+mod limits;
 mod listener;
 mod netns;
 pub mod scope;
@@ -20,6 +21,7 @@ pub use finding::{
 };
 pub use gap::{Gap, GapKind};
 pub use inventory::{HostFacts, Inventory, SCHEMA_VERSION};
+pub use limits::Limits;
 pub use listener::{Family, Holder, Listener, ProcessDetails, Protocol};
 pub use netns::{Interface, Netns, NetnsHints, NetnsId, NetnsSource};
 pub use scope::Scope;

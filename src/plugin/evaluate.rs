@@ -5,9 +5,9 @@
 use crate::model::{Inventory, NotApplicable, PluginFailure, Rule, Verdict};
 
 use super::convert;
-use super::limits::Limits;
 use super::load::{LoadedPlugin, Loader};
 use super::run::{self, CallError};
+use crate::model::Limits;
 
 /// A loaded plugin with what the policy gives it.
 pub struct ActivePlugin {

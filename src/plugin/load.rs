@@ -11,9 +11,9 @@ use wasmtime::component::Component;
 use crate::model::Rule;
 
 use super::abi::{self, PluginPre};
-use super::limits::Limits;
 use super::run::{self, State};
 use super::{convert, engine_config};
+use crate::model::Limits;
 
 /// A plugin compiled into this binary (see build.rs).
 pub struct Builtin {

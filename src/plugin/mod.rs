@@ -13,7 +13,6 @@
 pub mod abi;
 pub mod convert;
 pub mod evaluate;
-pub mod limits;
 pub mod load;
 pub mod run;
 

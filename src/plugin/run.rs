@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
 use super::abi::{Plugin, PluginPre, portcullis::plugin::host};
-use super::limits::Limits;
+use crate::model::Limits;
 
 /// Epoch tick: the granularity of the wall-clock deadline.
 pub const TICK: Duration = Duration::from_millis(10);

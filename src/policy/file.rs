@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::limits::LimitsSpec;
 use crate::model::{Level, Protocol, Scope};
-use crate::plugin::limits::LimitsSpec;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

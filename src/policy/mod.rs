@@ -7,6 +7,7 @@
 
 pub mod allow;
 mod file;
+mod limits;
 
 use std::path::{Path, PathBuf};
 
@@ -15,10 +16,7 @@ use toml::Spanned;
 pub use allow::Allowance;
 use file::RawPolicy;
 
-use crate::model::Rule;
-use crate::plugin::evaluate::ActivePlugin;
-use crate::plugin::limits::Limits;
-use crate::plugin::load::LoadedPlugin;
+use crate::model::{Limits, Rule};
 
 const DEFAULT: &str = include_str!("default.toml");
 pub const FILE_NAME: &str = "portcullis.toml";
@@ -49,9 +47,26 @@ impl std::fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// What the policy makes of the loaded plugins.
+/// A loaded plugin as the policy sees it: its name and the rules it declares.
+pub struct PluginFacts<'a> {
+    pub name: &'a str,
+    pub rules: &'a [Rule],
+}
+
+/// What the policy gives one enabled plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSettings {
+    pub name: String,
+    /// Its config as JSON text ("{}" when the policy has none).
+    pub config: String,
+    pub limits: Limits,
+}
+
+/// What the policy makes of the loaded plugins: plain data, which the judge
+/// pairs with the plugins themselves.
 pub struct Configured {
-    pub active: Vec<ActivePlugin>,
+    /// The enabled plugins, in load order; a disabled one is absent.
+    pub plugins: Vec<PluginSettings>,
     pub rules: Vec<Rule>,
     pub allow: Vec<Allowance>,
     /// Rules limited to some namespaces: (rule id, namespace selectors).
@@ -202,7 +217,7 @@ impl Policy {
     /// `named` maps plugin tables with a `path` to the name their file declared.
     pub fn configure(
         &self,
-        plugins: Vec<LoadedPlugin>,
+        plugins: &[PluginFacts<'_>],
         named: &[(String, String)],
     ) -> Result<Configured, Vec<PolicyError>> {
         let mut errors = Vec::new();
@@ -213,8 +228,8 @@ impl Policy {
             }
         }
         for (name, plugin) in &self.raw.plugins {
-            if !plugins.iter().any(|p| &p.name == name) {
-                let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+            if !plugins.iter().any(|p| p.name == name) {
+                let known: Vec<&str> = plugins.iter().map(|p| p.name).collect();
                 errors.push(self.error(
                     plugin,
                     format!(
@@ -225,8 +240,8 @@ impl Policy {
             }
         }
         let mut rules: Vec<Rule> = Vec::new();
-        for p in &plugins {
-            for r in &p.rules {
+        for p in plugins {
+            for r in p.rules {
                 if let Some(other) = rules.iter().find(|o| o.id == r.id) {
                     errors.push(PolicyError {
                         location: self.name.clone(),
@@ -268,9 +283,9 @@ impl Policy {
             .filter_map(|a| a.map_err(|e| errors.push(e)).ok())
             .collect();
         let base = self.raw.limits.apply(Limits::default());
-        let mut active = Vec::new();
+        let mut settings = Vec::new();
         for plugin in plugins {
-            let table = self.raw.plugins.get(&plugin.name).map(Spanned::get_ref);
+            let table = self.raw.plugins.get(plugin.name).map(Spanned::get_ref);
             if table.and_then(|t| t.enabled) == Some(false) {
                 rules.retain(|r| r.plugin != plugin.name);
                 continue;
@@ -292,15 +307,15 @@ impl Policy {
             let limits = table
                 .and_then(|t| t.limits.as_ref())
                 .map_or(base, |l| l.apply(base));
-            active.push(ActivePlugin {
-                plugin,
+            settings.push(PluginSettings {
+                name: plugin.name.to_owned(),
                 config,
                 limits,
             });
         }
         if errors.is_empty() {
             Ok(Configured {
-                active,
+                plugins: settings,
                 rules,
                 allow,
                 rule_netns,

@@ -1,7 +1,8 @@
-// A listener's stable identity for baselines: no pids, no inodes, nothing
-// that changes between boots of the same image. Shared by the baseline
-// plugin (which compares) and the host (which writes baselines via
-// `portcullis baseline`): both `include!` this file, so they cannot drift.
+//! A listener's stable identity for baselines and reports: no pids, no
+//! inodes, nothing that changes between boots of the same image. One crate
+//! for the host (which writes baselines and names report results) and the
+//! baseline plugin (which compares), so they cannot drift. Plain data in,
+//! plain data out: it knows neither the host's model nor the plugin ABI.
 
 /// One listener as a baseline records it.
 #[derive(
