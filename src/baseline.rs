@@ -1,27 +1,27 @@
 //! Baselines: a known-good image's listeners, recorded with stable
 //! identities (`portcullis baseline --output FILE`) and handed to the
 //! baseline plugin (`scan --baseline FILE`). The identity is one crate
-//! (`plugins/identity`) for both, so writer and checker agree by construction.
+//! (`plugins/shared`) for both, so writer and checker agree by construction.
 
 use std::path::Path;
 
 use crate::model::{Inventory, Listener};
 
-use portcullis_identity as identity;
-pub use portcullis_identity::{Identity, netns_label};
+use portcullis_shared::identity;
+pub use portcullis_shared::{Identity, netns_label};
 
 /// A listener's stable identity (see `identity.rs`).
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
     let ns = inv.namespace(l.netns);
-    let holder = l.processes.first();
+    let holder = l.holders.first();
     identity::identity(
-        ns.is_some_and(|n| n.host),
+        ns.is_some_and(|n| n.is_host),
         ns.map_or(&[][..], |n| &n.names),
         ns.map_or(&[][..], |n| &n.hints.containers),
         l.protocol.as_str(),
         l.scope.as_str(),
         &l.address,
-        l.interface.as_deref(),
+        l.bound_device.as_deref(),
         l.port,
         holder
             .and_then(|h| h.process.exe.as_ref())

@@ -28,7 +28,7 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "sdk",
-        "identity",
+        "shared",
         "builtin",
         "testing",
         "wit",

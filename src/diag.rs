@@ -60,7 +60,7 @@ impl Diagnostics {
     pub fn gap(&self, gap: &Gap) {
         match gap.netns {
             Some(n) => self.line(format_args!(
-                "portcullis: incomplete in net:[{n}]: {}",
+                "portcullis: incomplete in {n}: {}",
                 gap.detail
             )),
             None => self.line(format_args!("portcullis: incomplete: {}", gap.detail)),
@@ -158,7 +158,10 @@ mod tests {
         diag.error(&"bad policy");
         diag.gap(&Gap {
             kind: GapKind::NetnsNotEnterable,
-            netns: Some(4026532000),
+            netns: Some(crate::model::NetnsId {
+                dev: 4,
+                inode: 4026532000,
+            }),
             pids: vec![],
             detail: "setns: EPERM".into(),
         });

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::model::{Gap, GapKind, Inventory};
+use crate::model::{Gap, GapKind, Inventory, NetnsId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settle {
@@ -44,13 +44,13 @@ impl Clock for Wall {
 }
 
 /// A listener as the settle loop compares it.
-type Bind<'a> = (u64, &'static str, &'a str, Option<&'a str>, u16);
+type Bind<'a> = (NetnsId, &'static str, &'a str, Option<&'a str>, u16);
 
 /// What must stay the same: the namespaces, and every listener's namespace,
 /// protocol, bind and port. Holders may still come and go (worker
 /// processes forking) without restarting the wait.
-fn shape(inv: &Inventory) -> (Vec<u64>, Vec<Bind<'_>>) {
-    let mut namespaces: Vec<u64> = inv.namespaces.iter().map(|n| n.inode).collect();
+fn shape(inv: &Inventory) -> (Vec<NetnsId>, Vec<Bind<'_>>) {
+    let mut namespaces: Vec<NetnsId> = inv.namespaces.iter().map(|n| n.id).collect();
     namespaces.sort_unstable();
     let mut binds: Vec<Bind<'_>> = inv
         .listeners
@@ -60,7 +60,7 @@ fn shape(inv: &Inventory) -> (Vec<u64>, Vec<Bind<'_>>) {
                 l.netns,
                 l.protocol.as_str(),
                 l.address.as_str(),
-                l.interface.as_deref(),
+                l.bound_device.as_deref(),
                 l.port,
             )
         })
@@ -175,7 +175,7 @@ mod tests {
             serde_json::from_str(include_str!("../testdata/inventory/seed-complete.json")).unwrap();
         let template: Listener = fixture.listeners[0].clone();
         Inventory {
-            schema_version: 1,
+            schema_version: crate::model::SCHEMA_VERSION,
             host: HostFacts::default(),
             namespaces: vec![],
             listeners: ports

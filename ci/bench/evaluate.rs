@@ -33,10 +33,12 @@ fn setting(name: &str, default: usize) -> usize {
 fn inventory(listeners: usize) -> Inventory {
     let namespaces = (0..NAMESPACES)
         .map(|i| Netns {
-            inode: 4026532000 + i as u64,
-            dev: 4,
+            id: NetnsId {
+                dev: 4,
+                inode: 4026532000 + i as u64,
+            },
             names: vec![format!("ns{i}")],
-            host: i == 0,
+            is_host: i == 0,
             sources: vec![NetnsSource::Mount],
             pids: vec![1000 + i as i32],
             tids: vec![],
@@ -59,7 +61,10 @@ fn inventory(listeners: usize) -> Inventory {
         .map(|i| {
             let (address, scope) = scopes[i % scopes.len()];
             Listener {
-                netns: 4026532000 + (i % NAMESPACES) as u64,
+                netns: NetnsId {
+                    dev: 4,
+                    inode: 4026532000 + (i % NAMESPACES) as u64,
+                },
                 protocol: if i % 5 == 0 {
                     Protocol::Udp
                 } else {
@@ -72,14 +77,13 @@ fn inventory(listeners: usize) -> Inventory {
                 },
                 address: address.into(),
                 port: 1024 + (i % 60000) as u16,
-                interface: None,
+                bound_device: None,
                 v6only: None,
                 scope,
-                interface_scoped: false,
                 address_interfaces: vec![],
                 inode: 100_000 + i as u64,
                 uid: 0,
-                processes: vec![Holder {
+                holders: vec![Holder {
                     pid: 1000 + (i % 500) as i32,
                     fd: 3,
                     process: ProcessDetails {
@@ -92,7 +96,6 @@ fn inventory(listeners: usize) -> Inventory {
                         container: None,
                     },
                 }],
-                owner_unknown: false,
                 owner_unknown_reason: None,
             }
         })

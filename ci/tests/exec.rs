@@ -74,7 +74,7 @@ fn isolate_judges_only_the_commands_listeners_then_stops_it() {
         "only COMMAND's namespace"
     );
     let ns = &inv["namespaces"][0];
-    assert_eq!(ns["host"], false);
+    assert_eq!(ns["is_host"], false);
     let lo = &ns["interfaces"][0];
     assert_eq!(
         (lo["name"].as_str(), lo["up"].as_bool()),

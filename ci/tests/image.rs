@@ -162,7 +162,7 @@ fn holders_named(report: &Value, port: u64) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|l| l["port"] == port)
-        .flat_map(|l| l["processes"].as_array().unwrap().iter())
+        .flat_map(|l| l["holders"].as_array().unwrap().iter())
         .map(|p| p["comm"].as_str().unwrap().to_owned())
         .collect();
     names.sort();

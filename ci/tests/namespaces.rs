@@ -148,7 +148,7 @@ fn table_groups_by_namespace_and_escapes_hostile_command_lines() {
     );
 
     let inv = inventory(&["--netns", &ns.name], &[0]);
-    let holder = &listeners_in(&inv, ns.inode()).next().unwrap()["processes"][0];
+    let holder = &listeners_in(&inv, ns.inode()).next().unwrap()["holders"][0];
     let last_arg = holder["cmdline"].as_array().unwrap().last().unwrap();
     assert_eq!(last_arg, "--name=\\x1b]0;pwn\\x07\\x0a<b>&]]>\\xff");
 }
@@ -205,7 +205,7 @@ fn unprivileged_run_reports_gaps_and_exits_3() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["netns"].as_u64() == Some(ns.inode()))
+        .find(|g| g["netns"]["inode"].as_u64() == Some(ns.inode()))
         .expect("a gap for it");
     assert_eq!(gap["kind"], "netns_not_enterable");
     assert_eq!(

@@ -232,7 +232,7 @@ fn every_namespace_matches_ss_and_every_holder_matches_proc() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n["host"] == true)
+            .any(|n| n["is_host"] == true)
     );
 
     // Binds: v6only, dual stack, device scoping, the interfaces carrying an address.
@@ -265,20 +265,17 @@ fn every_namespace_matches_ss_and_every_holder_matches_proc() {
     );
     let specific = listener(&inv, na, "tcp", s.in_a.port(5));
     assert_eq!(
-        (specific["scope"].as_str(), specific["interface"].as_str()),
+        (
+            specific["scope"].as_str(),
+            specific["bound_device"].as_str()
+        ),
         (Some("private"), None)
     );
     let va = unique("va");
     assert_eq!(specific["address_interfaces"], json!([va]));
     assert_eq!(listener(&inv, na, "tcp", s.in_a.port(6))["scope"], "public");
     let dhcp = listener(&inv, na, "udp", 68);
-    assert_eq!(
-        (
-            dhcp["interface"].as_str(),
-            dhcp["interface_scoped"].as_bool()
-        ),
-        (Some(va.as_str()), Some(true))
-    );
+    assert_eq!(dhcp["bound_device"].as_str(), Some(va.as_str()));
     let connected_port = s.in_a.port(8);
     assert!(
         listeners_in(&inv, na).all(|l| l["port"].as_u64() != Some(connected_port)),
@@ -287,7 +284,7 @@ fn every_namespace_matches_ss_and_every_holder_matches_proc() {
 
     // Holders: forked sharers all named, and equal to an independent /proc walk.
     let shared = listener(&inv, na, "tcp", s.in_a.port(0));
-    let pids: BTreeSet<i64> = shared["processes"]
+    let pids: BTreeSet<i64> = shared["holders"]
         .as_array()
         .unwrap()
         .iter()
@@ -297,7 +294,7 @@ fn every_namespace_matches_ss_and_every_holder_matches_proc() {
     assert_eq!(s.in_a.pids().len(), 3);
     let walk = independent_holders();
     for l in inv["listeners"].as_array().unwrap() {
-        let ours: BTreeSet<i64> = l["processes"]
+        let ours: BTreeSet<i64> = l["holders"]
             .as_array()
             .unwrap()
             .iter()
@@ -308,18 +305,22 @@ fn every_namespace_matches_ss_and_every_holder_matches_proc() {
             .cloned()
             .unwrap_or_default();
         assert_eq!(ours, theirs, "holders of {l:#}");
-        assert_eq!(l["owner_unknown"].as_bool(), Some(ours.is_empty()), "{l:#}");
+        assert_eq!(
+            l["owner_unknown_reason"].is_string(),
+            ours.is_empty(),
+            "a reason exactly when no holder is known: {l:#}"
+        );
     }
     let from_outside = listener(&inv, s.mounted.inode(), "tcp", s.into_mounted.port(0));
     assert_eq!(
-        from_outside["processes"][0]["pid"].as_i64(),
+        from_outside["holders"][0]["pid"].as_i64(),
         Some(s.into_mounted.pid()),
         "held from another namespace"
     );
 
     // A hostile process name is kept exactly and shown escaped.
     let weird = listener(&inv, s.b.inode(), "tcp", s.in_b.port(0));
-    assert_eq!(weird["processes"][0]["comm"], "b\\x1b[2J\\x0a<&]]>");
+    assert_eq!(weird["holders"][0]["comm"], "b\\x1b[2J\\x0a<&]]>");
     assert_eq!(
         std::fs::read(format!("/proc/{}/comm", s.in_b.pid())).unwrap(),
         b"b\x1b[2J\n<&]]>\n"

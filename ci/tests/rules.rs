@@ -41,9 +41,9 @@ fn scan(args: &[&str]) -> (i32, Value) {
 /// The outcome of `rule` for the listener on `proto` `port` in namespace `inode`.
 fn outcome(report: &Value, rule: &str, inode: u64, proto: &str, port: u16) -> Option<String> {
     let listeners = report["inventory"]["listeners"].as_array().unwrap();
-    let index = listeners
-        .iter()
-        .position(|l| l["netns"] == inode && l["protocol"] == proto && l["port"] == port)?;
+    let index = listeners.iter().position(|l| {
+        l["netns"]["inode"] == inode && l["protocol"] == proto && l["port"] == port
+    })?;
     report["evaluation"]["verdicts"]
         .as_array()
         .unwrap()

@@ -170,7 +170,7 @@ fn holders_are_named_with_their_unit_and_container() {
         &[],
     );
     let holders: Vec<(i32, i32, &str, Option<u32>)> = web
-        .processes
+        .holders
         .iter()
         .map(|h| {
             (
@@ -185,7 +185,7 @@ fn holders_are_named_with_their_unit_and_container() {
         holders,
         [(412, 6, "nginx", Some(0)), (413, 6, "nginx", Some(33))]
     );
-    let master = &web.processes[0].process;
+    let master = &web.holders[0].process;
     assert_eq!(master.unit.as_deref(), Some("nginx.service"));
     assert_eq!(
         master.unit_file.as_deref(),
@@ -200,7 +200,7 @@ fn holders_are_named_with_their_unit_and_container() {
         master.cmdline,
         [ByteText::from("nginx: master process /usr/sbin/nginx")]
     );
-    assert!(!web.owner_unknown);
+    assert!(!web.owner_unknown());
 
     let redis = attribution.listener(
         ns(4026532500),
@@ -208,7 +208,7 @@ fn holders_are_named_with_their_unit_and_container() {
         &names,
         &[],
     );
-    let redis = &redis.processes[0].process;
+    let redis = &redis.holders[0].process;
     assert_eq!(
         redis.container.as_deref(),
         Some("docker://3f1c0d7e9b2a4c6d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d")
@@ -221,10 +221,10 @@ fn holders_are_named_with_their_unit_and_container() {
         &names,
         &[],
     );
-    assert_eq!(leftover.processes[0].pid, 900, "found through thread 901");
+    assert_eq!(leftover.holders[0].pid, 900, "found through thread 901");
 
     let nobody = attribution.listener(ns(HOST), &socket(Protocol::Tcp, "::", 9, 9999), &names, &[]);
-    assert!(nobody.owner_unknown && nobody.processes.is_empty());
+    assert!(nobody.owner_unknown() && nobody.holders.is_empty());
     assert_eq!(
         nobody.owner_unknown_reason.as_deref(),
         Some(
@@ -244,7 +244,7 @@ fn a_socket_systemd_holds_is_named_by_its_socket_unit() {
         &BTreeMap::new(),
         &[],
     );
-    let systemd = &ssh.processes[0].process;
+    let systemd = &ssh.holders[0].process;
     assert_eq!(systemd.unit.as_deref(), Some("ssh.socket"));
     assert_eq!(
         systemd.unit_file.as_deref(),

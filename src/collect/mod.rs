@@ -180,7 +180,7 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
     }
     let mut inventory = assemble(&host, walk, discovery, ids, scans);
     drop(pins);
-    if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown) {
+    if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown()) {
         // Unreadable descriptor tables can only have hidden owners, and every
         // listener in the chosen namespaces has one.
         inventory
@@ -288,7 +288,7 @@ fn scan_one(
 ) -> Option<NetnsScan> {
     let gap = |kind, detail: String| Gap {
         kind,
-        netns: Some(id.inode),
+        netns: Some(id),
         pids: vec![],
         detail,
     };
@@ -425,11 +425,11 @@ fn assemble(
             scan.interfaces,
         ));
     }
-    namespaces.sort_by_key(|ns| (!ns.host, ns.names.is_empty(), ns.names.clone(), ns.inode));
-    let order: BTreeMap<u64, usize> = namespaces
+    namespaces.sort_by_key(|ns| (!ns.is_host, ns.names.is_empty(), ns.names.clone(), ns.id));
+    let order: BTreeMap<NetnsId, usize> = namespaces
         .iter()
         .enumerate()
-        .map(|(i, ns)| (ns.inode, i))
+        .map(|(i, ns)| (ns.id, i))
         .collect();
     listeners.sort_by(|a, b| {
         (
@@ -473,10 +473,9 @@ fn netns_record(
     let mut names: Vec<String> = c.ip_names.into_iter().collect();
     names.extend(c.paths);
     Netns {
-        inode: id.inode,
-        dev: id.dev,
+        id,
         names,
-        host,
+        is_host: host,
         sources: c.sources.into_iter().collect(),
         pids: c.pids,
         tids: c.tids,
@@ -537,15 +536,14 @@ impl<'w> Attribution<'w> {
         ifaces: &[Interface],
     ) -> Listener {
         let dual_stack = raw.addr == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && raw.v6only != Some(true);
-        let interface = (raw.ifindex != 0).then(|| {
+        let bound_device = (raw.ifindex != 0).then(|| {
             names
                 .get(&raw.ifindex)
                 .map_or_else(|| format!("if{}", raw.ifindex), |n| (*n).to_owned())
         });
-        let processes = self.holders(raw);
-        let owner_unknown = processes.is_empty();
+        let holders = self.holders(raw);
         Listener {
-            netns: id.inode,
+            netns: id,
             protocol: raw.protocol,
             family: raw.family,
             address: if dual_stack {
@@ -554,16 +552,14 @@ impl<'w> Attribution<'w> {
                 raw.addr.to_string()
             },
             port: raw.port,
-            interface,
+            bound_device,
             v6only: raw.v6only,
             scope: scope::classify(raw.addr, raw.v6only),
-            interface_scoped: raw.ifindex != 0,
             address_interfaces: carriers(raw.addr, ifaces),
             inode: raw.inode,
             uid: raw.uid,
-            owner_unknown_reason: owner_unknown.then(|| self.unknown_reason(raw.inode)),
-            owner_unknown,
-            processes,
+            owner_unknown_reason: holders.is_empty().then(|| self.unknown_reason(raw.inode)),
+            holders,
         }
     }
 

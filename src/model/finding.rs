@@ -4,23 +4,18 @@
 use serde::{Deserialize, Serialize};
 
 /// SARIF result levels, lowest first (so `>=` compares severity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     Note,
     Warning,
     Error,
 }
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Note => "note",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        }
-    }
-}
+super::vocabulary::named_enum!(
+    Level,
+    portcullis_shared::vocabulary::LEVELS,
+    [Note, Warning, Error]
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gap {
     pub kind: GapKind,
-    /// The namespace concerned, by inode, when there is one.
-    pub netns: Option<u64>,
+    /// The namespace concerned, when there is one.
+    pub netns: Option<super::NetnsId>,
     /// The processes concerned (aggregated: one gap per kind and cause).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pids: Vec<i32>,

@@ -1,10 +1,13 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Gap, Listener, Netns};
+use super::{Gap, Listener, Netns, NetnsId};
 
 /// Version of the JSON inventory. Adding a field is compatible and keeps the
-/// number; removing, renaming or re-typing one bumps it.
-pub const SCHEMA_VERSION: u32 = 1;
+/// number; removing, renaming or re-typing one bumps it. 2: namespaces are
+/// referred to by `{dev, inode}`; `interface` is `bound_device`, `processes`
+/// is `holders`, a namespace's `host` is `is_host`; `interface_scoped` and
+/// `owner_unknown` are gone (`bound_device` set, `holders` empty say it).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one scan saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,8 +52,8 @@ impl Inventory {
         })
     }
 
-    pub fn namespace(&self, inode: u64) -> Option<&Netns> {
-        self.namespaces.iter().find(|ns| ns.inode == inode)
+    pub fn namespace(&self, id: NetnsId) -> Option<&Netns> {
+        self.namespaces.iter().find(|ns| ns.id == id)
     }
 
     pub fn is_complete(&self) -> bool {

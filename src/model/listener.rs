@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{ByteText, Scope};
+use super::{ByteText, NetnsId, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,20 +36,19 @@ pub enum Family {
 /// A listening TCP socket or a bound, unconnected UDP socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Listener {
-    /// Inode of the namespace it lives in.
-    pub netns: u64,
+    /// The namespace it lives in.
+    pub netns: NetnsId,
     pub protocol: Protocol,
     pub family: Family,
     /// As `ss -n` prints it, without brackets; `*` for the dual-stack wildcard.
     pub address: String,
     pub port: u16,
-    /// The device it is bound to (`SO_BINDTODEVICE`), by name in its namespace.
-    pub interface: Option<String>,
+    /// The device it is bound to (`SO_BINDTODEVICE`), by name in its
+    /// namespace: reachable only through it, whatever the address.
+    pub bound_device: Option<String>,
     /// IPV6_V6ONLY for IPv6 sockets; null for IPv4.
     pub v6only: Option<bool>,
     pub scope: Scope,
-    /// Bound to one device: reachable only through it, whatever the address.
-    pub interface_scoped: bool,
     /// For a specific address: the interfaces of its namespace that carry it.
     pub address_interfaces: Vec<String>,
     /// Socket inode (0 for sockets without one).
@@ -57,20 +56,24 @@ pub struct Listener {
     /// Owner uid of the socket.
     pub uid: u32,
     /// Every (process, descriptor) holding the socket; empty when unknown.
-    pub processes: Vec<Holder>,
-    /// True when no holder could be found; `owner_unknown_reason` says why.
-    pub owner_unknown: bool,
+    pub holders: Vec<Holder>,
+    /// Why no holder could be found; set exactly when `holders` is empty.
     pub owner_unknown_reason: Option<String>,
 }
 
 impl Listener {
+    /// No holder could be found (see `owner_unknown_reason`).
+    pub fn owner_unknown(&self) -> bool {
+        self.holders.is_empty()
+    }
+
     /// `address%iface:port` the way `ss -n` prints the local column.
     pub fn local_column(&self) -> String {
         let mut out = match self.family {
             Family::Ipv6 if self.address != "*" => format!("[{}]", self.address),
             _ => self.address.clone(),
         };
-        if let Some(iface) = &self.interface {
+        if let Some(iface) = &self.bound_device {
             out.push('%');
             out.push_str(iface);
         }

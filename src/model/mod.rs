@@ -14,6 +14,7 @@ mod listener;
 mod netns;
 pub mod scope;
 mod text;
+mod vocabulary;
 
 pub use finding::{
     Evaluation, Level, NotApplicable, Outcome, PluginFailure, Precision, Rule, UnusedAllowance,

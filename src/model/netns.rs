@@ -36,13 +36,14 @@ pub enum NetnsSource {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Netns {
-    pub inode: u64,
-    pub dev: u64,
+    /// `dev` and `inode`, as two fields of the namespace's record.
+    #[serde(flatten)]
+    pub id: NetnsId,
     /// `ip netns` names first, then every path that reaches it (bind mounts,
     /// pinning descriptors), sorted within each group.
     pub names: Vec<String>,
     /// True for PID 1's namespace: the host's, reachable from outside.
-    pub host: bool,
+    pub is_host: bool,
     pub sources: Vec<NetnsSource>,
     /// Processes living in it (by their main thread's namespace).
     pub pids: Vec<i32>,
@@ -55,19 +56,12 @@ pub struct Netns {
 }
 
 impl Netns {
-    pub fn id(&self) -> NetnsId {
-        NetnsId {
-            dev: self.dev,
-            inode: self.inode,
-        }
-    }
-
     /// A short label for humans: the first name, else its container, else
     /// `net:[inode]`.
     pub fn label(&self) -> String {
         match self.names.first().or(self.hints.containers.first()) {
             Some(name) => name.clone(),
-            None => self.id().to_string(),
+            None => self.id.to_string(),
         }
     }
 }

@@ -6,11 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::{Deserialize, Serialize};
-
 /// Reachability class of a bind address, narrowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     /// 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104: only this namespace can connect.
     Loopback,
@@ -28,19 +25,15 @@ pub enum Scope {
     DualStack,
 }
 
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Loopback => "loopback",
-            Scope::LinkLocal => "link-local",
-            Scope::Private => "private",
-            Scope::Multicast => "multicast",
-            Scope::Public => "public",
-            Scope::Wildcard => "wildcard",
-            Scope::DualStack => "dual-stack",
-        }
-    }
+super::vocabulary::named_enum!(
+    Scope,
+    portcullis_shared::vocabulary::SCOPES,
+    [
+        Loopback, LinkLocal, Private, Multicast, Public, Wildcard, DualStack
+    ]
+);
 
+impl Scope {
     /// True for both wildcard kinds.
     pub fn is_any_address(self) -> bool {
         matches!(self, Scope::Wildcard | Scope::DualStack)

@@ -60,9 +60,9 @@ impl Processes {
 
 fn netns(ns: &model::Netns) -> wit::Netns {
     wit::Netns {
-        inode: ns.inode,
+        inode: ns.id.inode,
         names: ns.names.clone(),
-        is_host: ns.host,
+        is_host: ns.is_host,
         units: ns.hints.units.clone(),
         containers: ns.hints.containers.clone(),
         external_interfaces: ns
@@ -77,7 +77,7 @@ fn netns(ns: &model::Netns) -> wit::Netns {
 fn listener(id: u32, l: &model::Listener, processes: &mut Processes) -> wit::Listener {
     wit::Listener {
         id,
-        netns: l.netns,
+        netns: l.netns.inode,
         protocol: match l.protocol {
             Protocol::Tcp => wit::Protocol::Tcp,
             Protocol::Udp => wit::Protocol::Udp,
@@ -88,7 +88,7 @@ fn listener(id: u32, l: &model::Listener, processes: &mut Processes) -> wit::Lis
         },
         address: l.address.clone(),
         port: l.port,
-        bound_device: l.interface.clone(),
+        bound_device: l.bound_device.clone(),
         v6only: l.v6only,
         scope: match l.scope {
             Scope::Loopback => wit::Scope::Loopback,
@@ -102,14 +102,14 @@ fn listener(id: u32, l: &model::Listener, processes: &mut Processes) -> wit::Lis
         address_interfaces: l.address_interfaces.clone(),
         uid: l.uid,
         holders: l
-            .processes
+            .holders
             .iter()
             .map(|h| wit::Holder {
                 process: processes.index_of(h),
                 fd: h.fd,
             })
             .collect(),
-        owner_unknown: l.owner_unknown,
+        owner_unknown: l.owner_unknown(),
     }
 }
 

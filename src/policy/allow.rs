@@ -60,7 +60,7 @@ impl Allowance {
                             .error(spanned, format!("allow entry: port {p} is not in 0-65535")));
                     }
                 },
-                PortSpec::Range(text) => parse_range(text)
+                PortSpec::Range(text) => portcullis_shared::ports::parse_range(text)
                     .map_err(|m| policy.error(spanned, format!("allow entry: {m}")))?,
             }),
         };
@@ -112,13 +112,13 @@ impl Allowance {
                 .is_some_and(|ns| super::netns_matches(want, ns))
         });
         let process_ok = self.process.as_ref().is_none_or(|want| {
-            l.processes.iter().any(|h| {
+            l.holders.iter().any(|h| {
                 h.process.comm.escaped() == *want
                     || h.process.exe.as_ref().is_some_and(|e| e.escaped() == *want)
             })
         });
         let unit_ok = self.unit.as_ref().is_none_or(|want| {
-            l.processes
+            l.holders
                 .iter()
                 .any(|h| h.process.unit.as_ref() == Some(want))
         });
@@ -201,28 +201,6 @@ fn in_block(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("address {0:?} is not an address (0.0.0.0, ::, *, 127.0.0.1) or a CIDR block (10.0.0.0/8)")]
 pub struct NotAnAddress(pub String);
-
-/// An allow entry's port text that is not a range.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PortRangeError {
-    #[error("port {0:?} is not a port or a \"lo-hi\" range")]
-    NotARange(String),
-    #[error("port range {0:?} is backwards")]
-    Backwards(String),
-}
-
-fn parse_range(text: &str) -> Result<(u16, u16), PortRangeError> {
-    let bad = || PortRangeError::NotARange(text.to_owned());
-    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
-    let (lo, hi): (u16, u16) = (
-        lo.trim().parse().map_err(|_| bad())?,
-        hi.trim().parse().map_err(|_| bad())?,
-    );
-    if lo > hi {
-        return Err(PortRangeError::Backwards(text.to_owned()));
-    }
-    Ok((lo, hi))
-}
 
 /// Marks failures the allowlist accepts; returns the entries that accepted none.
 pub fn apply(

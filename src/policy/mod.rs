@@ -78,11 +78,11 @@ pub struct Configured {
 /// and rule scoping.
 pub fn netns_matches(want: &str, ns: &crate::model::Netns) -> bool {
     match want {
-        "host" => ns.host,
+        "host" => ns.is_host,
         "container" => !ns.hints.containers.is_empty(),
         _ => {
             ns.names.iter().any(|n| n == want)
-                || want == ns.inode.to_string()
+                || want == ns.id.inode.to_string()
                 || ns
                     .hints
                     .containers

@@ -165,7 +165,7 @@ impl Reporter for Summary {
 /// `tcp *:80 nginx(822) in host` style.
 fn describe(inv: &Inventory, l: &Listener) -> String {
     let mut names: Vec<String> = l
-        .processes
+        .holders
         .iter()
         .map(|h| format!("{}({})", h.process.comm.escaped(), h.pid))
         .collect();
@@ -177,7 +177,7 @@ fn describe(inv: &Inventory, l: &Listener) -> String {
     };
     let ns = inv.namespace(l.netns).map_or_else(
         || l.netns.to_string(),
-        |n| if n.host { "host".into() } else { n.label() },
+        |n| if n.is_host { "host".into() } else { n.label() },
     );
     format!(
         "{} {} {holders} in {ns}",

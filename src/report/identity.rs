@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Inventory, Listener};
+use crate::model::{Inventory, Listener, NetnsId};
 
 /// The namespace's stable name, as the baseline identity gives it
 /// (`host`, `container:<id>`, `netns:<name>`, `anonymous`).
-pub fn netns_label(inv: &Inventory, inode: u64) -> String {
-    match inv.namespace(inode) {
-        Some(ns) => crate::baseline::netns_label(ns.host, &ns.names, &ns.hints.containers),
+pub fn netns_label(inv: &Inventory, id: NetnsId) -> String {
+    match inv.namespace(id) {
+        Some(ns) => crate::baseline::netns_label(ns.is_host, &ns.names, &ns.hints.containers),
         None => "anonymous".into(),
     }
 }
@@ -22,7 +22,7 @@ pub fn netns_label(inv: &Inventory, inode: u64) -> String {
 /// no holder is known), escaped so it is printable.
 pub fn subject(l: &Listener) -> String {
     let holder = l
-        .processes
+        .holders
         .first()
         .map_or_else(|| "?".to_owned(), |h| h.process.comm.escaped());
     format!("{} {} {holder}", l.protocol.as_str(), l.local_column())

@@ -181,15 +181,15 @@ fn failure_body(rule: &Rule, v: &Verdict, listener: Option<(&Inventory, &Listene
             l.local_column(),
             netns_label(inv, l.netns),
             l.scope.as_str(),
-            l.interface
+            l.bound_device
                 .as_ref()
                 .map(|i| format!(", bound to device {i}"))
                 .unwrap_or_default()
         ));
-        if l.processes.is_empty() {
+        if l.holders.is_empty() {
             body.push_str("Held by: unknown\n");
         }
-        for h in &l.processes {
+        for h in &l.holders {
             let p = &h.process;
             body.push_str(&format!(
                 "Held by: {} (pid {}, uid {}) exe {}{}{}\n  cmdline: {}\n",

@@ -254,7 +254,7 @@ fn logical_location(inv: &Inventory, l: &Listener) -> LogicalLocation {
 /// lives in the image, not the repository).
 fn related_locations(l: &Listener) -> Vec<Location> {
     let mut files: Vec<(&str, &str)> = l
-        .processes
+        .holders
         .iter()
         .filter_map(|h| Some((h.process.unit_file.as_deref()?, h.process.unit.as_deref()?)))
         .collect();
@@ -287,7 +287,7 @@ fn file_uri(path: &str) -> String {
 
 fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, Value> {
     let holders: Vec<Value> = l
-        .processes
+        .holders
         .iter()
         .map(|h| {
             json!({
@@ -306,7 +306,7 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
         ("protocol", json!(l.protocol.as_str())),
         ("address", json!(l.address)),
         ("port", json!(l.port)),
-        ("interface", json!(l.interface)),
+        ("bound_device", json!(l.bound_device)),
         ("scope", json!(l.scope.as_str())),
         ("holders", Value::Array(holders)),
     ])

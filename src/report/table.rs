@@ -18,7 +18,7 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
         let gaps: Vec<&Gap> = inventory
             .gaps
             .iter()
-            .filter(|g| g.netns == Some(ns.inode))
+            .filter(|g| g.netns == Some(ns.id))
             .collect();
         for gap in &gaps {
             writeln!(out, "  ! not fully examined: {}", gap.detail)?;
@@ -26,7 +26,7 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
         let rows: Vec<&Listener> = inventory
             .listeners
             .iter()
-            .filter(|l| l.netns == ns.inode)
+            .filter(|l| l.netns == ns.id)
             .collect();
         if rows.is_empty() {
             if gaps.is_empty() {
@@ -51,8 +51,8 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn heading(ns: &Netns) -> String {
-    let mut line = format!("netns {}", ns.inode);
-    if ns.host {
+    let mut line = format!("netns {}", ns.id.inode);
+    if ns.is_host {
         line.push_str(" (host)");
     }
     if !ns.names.is_empty() {
@@ -93,11 +93,11 @@ fn write_rows(rows: &[&Listener], out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn holders(l: &Listener) -> String {
-    if l.owner_unknown {
+    if l.owner_unknown() {
         return "?(owner unknown)".into();
     }
     let parts: Vec<String> = l
-        .processes
+        .holders
         .iter()
         .map(|h| format!("{}(pid={},fd={})", h.process.comm.escaped(), h.pid, h.fd))
         .collect();

@@ -223,7 +223,7 @@ fn fingerprints_ignore_pids_and_inodes() {
     let mut moved = inv.clone();
     for l in &mut moved.listeners {
         l.inode += 1000;
-        for h in &mut l.processes {
+        for h in &mut l.holders {
             h.pid += 1000;
         }
     }

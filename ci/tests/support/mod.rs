@@ -234,7 +234,7 @@ pub fn ss_row(l: &Value) -> SsRow {
     } else {
         addr.to_owned()
     };
-    if let Some(iface) = l["interface"].as_str() {
+    if let Some(iface) = l["bound_device"].as_str() {
         local.push('%');
         local.push_str(iface);
     }
@@ -247,7 +247,7 @@ pub fn listeners_in(inv: &Value, netns: u64) -> impl Iterator<Item = &Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(move |l| l["netns"].as_u64() == Some(netns))
+        .filter(move |l| l["netns"]["inode"].as_u64() == Some(netns))
 }
 
 pub fn namespace(inv: &Value, inode: u64) -> &Value {

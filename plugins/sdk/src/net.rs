@@ -45,17 +45,10 @@ pub fn endpoint(l: &Listener) -> String {
     }
 }
 
-/// A scope's name as the inventory and policies spell it.
+/// A scope's name as the inventory and policies spell it (the ABI's enum
+/// is in the order of the shared vocabulary).
 pub fn scope_name(s: Scope) -> &'static str {
-    match s {
-        Scope::Loopback => "loopback",
-        Scope::LinkLocal => "link-local",
-        Scope::Private => "private",
-        Scope::Multicast => "multicast",
-        Scope::Public => "public",
-        Scope::Wildcard => "wildcard",
-        Scope::DualStack => "dual-stack",
-    }
+    portcullis_shared::vocabulary::SCOPES[s as usize]
 }
 
 /// The scope a name spells, if any (the inverse of [`scope_name`]).

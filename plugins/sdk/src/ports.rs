@@ -30,20 +30,7 @@ impl PortSet {
 }
 
 fn parse_range(part: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("{part:?} is not a port or a lo-hi range");
-    match part.split_once('-') {
-        Some((lo, hi)) => {
-            let (lo, hi): (u16, u16) = (
-                lo.trim().parse().map_err(|_| bad())?,
-                hi.trim().parse().map_err(|_| bad())?,
-            );
-            if lo > hi {
-                return Err(format!("{part:?}: the range is backwards"));
-            }
-            Ok((lo, hi))
-        }
-        None => part.parse().map(|p| (p, p)).map_err(|_| bad()),
-    }
+    portcullis_shared::ports::parse_range(part).map_err(|e| e.to_string())
 }
 
 impl<'de> Deserialize<'de> for PortSet {

@@ -3,7 +3,7 @@
 //! --output FILE`; `portcullis scan --baseline FILE` hands it over as this
 //! plugin's config). New listeners and vanished ones both fail.
 
-use portcullis_identity::{Identity, identity};
+use portcullis_shared::{Identity, identity};
 
 use std::collections::BTreeMap;
 

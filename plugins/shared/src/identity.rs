@@ -1,8 +1,7 @@
 //! A listener's stable identity for baselines and reports: no pids, no
-//! inodes, nothing that changes between boots of the same image. One crate
-//! for the host (which writes baselines and names report results) and the
-//! baseline plugin (which compares), so they cannot drift. Plain data in,
-//! plain data out: it knows neither the host's model nor the plugin ABI.
+//! inodes, nothing that changes between boots of the same image. The host
+//! writes baselines and names report results with it; the baseline plugin
+//! compares with it; so they cannot drift.
 
 /// One listener as a baseline records it.
 #[derive(
