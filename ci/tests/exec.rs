@@ -55,7 +55,7 @@ fn isolate_judges_only_the_commands_listeners_then_stops_it() {
     let out = exec(&[
         "--isolate",
         "--settle",
-        "1s",
+        "2s",
         "--format",
         "json",
         "--sarif",
@@ -139,27 +139,54 @@ fn a_command_that_exits_early_is_reported_with_status_and_output() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The listener comes only after portcullis has scanned without it: the
+/// command waits for a file the test creates once the settle progress
+/// line (drawn on a terminal `script` provides) shows a re-scan. No guess
+/// at how long anything takes.
 #[test]
 fn settle_waits_for_a_listener_that_comes_late() {
+    use std::io::Read;
     require_root();
-    // The listener appears after 1.5 s: a one-shot scan would miss it.
+    let dir = scratch("late");
+    let (gate, report) = (dir.join("go"), dir.join("report.json"));
     let spec =
         json!({"sockets": [{"proto": "tcp", "addr": "127.0.0.1", "port": 8443}]}).to_string();
     // listen.py holds its sockets until its stdin closes.
-    let script = format!("sleep 1.5; sleep 600 | python3 {} '{spec}'", listen_py());
-    let out = exec(&[
-        "--isolate",
-        "--settle",
-        "3s",
-        "--format",
-        "json",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; sleep 600 | python3 {} '{spec}'",
+        gate.display(),
+        listen_py()
+    );
+    let command = format!(
+        "{} exec --isolate --settle 3s --json {} -- sh -c \"{}\"",
+        env!("CARGO_BIN_EXE_portcullis"),
+        report.display(),
+        script.replace('"', "\\\"")
+    );
+    let mut terminal = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut shown = Vec::new();
+    let mut pty = terminal.stdout.take().unwrap();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&shown).contains("portcullis: settling: ") {
+        let n = pty.read(&mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "no re-scan was shown: {}",
+            String::from_utf8_lossy(&shown)
+        );
+        shown.extend_from_slice(&chunk[..n]);
+    }
+    std::fs::write(&gate, "").unwrap();
+    pty.read_to_end(&mut shown).unwrap();
+    let status = terminal.wait().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&shown));
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["run"]["exit_code"], 0, "{report}");
     let ports: Vec<u64> = report["inventory"]["listeners"]
         .as_array()
         .unwrap()
@@ -167,6 +194,7 @@ fn settle_waits_for_a_listener_that_comes_late() {
         .map(|l| l["port"].as_u64().unwrap())
         .collect();
     assert_eq!(ports, [8443]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -220,15 +248,25 @@ fn a_command_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let out = exec(&[
         "--isolate",
         "--settle",
-        "500ms",
+        "2s",
         "--grace",
         "300ms",
+        "--format",
+        "json",
         "--",
         "python3",
         "-c",
         &program,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Port 9000 is bound after SIGTERM is ignored: seeing it proves the
+    // stop below met a process that ignores SIGTERM.
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["inventory"]["listeners"][0]["port"], 9000,
+        "{}",
+        report["inventory"]
+    );
     let pid: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
     assert!(!alive(pid), "SIGKILL after the grace period");
     std::fs::remove_dir_all(&dir).unwrap();
