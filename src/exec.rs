@@ -1,5 +1,5 @@
-//! `portcullis exec -- COMMAND`: the OS side of running an image's
-//! entrypoint or service manager under test. Starts COMMAND in a process
+//! `portcullis exec -- COMMAND`: running an image's entrypoint or service
+//! manager under test (the system calls are in [`crate::os::process`]). Starts COMMAND in a process
 //! group of its own (with `--isolate`, in a fresh network namespace with
 //! loopback up, so only its listeners are judged), keeps the tail of its
 //! output, tells whether it is still running, and stops it: SIGTERM to the

@@ -1,5 +1,5 @@
 //! Judging an inventory: load plugins under the policy, run them, apply the
-//! policy's rule overrides and allowlist. Produces a [`model::Evaluation`].
+//! policy's rule overrides and allowlist. Produces an [`Evaluation`].
 
 use std::path::{Path, PathBuf};
 

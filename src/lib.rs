@@ -1,13 +1,67 @@
 //! portcullis finds every listening TCP socket and bound UDP socket in every
-//! network namespace of a host, with the processes that hold them.
+//! network namespace of a host, with the processes that hold them, judges
+//! them with rule plugins under a policy, and reports.
 //!
-//! Architecture, in data-flow order:
-//! - [`cli`]: what the user typed, validated once into settings.
-//! - [`collect`]: the only module that touches the OS (`/proc`, nsfs,
-//!   `setns`, netlink); produces a [`model::Inventory`].
-//! - [`model`]: pure data, the JSON contract; no I/O.
-//! - [`report`]: renders an inventory (table, JSON); knows nothing of collection.
-//! - [`app`]: wires them together; [`exit`]: the exit-code contract.
+//! # Architecture
+//!
+//! Data flows one way: **collect → model → judge → report**, wired by
+//! [`app`] and decided by [`exit`].
+//!
+//! | step | module | in | out |
+//! | --- | --- | --- | --- |
+//! | arguments | [`cli`] | argv | a validated command ([`cli::ScanPlan`], report paths) |
+//! | collect | [`collect`] (over [`os`]) | the host | a [`model::Inventory`], gaps included |
+//! | settle | [`settle`] | repeated collects | the inventory once it stops changing |
+//! | judge | [`judge`] (with [`policy`] and [`plugin`]) | inventory + policy | a [`model::Evaluation`] |
+//! | report | [`report`] | run, inventory, evaluation | table, summary, JSON, JUnit, SARIF |
+//! | exit | [`exit`] | verdict, completeness | the exit code (0, 1, 2, 3) |
+//!
+//! ## The seams
+//!
+//! - **The OS**: only [`os`] touches the system (`/proc` through directory
+//!   descriptors with an injectable root, nsfs and `setns`, netlink,
+//!   `getifaddrs`, files, processes). `clippy.toml` disallows `std::fs`
+//!   and `std::process::Command` elsewhere, `unsafe` is denied outside it,
+//!   and `ci/tests/seam.rs` fails on `libc`/`nix` paths outside it. So
+//!   discovery, attribution and socket-unit resolution run on fixture roots
+//!   (`testdata/hosts/`) without root: see `collect/fixtures.rs`.
+//! - **The model**: [`model`] is plain data with serde and no I/O; it is
+//!   the JSON contract (`schema_version`, in the README). [`policy`] turns
+//!   the policy file into plain data too (plugin settings, rule overrides,
+//!   the allowlist); [`judge`] pairs it with the loaded plugins.
+//! - **The plugin ABI**: rules run as WebAssembly components in wasmtime
+//!   ([`plugin`]): no WASI, memory, fuel and time limits, a bounded log.
+//!   The ABI is the WIT package in `plugins/wit/`, versioned by the rules
+//!   of `plugins/wit/VERSIONING.md`; [`plugin::convert`] maps the model to
+//!   it. What host and plugins must agree on beyond the ABI (a listener's
+//!   stable identity, scope and level names, port ranges) is one crate,
+//!   `plugins/shared`, that both depend on.
+//! - **Diagnostics**: everything said on stderr (errors, gaps, plugin logs,
+//!   notes, the settle progress line) goes through [`diag::Diagnostics`];
+//!   `clippy::print_stderr` is denied elsewhere.
+//! - **Errors**: each layer has its own error enum (`thiserror`); the exit
+//!   code follows from [`app::RunError::exit_status`] or an
+//!   [`exit::ExitStatus`], never from a message's text. `anyhow` is used
+//!   only where `main` reports a failure to write stdout.
+//!
+//! ## Where the rules live
+//!
+//! Each built-in plugin is a crate under `plugins/builtin/`: `exposure`
+//! (`wildcard-bind`, `public-bind`, `unknown-owner`), `services`
+//! (`local-only-exposed`, `risky-service`, with their tables in
+//! `src/tables.rs`), `profiles` (`os-profile`), `expected`
+//! (`unexpected-listener`) and `baseline` (`baseline-drift`). The host adds
+//! one rule of its own, `incomplete-scan`, in [`report`]. build.rs
+//! compiles the plugins to components and precompiles the built-ins.
+//!
+//! ## Invariants worth knowing
+//!
+//! - "Could not look" is a [`model::Gap`] and exit 3, never an empty
+//!   result; a namespace, process or socket that vanished mid-scan is
+//!   simply gone.
+//! - portcullis never changes the host; every file it reads is bounded and
+//!   opened without blocking; every report is written atomically and never
+//!   through a link ([`os::fs`]).
 
 // Everything said on stderr goes through `diag`; stdout is written only
 // where the requested output is.
@@ -29,5 +83,4 @@ pub mod os;
 pub mod plugin;
 pub mod policy;
 pub mod report;
-
 pub mod settle;

@@ -1,8 +1,9 @@
-//! Collection: the only part of portcullis that touches the operating system
-//! (`/proc`, nsfs, `setns`, netlink). Everything it learns ends up in a
+//! Collection: what the host shows, through the OS seam ([`crate::os`]:
+//! `/proc`, nsfs, `setns`, netlink). Everything it learns ends up in a
 //! [`model::Inventory`](crate::model::Inventory); everything downstream
-//! (filters, reports, rules) works on that value and can be tested on
-//! fixtures.
+//! (filters, reports, rules) works on that value. The walk, discovery and
+//! attribution take their `/proc` as a [`ProcRoot`], so they are tested on
+//! recorded hosts too (`fixtures.rs`).
 //!
 //! Order of work: one walk of `/proc` (namespaces, descriptors) → merge the
 //! namespace sources → per namespace, on its own thread, `setns` and dump

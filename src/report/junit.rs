@@ -15,7 +15,7 @@
 //! `<system-err>`, zone-less timestamps, no attributes on `<testsuites>`).
 //! Written with quick-xml rather than the junit-report crate, which cannot
 //! emit `<properties>` or a zone-less timestamp and writes control characters
-//! and `]]>` raw into CDATA. Every string passes [`sanitize`].
+//! and `]]>` raw into CDATA. Every string passes `sanitize`.
 
 use std::io::{self, Write};
 
