@@ -3,85 +3,23 @@
 //! every exit code follows from an [`ExitStatus`] or a [`RunError`] variant.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{
     ArgError, BaselineArgs, CheckArgs, Command, ExecArgs, Format, JudgeArgs, ListArgs,
     PluginsCommand, PolicyArgs, ReportArgs, ScanArgs, ScanPlan,
 };
-use crate::collect::CollectError;
 use crate::diag::Diagnostics;
-use crate::exec::ExecError;
 use crate::exit::ExitStatus;
 use crate::judge::{Judge, SetupError};
 use crate::model::{Evaluation, Inventory, Scope};
-use crate::os::fs::FileError;
-use crate::plugin::load::LoadError;
-use crate::policy::PolicyError;
 use crate::report::{Report, Reporter, RunInfo};
 use crate::{collect, exec, report, settle};
 
-/// What stops a command: each is a usage, configuration or output error
-/// (exit 2), recorded in whichever reports can still be written.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Args(#[from] ArgError),
-    #[error(transparent)]
-    ReportPath(#[from] report::PathError),
-    #[error(transparent)]
-    Policy(PolicyError),
-    #[error(transparent)]
-    Load(LoadError),
-    #[error(transparent)]
-    Inventory(#[from] InventoryError),
-    #[error(transparent)]
-    Collect(#[from] CollectError),
-    #[error(transparent)]
-    Exec(#[from] ExecError),
-    #[error("{}: cannot write the report: {source}", path.display())]
-    ReportWrite { path: PathBuf, source: FileError },
-    #[error("cannot write the baseline: {0}")]
-    BaselinePath(report::PathError),
-    #[error("{}: cannot write the baseline: {source}", path.display())]
-    BaselineWrite { path: PathBuf, source: FileError },
-    #[error("no rule `{0}` (see `portcullis rules`)")]
-    UnknownRule(String),
-}
+mod error;
 
-impl RunError {
-    /// The exit code a run stopped by this ends with.
-    pub fn exit_status(&self) -> ExitStatus {
-        match self {
-            RunError::Args(_)
-            | RunError::ReportPath(_)
-            | RunError::Policy(_)
-            | RunError::Load(_)
-            | RunError::Inventory(_)
-            | RunError::Collect(_)
-            | RunError::Exec(_)
-            | RunError::ReportWrite { .. }
-            | RunError::BaselinePath(_)
-            | RunError::BaselineWrite { .. }
-            | RunError::UnknownRule(_) => ExitStatus::Error,
-        }
-    }
-}
-
-/// Why a saved inventory cannot be judged.
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error("{}: cannot read it: {source}", path.display())]
-    Read { path: PathBuf, source: FileError },
-    #[error("{}: not a portcullis inventory: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{}: not an inventory a scan could make: {why}", path.display())]
-    Impossible { path: PathBuf, why: String },
-}
+pub use error::{InventoryError, RunError};
 
 pub fn run(command: Command, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     match command {
@@ -192,7 +130,7 @@ fn check(args: &CheckArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
         args.allow_partial,
         diag,
         None,
-        || Ok(read_inventory(&args.inventory)?),
+        || Ok(error::read_inventory(&args.inventory)?),
     )
 }
 
@@ -236,39 +174,6 @@ fn baseline(args: &BaselineArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatu
 fn stopped(error: &RunError, diag: &Diagnostics) -> ExitStatus {
     diag.error(error);
     error.exit_status()
-}
-
-/// A saved inventory: `list --format json` output, or a JSON report (whose
-/// `inventory` is one).
-fn read_inventory(path: &Path) -> Result<Inventory, InventoryError> {
-    #[derive(serde::Deserialize)]
-    struct JsonReport {
-        inventory: Inventory,
-    }
-    let bytes =
-        crate::os::fs::read_bounded(path, crate::os::fs::limits::INVENTORY).map_err(|source| {
-            InventoryError::Read {
-                path: path.to_owned(),
-                source,
-            }
-        })?;
-    let inventory = serde_json::from_slice::<Inventory>(&bytes)
-        .or_else(|e| {
-            serde_json::from_slice::<JsonReport>(&bytes)
-                .map(|r| r.inventory)
-                .map_err(|_| e)
-        })
-        .map_err(|source| InventoryError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
-    match inventory.inconsistency() {
-        Some(why) => Err(InventoryError::Impossible {
-            path: path.to_owned(),
-            why,
-        }),
-        None => Ok(inventory),
-    }
 }
 
 /// Sets up the judge, obtains the inventory, judges it, writes every report
