@@ -294,7 +294,8 @@ fn settle_progress_shows_on_a_terminal_only() {
     require_root();
     let spec =
         json!({"sockets": [{"proto": "tcp", "addr": "127.0.0.1", "port": 8444}]}).to_string();
-    let script = format!("sleep 1; sleep 600 | python3 {} '{spec}'", listen_py());
+    // Every re-scan of the settle wait draws the line, listener or not.
+    let script = format!("sleep 600 | python3 {} '{spec}'", listen_py());
     let command = |format: &str| {
         format!(
             "{} exec --isolate --settle 2s --format {format} -- sh -c \"{}\"",

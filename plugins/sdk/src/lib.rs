@@ -27,6 +27,11 @@ pub use exports::portcullis::plugin::rules::Guest as Plugin;
 pub use portcullis::plugin::host::LogLevel;
 pub use portcullis::plugin::types::*;
 
+/// What plugins must compute exactly as the host does: a listener's stable
+/// identity (baselines, report fingerprints), scope and level names, port
+/// ranges.
+pub use portcullis_shared as shared;
+
 pub mod config;
 pub mod net;
 pub mod ports;
