@@ -14,7 +14,7 @@ use std::ffi::CStr;
 
 use crate::model::NetnsId;
 use crate::os::Errno;
-use crate::os::proc::{ProcDir, ProcRoot, decimal};
+use crate::os::proc::{DecimalName, ProcDir, ProcRoot, decimal};
 
 pub use crate::os::proc::parse_decimal;
 
@@ -285,8 +285,9 @@ fn walk_fds(
         }
     };
     for fd in numbers {
-        let name = decimal(fd);
-        let target = match fds.readlink(&name, link_buf) {
+        let name = DecimalName::new(fd);
+        let name = name.as_cstr();
+        let target = match fds.readlink(name, link_buf) {
             Ok(target) => target,
             Err(Errno::ENOENT | Errno::ESRCH) => continue, // closed meanwhile
             Err(e) => {
@@ -297,7 +298,7 @@ fn walk_fds(
         match classify_link(target) {
             FdLink::Socket(inode) => out.socket_refs.push((inode, FdRef { pid, fd: fd as i32 })),
             FdLink::Netns(_) | FdLink::MaybeDetachedNsfs => {
-                if let Some(ns) = fds.netns_at(&name, nsfs_dev) {
+                if let Some(ns) = fds.netns_at(name, nsfs_dev) {
                     out.netns_fds.push(NetnsFd {
                         pid,
                         via_task,

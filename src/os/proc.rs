@@ -249,6 +249,34 @@ pub fn decimal(n: u64) -> CString {
     CString::new(n.to_string()).expect("digits hold no NUL")
 }
 
+/// A number as a NUL-terminated name, on the stack: the walk names one
+/// descriptor per `readlinkat`, and allocating for each would cost more
+/// than the system call's bookkeeping.
+pub struct DecimalName {
+    buf: [u8; 21],
+    start: usize,
+}
+
+impl DecimalName {
+    pub fn new(mut n: u64) -> DecimalName {
+        let mut buf = [0u8; 21];
+        let mut start = buf.len() - 1; // the last byte stays NUL
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        DecimalName { buf, start }
+    }
+
+    pub fn as_cstr(&self) -> &CStr {
+        CStr::from_bytes_with_nul(&self.buf[self.start..]).expect("digits, then one NUL")
+    }
+}
+
 pub fn parse_decimal(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() || bytes.len() > 19 {
         return None;
@@ -261,6 +289,13 @@ pub fn parse_decimal(bytes: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_names() {
+        for n in [0, 7, 10, 4026531840, u64::MAX] {
+            assert_eq!(DecimalName::new(n).as_cstr(), decimal(n).as_c_str());
+        }
+    }
 
     #[test]
     fn decimal_parsing_rejects_non_digits_and_overflow() {
