@@ -302,7 +302,7 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
         .collect();
     BTreeMap::from([
         ("netns", json!(netns_label(inv, l.netns))),
-        ("netnsInode", json!(l.netns)),
+        ("netnsInode", json!(l.netns.inode)),
         ("protocol", json!(l.protocol.as_str())),
         ("address", json!(l.address)),
         ("port", json!(l.port)),
