@@ -244,6 +244,7 @@ pub(crate) fn judged_run(
         fail_on: reports.fail_on,
         errors: errors.iter().map(ToString::to_string).collect(),
         category: reports.category.clone(),
+        allow_partial,
         sarif_location,
     };
     let report = Report {

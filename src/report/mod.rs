@@ -35,6 +35,8 @@ pub struct RunInfo {
     pub errors: Vec<String>,
     /// `--category`: one code-scanning category per image.
     pub category: Option<String>,
+    /// `--allow-partial`: a run with gaps still speaks for its findings.
+    pub allow_partial: bool,
     /// `--sarif-location`: the repository file SARIF results point at.
     pub sarif_location: String,
 }

@@ -40,11 +40,63 @@ impl Reporter for Sarif {
     }
 }
 
+/// The code-scanning category of the findings: `portcullis/<--category>`,
+/// or `portcullis`. The coverage run's is the same with `/coverage`.
+fn category(report: &Report) -> String {
+    match &report.run.category {
+        Some(c) => format!("portcullis/{}", c.trim_matches('/')),
+        None => "portcullis".into(),
+    }
+}
+
+/// Whether this run may speak for the findings category. Code scanning
+/// closes every alert of a category that an upload for it no longer
+/// contains, so a run that did not look (stopped by an error, or with gaps
+/// or failed plugins) must not upload that category, or its silence would
+/// close alerts it never checked. `--allow-partial` says gaps are
+/// accepted: then what was seen is taken as the truth.
+pub fn speaks_for_findings(report: &Report) -> bool {
+    report.inventory.is_some()
+        && report.run.errors.is_empty()
+        && (report.complete() || report.run.allow_partial)
+}
+
 fn log(report: &Report) -> Log {
-    let mut rules: Vec<ReportingDescriptor> =
-        report.evaluation.rules.iter().map(descriptor).collect();
-    let host_rule = rules.len();
-    rules.push(incomplete_scan_descriptor());
+    let mut runs = Vec::with_capacity(2);
+    if speaks_for_findings(report) {
+        runs.push(findings_run(report));
+    }
+    runs.push(coverage_run(report));
+    Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs,
+    }
+}
+
+fn driver(rules: Vec<ReportingDescriptor>) -> Tool {
+    Tool {
+        driver: Driver {
+            name: "portcullis",
+            version: env!("CARGO_PKG_VERSION"),
+            semantic_version: env!("CARGO_PKG_VERSION"),
+            information_uri: INFORMATION_URI,
+            rules,
+        },
+    }
+}
+
+/// `id` as code scanning reads it: everything before the last `/` is the
+/// category.
+fn automation(category: String) -> Option<AutomationDetails> {
+    Some(AutomationDetails {
+        id: format!("{category}/"),
+    })
+}
+
+/// Every failure the allowlist did not accept, under the findings category.
+fn findings_run(report: &Report) -> Run {
+    let rules: Vec<ReportingDescriptor> = report.evaluation.rules.iter().map(descriptor).collect();
     let mut results = Vec::new();
     let mut fingerprints = Occurrences::default();
     if let Some(inv) = report.inventory {
@@ -55,12 +107,29 @@ fn log(report: &Report) -> Log {
             results.push(finding(report, inv, v, index, &mut fingerprints));
         }
     }
+    Run {
+        tool: driver(rules),
+        automation_details: automation(category(report)),
+        invocations: vec![invocation(report, false)],
+        results,
+        column_kind: "utf16CodeUnits",
+        properties: run_properties(report),
+    }
+}
+
+/// What the run could not look at or judge, as results of the host rule
+/// `incomplete-scan`, under a category of its own: every upload has it, so
+/// a gap that is fixed closes its alert, and a run that withheld its
+/// findings still shows why.
+fn coverage_run(report: &Report) -> Run {
+    let mut results = Vec::new();
+    let mut fingerprints = Occurrences::default();
     for s in shortfalls(report) {
         let key = format!("{}|{}", s.descriptor, s.subject);
         let n = fingerprints.count(&key);
         results.push(SarifResult {
             rule_id: INCOMPLETE_SCAN.into(),
-            rule_index: host_rule,
+            rule_index: 0,
             level: "error",
             message: Text { text: s.sentence },
             locations: vec![anchor(report, vec![])],
@@ -70,28 +139,26 @@ fn log(report: &Report) -> Log {
             properties: BTreeMap::new(),
         });
     }
-    Log {
-        schema: SCHEMA,
-        version: "2.1.0",
-        runs: vec![Run {
-            tool: Tool {
-                driver: Driver {
-                    name: "portcullis",
-                    version: env!("CARGO_PKG_VERSION"),
-                    semantic_version: env!("CARGO_PKG_VERSION"),
-                    information_uri: INFORMATION_URI,
-                    rules,
-                },
-            },
-            automation_details: report.run.category.as_ref().map(|c| AutomationDetails {
-                // Everything before the last `/` is the category.
-                id: format!("portcullis/{}/", c.trim_matches('/')),
-            }),
-            invocations: vec![invocation(report)],
-            results,
-            column_kind: "utf16CodeUnits",
-            properties: run_properties(report),
-        }],
+    let findings = category(report);
+    let mut properties = BTreeMap::from([
+        ("findingsCategory", json!(findings)),
+        ("findingsIncluded", json!(speaks_for_findings(report))),
+    ]);
+    if !speaks_for_findings(report) {
+        properties.insert(
+            "findingsWithheld",
+            json!(
+                "the run did not look at everything (or did not run): its findings are not uploaded, so the open alerts stay as the last complete run left them"
+            ),
+        );
+    }
+    Run {
+        tool: driver(vec![incomplete_scan_descriptor()]),
+        automation_details: automation(format!("{findings}/coverage")),
+        invocations: vec![invocation(report, true)],
+        results,
+        column_kind: "utf16CodeUnits",
+        properties,
     }
 }
 
@@ -312,35 +379,42 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
     ])
 }
 
-fn invocation(report: &Report) -> Invocation {
-    let mut notifications: Vec<Notification> = shortfalls(report)
-        .into_iter()
-        .map(|s| Notification {
-            level: "error",
-            message: Text { text: s.message },
-            descriptor: DescriptorReference { id: s.descriptor },
-            properties: s.properties,
-        })
-        .collect();
-    notifications.extend(
-        report
-            .evaluation
-            .unused_allowances
-            .iter()
-            .map(|u| Notification {
-                level: "warning",
-                message: Text {
-                    text: format!(
-                        "{}: allow entry matched nothing (reason: {})",
-                        u.location, u.reason
-                    ),
-                },
-                descriptor: DescriptorReference {
-                    id: "unused-allowance".into(),
-                },
-                properties: BTreeMap::new(),
-            }),
-    );
+/// How the run went; with `notifications`, also the gaps, plugin failures
+/// and unused allowlist entries (the coverage run carries them).
+fn invocation(report: &Report, notifications: bool) -> Invocation {
+    let notifications = if notifications {
+        let mut list: Vec<Notification> = shortfalls(report)
+            .into_iter()
+            .map(|s| Notification {
+                level: "error",
+                message: Text { text: s.message },
+                descriptor: DescriptorReference { id: s.descriptor },
+                properties: s.properties,
+            })
+            .collect();
+        list.extend(
+            report
+                .evaluation
+                .unused_allowances
+                .iter()
+                .map(|u| Notification {
+                    level: "warning",
+                    message: Text {
+                        text: format!(
+                            "{}: allow entry matched nothing (reason: {})",
+                            u.location, u.reason
+                        ),
+                    },
+                    descriptor: DescriptorReference {
+                        id: "unused-allowance".into(),
+                    },
+                    properties: BTreeMap::new(),
+                }),
+        );
+        list
+    } else {
+        vec![]
+    };
     let args = &report.run.command_line;
     Invocation {
         execution_successful: report.complete(),

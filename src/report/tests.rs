@@ -56,6 +56,7 @@ fn run(errors: Vec<String>) -> RunInfo {
         fail_on: FailOn::Error,
         errors,
         category: Some("img".into()),
+        allow_partial: false,
         sarif_location: "images/base/portcullis.toml".into(),
     }
 }
@@ -242,4 +243,80 @@ fn report_paths_are_checked_before_the_run() {
     assert!(matches!(error.source, crate::os::fs::FileError::Folder(_)));
     assert!(check_path(Path::new("/etc/hostname/x.sarif")).is_err());
     assert!(check_path(Path::new("x.sarif")).is_ok());
+}
+
+/// The categories (`automationDetails.id` up to its last `/`) of a SARIF
+/// log's runs, with their result counts.
+fn sarif_categories(report: &Report) -> Vec<(String, usize)> {
+    let sarif: serde_json::Value = serde_json::from_str(&render(&sarif::Sarif, report)).unwrap();
+    sarif["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let id = r["automationDetails"]["id"].as_str().unwrap();
+            let category = id.rsplit_once('/').unwrap().0.to_owned();
+            (category, r["results"].as_array().unwrap().len())
+        })
+        .collect()
+}
+
+/// Code scanning closes the alerts of a category that an upload for it no
+/// longer contains: a run that did not look must never upload the
+/// findings category, and a good run must (with coverage beside it).
+#[test]
+fn only_a_run_that_looked_speaks_for_the_findings_category() {
+    let inv = inventory();
+    let eval = Evaluation {
+        rules: vec![rule("r-one")],
+        verdicts: vec![verdict("r-one", 0, Outcome::Fail, None)],
+        ..Evaluation::default()
+    };
+    let good = run(vec![]);
+    let good_runs = sarif_categories(&report(&good, &inv, &eval));
+    assert_eq!(
+        good_runs,
+        [
+            ("portcullis/img".to_owned(), 1),
+            ("portcullis/img/coverage".to_owned(), 0)
+        ],
+        "findings, and a clean coverage run that closes fixed gaps"
+    );
+
+    let failed = run(vec!["policy.toml:3:1: unknown field".into()]);
+    let no_inventory = Evaluation::default();
+    let failed_runs = sarif_categories(&Report {
+        run: &failed,
+        inventory: None,
+        evaluation: &no_inventory,
+    });
+    assert_eq!(failed_runs, [("portcullis/img/coverage".to_owned(), 1)]);
+    assert!(
+        failed_runs
+            .iter()
+            .all(|(c, _)| good_runs[0].0 != *c),
+        "a failed run shares no findings category with a good one"
+    );
+
+    let mut partial = inv.clone();
+    partial.gaps.push(crate::model::Gap {
+        kind: crate::model::GapKind::NetnsNotEnterable,
+        netns: None,
+        pids: vec![],
+        detail: "setns: EPERM".into(),
+    });
+    let withheld = sarif_categories(&report(&good, &partial, &eval));
+    assert_eq!(withheld, [("portcullis/img/coverage".to_owned(), 1)]);
+    let accepted = RunInfo {
+        allow_partial: true,
+        ..good.clone()
+    };
+    assert_eq!(
+        sarif_categories(&report(&accepted, &partial, &eval)),
+        [
+            ("portcullis/img".to_owned(), 1),
+            ("portcullis/img/coverage".to_owned(), 1)
+        ],
+        "--allow-partial: what was seen is the truth, and the gap is shown"
+    );
 }
