@@ -317,6 +317,74 @@ fn unusable_report_paths_exit_2_and_the_other_reports_are_still_written() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A report that cannot be written when it is written (here: its
+/// filesystem is full) fails the run, and the reports that were written say
+/// so; the file an earlier run left at that path is removed, so an upload
+/// `if: always()` cannot publish it as this run's.
+#[test]
+fn a_report_that_fails_to_write_is_recorded_and_its_stale_file_removed() {
+    require_root();
+    let dir = scratch("full");
+    let full = dir.join("full");
+    std::fs::create_dir(&full).unwrap();
+    let (json_path, sarif_path) = (path_str(&dir, "r.json"), path_str(&dir, "r.sarif"));
+    let stale = full.join("r.xml");
+    // In a mount namespace of its own: a 1 MiB tmpfs holding last run's
+    // report, then filled to the last block.
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {full} && echo '<testsuites>stale</testsuites>' > {stale} \
+         && (dd if=/dev/zero of={full}/filler bs=4k 2>/dev/null; true) \
+         && {bin} check --inventory {inv} --policy {policy} --junit {stale} --json {json} --sarif {sarif}; \
+         echo \"exit=$?\"; ls {full}",
+        full = full.display(),
+        stale = stale.display(),
+        bin = env!("CARGO_BIN_EXE_portcullis"),
+        inv = repo()
+            .join("testdata/inventory/seed-complete.json")
+            .display(),
+        policy = repo().join("testdata/empty-policy.toml").display(),
+        json = json_path,
+        sarif = sarif_path,
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("exit=2"), "{said}\n{}", stderr(&out));
+    assert!(
+        !said.lines().any(|l| l == "r.xml"),
+        "the stale report is gone: {said}"
+    );
+    assert!(
+        stderr(&out).contains(&format!("{}: cannot write the report", stale.display())),
+        "{}",
+        stderr(&out)
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(json["run"]["exit_code"], 2);
+    assert_eq!(json["run"]["complete"], false);
+    assert!(
+        json["run"]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot write the report"),
+        "{}",
+        json["run"]
+    );
+    let sarif = validate_sarif(Path::new(&sarif_path));
+    let runs = sarif["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        1,
+        "only the coverage run: the findings are withheld"
+    );
+    assert_eq!(runs[0]["invocations"][0]["executionSuccessful"], false);
+    assert_eq!(runs[0]["invocations"][0]["exitCode"], 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The validators are not rubber stamps: each rejects what GitHub or a JUnit
 /// consumer would.
 #[test]

@@ -42,6 +42,14 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The report file this error is about, if it is about one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            RunError::ReportWrite { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// The exit code a run stopped by this ends with.
     pub fn exit_status(&self) -> ExitStatus {
         match self {

@@ -234,7 +234,7 @@ pub(crate) fn judged_run(
         ),
         (None, None) => ExitStatus::Error,
     };
-    let run = RunInfo {
+    let mut run = RunInfo {
         command_line: std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
@@ -247,21 +247,33 @@ pub(crate) fn judged_run(
         allow_partial,
         sarif_location,
     };
+    let failed = write_reports(&run, inventory.as_ref(), &evaluation, &usable_files, diag);
+    if !failed.is_empty() {
+        // The run failed after all: the reports that were written must say
+        // so, and a report left over from an earlier run must not be
+        // uploaded as this one's.
+        run.exit = ExitStatus::Error;
+        run.errors.extend(failed.iter().map(ToString::to_string));
+        let written: Vec<_> = usable_files
+            .iter()
+            .filter(|(_, path)| !failed.iter().any(|e| e.path() == Some(path)))
+            .copied()
+            .collect();
+        for again in write_reports(&run, inventory.as_ref(), &evaluation, &written, diag) {
+            run.errors.push(again.to_string());
+        }
+        for error in &failed {
+            if let Some(path) = error.path() {
+                crate::os::fs::remove_stale(path);
+            }
+        }
+    }
     let report = Report {
         run: &run,
         inventory: inventory.as_ref(),
         evaluation: &evaluation,
     };
-    let mut status = exit;
-    for (format, path) in usable_files {
-        if let Err(source) = report::write_file(path, format.reporter(), &report) {
-            let error = RunError::ReportWrite {
-                path: path.to_owned(),
-                source,
-            };
-            status = stopped(&error, diag);
-        }
-    }
+    let status = run.exit;
     write_stdout(|out| match reports.format {
         Format::Table => report::findings::Table {
             colour: reports.colour(),
@@ -271,6 +283,33 @@ pub(crate) fn judged_run(
         Format::Summary => report::findings::Summary.write(&report, out),
     })?;
     Ok(status)
+}
+
+/// Writes each report file, saying on stderr which could not be written.
+fn write_reports(
+    run: &RunInfo,
+    inventory: Option<&Inventory>,
+    evaluation: &Evaluation,
+    files: &[(report::FileFormat, &Path)],
+    diag: &Diagnostics,
+) -> Vec<RunError> {
+    let report = Report {
+        run,
+        inventory,
+        evaluation,
+    };
+    let mut failed = Vec::new();
+    for &(format, path) in files {
+        if let Err(source) = report::write_file(path, format.reporter(), &report) {
+            let error = RunError::ReportWrite {
+                path: path.to_owned(),
+                source,
+            };
+            diag.error(&error);
+            failed.push(error);
+        }
+    }
+    failed
 }
 
 fn judge_reporting_logs(judge: &Judge, inventory: &Inventory, diag: &Diagnostics) -> Evaluation {

@@ -365,6 +365,20 @@ pub fn read_own_in(dir: &OwnedFd, name: &str, limit: u64) -> Option<Vec<u8>> {
     read_to_limit(file, limit).ok()
 }
 
+/// Removes the regular file at `path`, if one is there: a report an earlier
+/// run left, which must not pass for this run's. A link, a device or
+/// anything else at that name is left alone (unlinking the name never
+/// follows it, but only our kind of file is ours to remove).
+pub fn remove_stale(path: &Path) {
+    let Ok((dir, name)) = split(path) else {
+        return;
+    };
+    let Ok(dir) = open_dir(dir) else { return };
+    if matches!(fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW), Ok(st) if kind(&st).is_none()) {
+        let _ = unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir);
+    }
+}
+
 /// The names in folder `path`, at most `limit` of them (a folder with more
 /// is cut there, in the order the system lists it).
 pub fn list_dir(path: &Path, limit: usize) -> std::io::Result<Vec<std::ffi::OsString>> {

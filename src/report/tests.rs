@@ -292,9 +292,7 @@ fn only_a_run_that_looked_speaks_for_the_findings_category() {
     });
     assert_eq!(failed_runs, [("portcullis/img/coverage".to_owned(), 1)]);
     assert!(
-        failed_runs
-            .iter()
-            .all(|(c, _)| good_runs[0].0 != *c),
+        failed_runs.iter().all(|(c, _)| good_runs[0].0 != *c),
         "a failed run shares no findings category with a good one"
     );
 
