@@ -19,6 +19,6 @@ readelf -d "$bin" | grep -q '(NEEDED)' && fail "needs shared libraries: $(readel
 empty=$(mktemp -d)
 trap 'rm -rf "$empty"' EXIT
 (cd "$empty" && "$bin" list --format json --allow-partial >inventory.json) || fail "did not run from an empty folder"
-python3 -c 'import json,sys; inv=json.load(open(sys.argv[1])); assert inv["schema_version"] == 1 and inv["namespaces"], inv' \
+python3 -c 'import json,sys; inv=json.load(open(sys.argv[1])); assert inv["schema_version"] == 2 and inv["namespaces"], inv' \
   "$empty/inventory.json" || fail "printed no valid inventory"
 echo "static check passed: statically linked, $((size / 1024)) KiB with its embedded plugins, runs from an empty folder"
