@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes testdata/inventory/rules/*.json: small inventories (schema 1), one
+"""Writes testdata/inventory/rules/*.json: small inventories (schema 2), one
 per built-in rule, each with listeners that pass and listeners that fail.
 Run from the repository root after changing the inventory contract."""
 import json
@@ -10,7 +10,7 @@ CONTAINER = 4026532500
 
 
 def ns(inode, host, names=(), containers=()):
-    return {"inode": inode, "dev": 4, "names": list(names), "host": host, "sources": ["process"], "pids": [1],
+    return {"dev": 4, "inode": inode, "names": list(names), "is_host": host, "sources": ["process"], "pids": [1],
             "hints": {"units": [], "containers": list(containers)},
             "interfaces": [{"name": "lo", "index": 1, "up": True, "addresses": ["127.0.0.1"]},
                            {"name": "eth0", "index": 2, "up": True, "addresses": ["10.0.0.5"]}]}
@@ -22,15 +22,14 @@ def listener(proto, address, port, scope, comm, netns=HOST, device=None, unit=No
     if comm:
         procs = [{"pid": 100 + port % 900, "fd": 3, "comm": comm, "exe": exe or f"/usr/sbin/{comm}",
                   "cmdline": [comm], "uid": 0, "unit": unit or f"{comm}.service", "container": None}]
-    return {"netns": netns, "protocol": proto, "family": fam, "address": address, "port": port,
-            "interface": device, "v6only": (address != "*") if fam == "ipv6" else None, "scope": scope,
-            "interface_scoped": device is not None, "address_interfaces": [], "inode": 50000 + port,
-            "uid": 0, "processes": procs, "owner_unknown": not comm,
+    return {"netns": {"dev": 4, "inode": netns}, "protocol": proto, "family": fam, "address": address,
+            "port": port, "bound_device": device, "v6only": (address != "*") if fam == "ipv6" else None,
+            "scope": scope, "address_interfaces": [], "inode": 50000 + port, "uid": 0, "holders": procs,
             "owner_unknown_reason": None if comm else "no process holds a descriptor to it"}
 
 
 def inventory(listeners, os_id="debian", namespaces=None):
-    return {"schema_version": 1,
+    return {"schema_version": 2,
             "host": {"hostname": "fixture", "os_id": os_id, "os_version_id": "1", "kernel": "6.8.0", "arch": "x86_64"},
             "namespaces": namespaces or [ns(HOST, True)], "listeners": listeners, "gaps": []}
 
