@@ -30,6 +30,22 @@ pub struct Sarif;
 /// The host's own rule: coverage gaps and plugin failures.
 pub const INCOMPLETE_SCAN: &str = "incomplete-scan";
 
+/// GitHub code scanning's limits on one SARIF upload
+/// (docs.github.com, "SARIF support for code scanning", upload limits):
+/// more results in a run than this rejects the whole upload.
+pub const GITHUB_MAX_RESULTS_PER_RUN: usize = 25_000;
+/// Of a run's results, code scanning keeps only this many, the most
+/// severe; the rest are dropped without a word.
+pub const GITHUB_RESULTS_KEPT: usize = 5_000;
+/// Runs one upload may hold (portcullis writes two at most).
+pub const GITHUB_MAX_RUNS: usize = 20;
+
+/// Results written per run: what code scanning keeps, so that the file
+/// stays small (GitHub also refuses files over 10 MB gzipped) and the
+/// choice of what is left out is ours and documented, not the server's.
+const RESULTS_PER_RUN: usize = GITHUB_RESULTS_KEPT;
+const _: () = assert!(RESULTS_PER_RUN <= GITHUB_MAX_RESULTS_PER_RUN);
+
 /// Where the tool is documented.
 pub const INFORMATION_URI: &str = env!("CARGO_PKG_HOMEPAGE");
 
@@ -97,23 +113,56 @@ fn automation(category: String) -> Option<AutomationDetails> {
 /// Every failure the allowlist did not accept, under the findings category.
 fn findings_run(report: &Report) -> Run {
     let rules: Vec<ReportingDescriptor> = report.evaluation.rules.iter().map(descriptor).collect();
-    let mut results = Vec::new();
+    // (severity, rule, stable key) orders what is kept when there are more
+    // results than a run may hold; occurrences are counted in inventory
+    // order first, so a result's fingerprint does not depend on the cap.
+    let mut results: Vec<(Level, String, SarifResult)> = Vec::new();
     let mut fingerprints = Occurrences::default();
     if let Some(inv) = report.inventory {
         for v in report.evaluation.violations() {
             let Some(index) = report.evaluation.rules.iter().position(|r| r.id == v.rule) else {
                 continue;
             };
-            results.push(finding(report, inv, v, index, &mut fingerprints));
+            let result = finding(report, inv, v, index, &mut fingerprints);
+            let key = result.partial_fingerprints["portcullis/v1"].clone();
+            results.push((v.level, key, result));
         }
+    }
+    let total = results.len();
+    if total > RESULTS_PER_RUN {
+        results.sort_by(|(la, ka, a), (lb, kb, b)| {
+            lb.cmp(la)
+                .then_with(|| a.rule_id.cmp(&b.rule_id))
+                .then_with(|| ka.cmp(kb))
+        });
+        results.truncate(RESULTS_PER_RUN);
+    }
+    let mut invocation = invocation(report, false);
+    let mut properties = run_properties(report);
+    if total > RESULTS_PER_RUN {
+        let left_out = total - RESULTS_PER_RUN;
+        invocation.tool_execution_notifications.push(Notification {
+            level: "warning",
+            message: Text {
+                text: format!(
+                    "{total} findings; the {RESULTS_PER_RUN} most severe (then by rule and listener) are results here and {left_out} are left out, as code scanning keeps no more per run; the JSON report has them all"
+                ),
+            },
+            descriptor: DescriptorReference {
+                id: "results-capped".into(),
+            },
+            properties: BTreeMap::new(),
+        });
+        properties.insert("resultsTotal", json!(total));
+        properties.insert("resultsLeftOut", json!(left_out));
     }
     Run {
         tool: driver(rules),
         automation_details: automation(category(report)),
-        invocations: vec![invocation(report, false)],
-        results,
+        invocations: vec![invocation],
+        results: results.into_iter().map(|(_, _, r)| r).collect(),
         column_kind: "utf16CodeUnits",
-        properties: run_properties(report),
+        properties,
     }
 }
 
@@ -139,11 +188,16 @@ fn coverage_run(report: &Report) -> Run {
             properties: BTreeMap::new(),
         });
     }
+    let left_out = results.len().saturating_sub(RESULTS_PER_RUN);
+    results.truncate(RESULTS_PER_RUN);
     let findings = category(report);
     let mut properties = BTreeMap::from([
         ("findingsCategory", json!(findings)),
         ("findingsIncluded", json!(speaks_for_findings(report))),
     ]);
+    if left_out > 0 {
+        properties.insert("resultsLeftOut", json!(left_out));
+    }
     if !speaks_for_findings(report) {
         properties.insert(
             "findingsWithheld",

@@ -318,3 +318,72 @@ fn only_a_run_that_looked_speaks_for_the_findings_category() {
         "--allow-partial: what was seen is the truth, and the gap is shown"
     );
 }
+
+/// More findings than code scanning keeps: the most severe are kept (then
+/// by rule and listener), the run says how many were left out, and the
+/// JSON keeps them all.
+#[test]
+fn sarif_keeps_the_most_severe_findings_within_githubs_limit() {
+    let mut inv = inventory();
+    let template = inv.listeners[0].clone();
+    inv.listeners = (0..6_000u16)
+        .map(|i| crate::model::Listener {
+            port: 10_000 + i,
+            inode: u64::from(i),
+            ..template.clone()
+        })
+        .collect();
+    let mut verdicts = Vec::new();
+    for i in 0..6_000 {
+        let mut v = verdict(
+            if i % 3 == 0 { "r-one" } else { "r-two" },
+            i,
+            Outcome::Fail,
+            None,
+        );
+        v.level = if i % 2 == 0 {
+            Level::Warning
+        } else {
+            Level::Error
+        };
+        verdicts.push(v);
+    }
+    let eval = Evaluation {
+        rules: vec![rule("r-one"), rule("r-two")],
+        verdicts,
+        ..Evaluation::default()
+    };
+    let info = run(vec![]);
+    let report = report(&info, &inv, &eval);
+    let sarif: serde_json::Value = serde_json::from_str(&render(&sarif::Sarif, &report)).unwrap();
+    let findings = &sarif["runs"][0];
+    let results = findings["results"].as_array().unwrap();
+    assert_eq!(results.len(), sarif::GITHUB_RESULTS_KEPT);
+    assert!(results.len() <= sarif::GITHUB_MAX_RESULTS_PER_RUN);
+    assert_eq!(findings["properties"]["resultsTotal"], 6_000);
+    assert_eq!(findings["properties"]["resultsLeftOut"], 1_000);
+    let levels: Vec<&str> = results
+        .iter()
+        .map(|r| r["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        levels.iter().filter(|l| **l == "error").count(),
+        3_000,
+        "every error is kept before any warning"
+    );
+    assert!(levels[..3_000].iter().all(|l| *l == "error"));
+    let rules: Vec<&str> = results[..3_000]
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(rules.windows(2).all(|w| w[0] <= w[1]), "then by rule");
+    let notes = findings["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .unwrap();
+    assert_eq!(notes[0]["descriptor"]["id"], "results-capped");
+    let json: serde_json::Value = serde_json::from_str(&render(&json::Json, &report)).unwrap();
+    assert_eq!(
+        json["evaluation"]["verdicts"].as_array().unwrap().len(),
+        6_000
+    );
+}
