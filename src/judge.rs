@@ -136,7 +136,13 @@ impl Judge {
     /// Runs every plugin over the inventory and applies the policy.
     pub fn judge(&self, inventory: &Inventory) -> (Evaluation, Vec<(String, String)>) {
         let rules = &self.configured.rules;
-        let outcome = evaluate::evaluate(&self.loader, &self.active, rules, inventory);
+        let configs: Vec<std::borrow::Cow<'_, str>> = self
+            .active
+            .iter()
+            .map(|a| config_for(a, inventory))
+            .collect();
+        let configs: Vec<&str> = configs.iter().map(AsRef::as_ref).collect();
+        let outcome = evaluate::evaluate(&self.loader, &self.active, &configs, rules, inventory);
         let mut verdicts: Vec<_> = outcome
             .verdicts
             .into_iter()
@@ -179,6 +185,22 @@ impl Judge {
             return true;
         };
         selectors.iter().any(|want| policy::netns_matches(want, ns))
+    }
+}
+
+/// A plugin's config for this inventory. The baseline plugin is told when
+/// the scan looked only at the namespaces `--netns` named, so that it does
+/// not call the others' baseline entries gone.
+fn config_for<'a>(a: &'a ActivePlugin, inventory: &Inventory) -> std::borrow::Cow<'a, str> {
+    if !inventory.only_selected || a.plugin.name != "baseline" {
+        return a.config.as_str().into();
+    }
+    match serde_json::from_str::<serde_json::Value>(&a.config) {
+        Ok(serde_json::Value::Object(mut map)) if map.contains_key("baseline") => {
+            map.insert("scanned_only".into(), true.into());
+            serde_json::Value::Object(map).to_string().into()
+        }
+        _ => a.config.as_str().into(),
     }
 }
 

@@ -106,6 +106,7 @@ fn inventory(listeners: usize) -> Inventory {
         namespaces,
         listeners,
         gaps: vec![],
+        only_selected: false,
     }
 }
 

@@ -261,3 +261,62 @@ fn baseline_round_trip() {
     );
     let _ = std::fs::remove_file(file);
 }
+
+/// `scan --netns A --baseline` with a baseline of A and B: B's listeners
+/// were not looked for, so they are not gone; A is compared in full.
+#[test]
+fn a_selected_scan_compares_only_what_it_scanned_with_the_baseline() {
+    require_root();
+    let (a, b) = (
+        NamedNetns::new(&unique("sela")),
+        NamedNetns::new(&unique("selb")),
+    );
+    let _a1 = serve(
+        &a,
+        "a-one",
+        json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 7101}]),
+    );
+    let a2 = serve(
+        &a,
+        "a-two",
+        json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 7102}]),
+    );
+    let _b1 = serve(
+        &b,
+        "b-one",
+        json!([{"proto": "tcp", "addr": "127.0.0.1", "port": 7201}]),
+    );
+    let file = std::env::temp_dir().join(format!("{}.baseline.json", unique("sel")));
+    let file_arg = file.to_str().unwrap();
+    let out = portcullis(&[
+        "baseline", "--netns", &a.name, "--netns", &b.name, "--output", file_arg,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drift = |report: &Value| -> Vec<String> {
+        report["evaluation"]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["rule"] == "baseline-drift" && v["outcome"] == "fail")
+            .map(|v| v["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (code, report) = scan(&["--netns", &a.name, "--baseline", file_arg]);
+    assert_eq!(drift(&report), Vec::<String>::new(), "B was not scanned");
+    assert_eq!(code, 0);
+    drop(a2);
+    let (code, report) = scan(&["--netns", &a.name, "--baseline", file_arg]);
+    let d = drift(&report);
+    assert_eq!(code, 1);
+    assert_eq!(d.len(), 1, "only A's vanished listener: {d:?}");
+    assert!(
+        d[0].starts_with("listener in the baseline is gone: tcp 127.0.0.1:7102"),
+        "{d:?}"
+    );
+    let _ = std::fs::remove_file(file);
+}

@@ -122,6 +122,7 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
                     humantime::format_duration(deadline)
                 ),
             }],
+            only_selected: !request.selectors.is_empty(),
         }),
     }
 }
@@ -180,6 +181,7 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
         );
     }
     let mut inventory = assemble(&host, walk, discovery, ids, scans);
+    inventory.only_selected = !request.selectors.is_empty();
     drop(pins);
     if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown()) {
         // Unreadable descriptor tables can only have hidden owners, and every
@@ -456,6 +458,7 @@ fn assemble(
         namespaces,
         listeners,
         gaps,
+        only_selected: false,
     }
 }
 

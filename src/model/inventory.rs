@@ -19,6 +19,10 @@ pub struct Inventory {
     pub listeners: Vec<Listener>,
     /// What could not be looked at. Non-empty means the scan is incomplete.
     pub gaps: Vec<Gap>,
+    /// The scan looked only at the namespaces `--netns` named: what is not
+    /// here was not looked for (a baseline compares only what was scanned).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_selected: bool,
 }
 
 /// Refuses, at its place in the file, an inventory of another version.

@@ -67,9 +67,12 @@ pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String
     problems
 }
 
+/// Runs every plugin; `configs[i]` is what `active[i]` gets as its config
+/// for this inventory.
 pub fn evaluate(
     loader: &Loader,
     active: &[ActivePlugin],
+    configs: &[&str],
     rules: &[Rule],
     inventory: &Inventory,
 ) -> Outcome {
@@ -78,7 +81,13 @@ pub fn evaluate(
     let results: Vec<_> = std::thread::scope(|scope| {
         let threads: Vec<_> = active
             .iter()
-            .map(|a| scope.spawn(|| run_one(loader, a, rules, &input, inventory.listeners.len())))
+            .zip(configs)
+            .map(|(a, config)| {
+                let input = &input;
+                scope.spawn(move || {
+                    run_one(loader, a, config, rules, input, inventory.listeners.len())
+                })
+            })
             .collect();
         threads
             .into_iter()
@@ -112,6 +121,7 @@ type RunResult = Result<(Vec<Verdict>, Vec<NotApplicable>, Vec<String>), PluginF
 fn run_one(
     loader: &Loader,
     a: &ActivePlugin,
+    config: &str,
     rules: &[Rule],
     input: &super::abi::wit::Inventory,
     listeners: usize,
@@ -127,8 +137,7 @@ fn run_one(
     // could otherwise claim far more than the plugin's memory.
     store.set_hostcall_fuel(result_copy_budget(&a.limits, listeners, own_rules.len()));
     let result = run::call(&a.plugin.pre, &mut store, &a.limits, |p, s| {
-        p.portcullis_plugin_rules()
-            .call_evaluate(s, &a.config, input)
+        p.portcullis_plugin_rules().call_evaluate(s, config, input)
     });
     let state = store.data();
     let mut logs: Vec<String> = state

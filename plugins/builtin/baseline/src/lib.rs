@@ -19,6 +19,10 @@ pub const DRIFT: &str = "baseline-drift";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub baseline: Option<Baseline>,
+    /// Set by the host when the scan looked only at the namespaces
+    /// `--netns` named: baseline entries of other namespaces were not
+    /// looked for, so they are not "gone".
+    pub scanned_only: bool,
 }
 
 /// The baseline file.
@@ -38,7 +42,7 @@ impl Plugin for BaselinePlugin {
             name: "baseline".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             rules: vec![info()],
-            config_schema: Some(r#"{"type":"object","additionalProperties":false,"properties":{"baseline":{"type":"object"}}}"#.into()),
+            config_schema: Some(r#"{"type":"object","additionalProperties":false,"properties":{"baseline":{"type":"object"},"scanned_only":{"type":"boolean"}}}"#.into()),
         }
     }
 
@@ -56,7 +60,7 @@ impl Plugin for BaselinePlugin {
     fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
         Self::validate_config(config.clone())?;
         let c: Config = config::parse(&config)?;
-        Ok(evaluate(c.baseline.as_ref(), &inventory))
+        Ok(evaluate(c.baseline.as_ref(), &inventory, c.scanned_only))
     }
 }
 
@@ -85,7 +89,8 @@ pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
     )
 }
 
-pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
+/// `scanned_only`: compare only the namespaces the inventory holds.
+pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory, scanned_only: bool) -> Evaluation {
     let Some(baseline) = baseline else {
         return Evaluation {
             verdicts: vec![],
@@ -96,10 +101,17 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory) -> Evaluation {
             }],
         };
     };
+    let scanned: Vec<String> = inv
+        .namespaces
+        .iter()
+        .map(|n| portcullis_sdk::shared::netns_label(n.is_host, &n.names, &n.containers))
+        .collect();
     // Multisets: an image may have two listeners with one identity.
     let mut remaining: BTreeMap<&Identity, usize> = BTreeMap::new();
     for id in &baseline.listeners {
-        *remaining.entry(id).or_default() += 1;
+        if !scanned_only || scanned.contains(&id.netns) {
+            *remaining.entry(id).or_default() += 1;
+        }
     }
     let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in &inv.listeners {

@@ -35,7 +35,7 @@ fn an_unchanged_image_is_clean_even_with_new_pids_ports_and_addresses() {
         .listen("udp", "0.0.0.0", 55012, "avahi-daemon")
         .listen("udp", "127.0.0.53", 53, "systemd-resolve")
         .build();
-    assert!(failure_messages(&evaluate(Some(&base), &again)).is_empty());
+    assert!(failure_messages(&evaluate(Some(&base), &again, false)).is_empty());
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn new_and_vanished_listeners_fail_by_name() {
         .listen("udp", "127.0.0.53", 53, "systemd-resolve")
         .listen("tcp", "0.0.0.0", 8080, "debug-server")
         .build();
-    let f = failure_messages(&evaluate(Some(&base), &changed));
+    let f = failure_messages(&evaluate(Some(&base), &changed, false));
     assert_eq!(f.len(), 2, "{f:?}");
     assert!(f.iter().any(|m| m == "new listener, not in the baseline: tcp wildcard:8080 (/usr/sbin/debug-server) in host"), "{f:?}");
     assert!(
@@ -75,6 +75,37 @@ fn identities_name_namespace_kinds() {
 
 #[test]
 fn without_a_baseline_the_rule_does_not_apply() {
-    let eval = evaluate(None, &image().build());
+    let eval = evaluate(None, &image().build(), false);
     assert!(portcullis_sdk::verdicts::all(&eval).is_empty() && eval.not_applicable.len() == 1);
+}
+
+/// A scan of some namespaces (`--netns`) finds nothing "gone" in the
+/// namespaces it did not look at; what it looked at is compared in full.
+#[test]
+fn a_selected_scan_compares_only_the_namespaces_it_scanned() {
+    let whole = Host::new()
+        .listen("tcp", "0.0.0.0", 22, "sshd")
+        .in_netns(4026532001, "web", None)
+        .listen("tcp", "127.0.0.1", 8080, "app")
+        .listen("tcp", "127.0.0.1", 9090, "metrics")
+        .build();
+    let base = record(&whole);
+    let mut only_web = Host::new()
+        .in_netns(4026532001, "web", None)
+        .listen("tcp", "127.0.0.1", 8080, "app")
+        .build();
+    // As `scan --netns web` collects it: the host's namespace is not there.
+    only_web.namespaces.retain(|n| !n.is_host);
+    let f = failure_messages(&evaluate(Some(&base), &only_web, true));
+    assert_eq!(
+        f,
+        ["listener in the baseline is gone: tcp 127.0.0.1:9090 (/usr/sbin/metrics) in netns:web"],
+        "the host's sshd was not looked for; web's metrics was"
+    );
+    let everything = failure_messages(&evaluate(Some(&base), &only_web, false));
+    assert_eq!(
+        everything.len(),
+        2,
+        "a whole-host scan misses both: {everything:?}"
+    );
 }
