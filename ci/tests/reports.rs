@@ -385,6 +385,63 @@ fn a_report_that_fails_to_write_is_recorded_and_its_stale_file_removed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Any user can bind a wildcard port with 7 holders of ~1.9 MB command
+/// lines each. The JUnit and SARIF repeat a bounded part of each, marked as
+/// cut, so libxml2 readers (xmllint without --huge, junitparser) take
+/// them; the JSON report keeps every byte.
+#[test]
+fn huge_command_lines_are_cut_in_reports_and_whole_in_json() {
+    require_root();
+    let ns = NamedNetns::new(&unique("argv"));
+    // 15 arguments of 127 KiB: the kernel caps one argument at 128 KiB.
+    let arg = OsString::from("A".repeat(127 << 10));
+    let extra = vec![arg; 15];
+    let _helper = Helper::spawn_with_args(
+        &["ip", "netns", "exec", &ns.name],
+        json!({"forks": 6, "sockets": [{"proto": "tcp", "addr": "0.0.0.0"}]}),
+        &extra,
+    );
+    let dir = scratch("argv");
+    let out = scan_with_reports(&dir, &["scan", "--netns", &ns.name]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    let junit = dir.join("r.xml");
+    validate_junit(&junit);
+    let plain = run_tool("xmllint", &["--noout", junit.to_str().unwrap()]);
+    assert!(plain.status.success(), "xmllint without --huge: {plain:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.len() < 1 << 20,
+        "the JUnit stays small: {} bytes",
+        xml.len()
+    );
+    assert!(
+        xml.contains("bytes of further arguments]"),
+        "the cut is marked"
+    );
+    let sarif = validate_sarif(&dir.join("r.sarif"));
+    assert!(std::fs::metadata(dir.join("r.sarif")).unwrap().len() < 1 << 20);
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["properties"]["holderCount"], 7);
+    let json: Value = serde_json::from_slice(&std::fs::read(dir.join("r.json")).unwrap()).unwrap();
+    let holders = json["inventory"]["listeners"][0]["holders"]
+        .as_array()
+        .unwrap();
+    assert_eq!(holders.len(), 7);
+    for h in holders {
+        let bytes: usize = h["cmdline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().len())
+            .sum();
+        assert!(
+            bytes > 15 * (127 << 10),
+            "the JSON keeps the whole command line"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The validators are not rubber stamps: each rejects what GitHub or a JUnit
 /// consumer would.
 #[test]

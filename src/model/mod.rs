@@ -26,4 +26,4 @@ pub use limits::Limits;
 pub use listener::{Family, Holder, Listener, ProcessDetails, Protocol};
 pub use netns::{Interface, Netns, NetnsHints, NetnsId, NetnsSource};
 pub use scope::Scope;
-pub use text::ByteText;
+pub use text::{ByteText, bounded};

@@ -58,6 +58,24 @@ impl ByteText {
         out
     }
 
+    /// [`ByteText::escaped`] of at most the first `max` bytes; when more
+    /// were there, the text ends in a marker saying how many were cut
+    /// (`…[+1900000 bytes]`). Reports bound what a process controls this
+    /// way; the JSON inventory keeps the whole.
+    pub fn escaped_bounded(&self, max: usize) -> String {
+        if self.0.len() <= max {
+            return self.escaped();
+        }
+        let mut cut = max;
+        // Cut before a partial UTF-8 sequence, not inside it.
+        while cut > 0 && cut < self.0.len() && (self.0[cut] & 0xC0) == 0x80 {
+            cut -= 1;
+        }
+        let mut out = ByteText::new(self.0[..cut].to_vec()).escaped();
+        out.push_str(&format!("…[+{} bytes]", self.0.len() - cut));
+        out
+    }
+
     /// Inverse of [`ByteText::escaped`]; `None` when `text` holds an escape
     /// that `escaped` never writes.
     pub fn parse_escaped(text: &str) -> Option<Self> {
@@ -134,9 +152,38 @@ impl<'de> Deserialize<'de> for ByteText {
     }
 }
 
+/// `text` cut to at most `max` bytes at a character boundary, with the same
+/// marker as [`ByteText::escaped_bounded`] when it was cut: for texts that
+/// are already strings (plugin messages).
+pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let cut = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…[+{} bytes]", &text[..cut], text.len() - cut).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_texts_say_what_was_cut() {
+        let long = ByteText::new(vec![b'a'; 5000]);
+        assert_eq!(long.escaped_bounded(3), "aaa…[+4997 bytes]");
+        assert_eq!(ByteText::from("short").escaped_bounded(64), "short");
+        let accented = ByteText::from("éé");
+        assert_eq!(
+            accented.escaped_bounded(3),
+            "é…[+2 bytes]",
+            "never inside a character"
+        );
+        assert_eq!(bounded("abcdef", 4), "abcd…[+2 bytes]");
+        assert_eq!(bounded("ab", 4), "ab");
+    }
 
     #[test]
     fn plain_text_is_unchanged() {

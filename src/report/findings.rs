@@ -167,13 +167,19 @@ fn describe(inv: &Inventory, l: &Listener) -> String {
     let mut names: Vec<String> = l
         .holders
         .iter()
-        .map(|h| format!("{}({})", h.process.comm.escaped(), h.pid))
+        .map(|h| {
+            format!(
+                "{}({})",
+                h.process.comm.escaped_bounded(super::bounds::NAME),
+                h.pid
+            )
+        })
         .collect();
     names.dedup();
     let holders = if names.is_empty() {
         "?".to_owned()
     } else {
-        names.join(",")
+        super::some_of(names)
     };
     let ns = inv.namespace(l.netns).map_or_else(
         || l.netns.to_string(),

@@ -21,10 +21,10 @@ pub fn netns_label(inv: &Inventory, id: NetnsId) -> String {
 /// `tcp 0.0.0.0:80 nginx`: protocol, bind and first holder's name (`?` when
 /// no holder is known), escaped so it is printable.
 pub fn subject(l: &Listener) -> String {
-    let holder = l
-        .holders
-        .first()
-        .map_or_else(|| "?".to_owned(), |h| h.process.comm.escaped());
+    let holder = l.holders.first().map_or_else(
+        || "?".to_owned(),
+        |h| h.process.comm.escaped_bounded(super::bounds::NAME),
+    );
     format!("{} {} {holder}", l.protocol.as_str(), l.local_column())
 }
 

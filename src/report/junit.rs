@@ -25,7 +25,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use super::identity::{Occurrences, netns_label, subject};
 use super::xml::sanitize;
 use super::{Report, Reporter, shortfalls, utc};
-use crate::model::{Inventory, Listener, Outcome, Rule, Verdict};
+use crate::model::{Inventory, Listener, Outcome, Rule, Verdict, bounded};
 
 pub struct Junit;
 
@@ -86,11 +86,27 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
     let classname = format!("portcullis.{}", rule.id);
     let mut names = Occurrences::default();
     let mut cases = Vec::new();
+    let passes = report
+        .evaluation
+        .verdicts
+        .iter()
+        .filter(|v| v.rule == rule.id && v.outcome == Outcome::Pass)
+        .count();
+    // Past the threshold the passes are one testcase that counts them; the
+    // failures, skips and accepted failures keep a testcase each.
+    let aggregate = passes > super::bounds::PASSES_LISTED;
+    if aggregate {
+        cases.push(Case {
+            classname: classname.clone(),
+            name: names.unique(format!("{passes} listeners pass")),
+            result: CaseResult::Pass,
+        });
+    }
     for v in report
         .evaluation
         .verdicts
         .iter()
-        .filter(|v| v.rule == rule.id)
+        .filter(|v| v.rule == rule.id && !(aggregate && v.outcome == Outcome::Pass))
     {
         let (name, listener) = match (report.inventory, v.listener) {
             (Some(inv), Some(i)) if i < inv.listeners.len() => {
@@ -159,7 +175,7 @@ fn verdict_result(
         (Outcome::Fail, None) => CaseResult::Problem(
             "failure",
             v.level.as_str().to_owned(),
-            v.message.clone(),
+            bounded(&v.message, super::bounds::MESSAGE).into_owned(),
             failure_body(rule, v, listener),
         ),
     }
@@ -167,9 +183,10 @@ fn verdict_result(
 
 /// The text a CI page shows for a failure: what, where, who, how to fix.
 fn failure_body(rule: &Rule, v: &Verdict, listener: Option<(&Inventory, &Listener)>) -> String {
+    use super::bounds;
     let mut body = format!(
         "{}\n\nRule: {} ({}) - {}\n",
-        v.message,
+        bounded(&v.message, bounds::MESSAGE),
         rule.id,
         v.level.as_str(),
         rule.short_description
@@ -189,34 +206,66 @@ fn failure_body(rule: &Rule, v: &Verdict, listener: Option<(&Inventory, &Listene
         if l.holders.is_empty() {
             body.push_str("Held by: unknown\n");
         }
-        for h in &l.holders {
+        for h in l.holders.iter().take(bounds::HOLDERS) {
             let p = &h.process;
             body.push_str(&format!(
                 "Held by: {} (pid {}, uid {}) exe {}{}{}\n  cmdline: {}\n",
-                p.comm.escaped(),
+                p.comm.escaped_bounded(bounds::NAME),
                 h.pid,
                 p.uid.map_or_else(|| "?".to_owned(), |u| u.to_string()),
                 p.exe
                     .as_ref()
-                    .map_or_else(|| "?".to_owned(), |e| e.escaped()),
+                    .map_or_else(|| "?".to_owned(), |e| e.escaped_bounded(bounds::PATH)),
                 p.unit
                     .as_ref()
-                    .map(|u| format!(", unit {u}"))
+                    .map(|u| format!(", unit {}", bounded(u, bounds::NAME)))
                     .unwrap_or_default(),
                 p.container
                     .as_ref()
-                    .map(|c| format!(", container {c}"))
+                    .map(|c| format!(", container {}", bounded(c, bounds::NAME)))
                     .unwrap_or_default(),
-                p.cmdline
-                    .iter()
-                    .map(|a| a.escaped())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                command_line(&p.cmdline)
+            ));
+        }
+        if l.holders.len() > bounds::HOLDERS {
+            body.push_str(&format!(
+                "Held by {} more processes (the JSON report lists them)\n",
+                l.holders.len() - bounds::HOLDERS
             ));
         }
     }
     body.push_str(&format!("\nFix:\n{}\n", rule.help_markdown));
     body
+}
+
+/// The arguments, escaped and space-separated, at most
+/// [`bounds::COMMAND_LINE`](super::bounds::COMMAND_LINE) bytes of them
+/// together; the rest is counted.
+fn command_line(args: &[crate::model::ByteText]) -> String {
+    let mut left = super::bounds::COMMAND_LINE;
+    let mut parts = Vec::new();
+    let mut cut_bytes = 0;
+    for a in args {
+        if left == 0 {
+            cut_bytes += a.as_bytes().len();
+            continue;
+        }
+        let len = a.as_bytes().len();
+        if len <= left {
+            parts.push(a.escaped());
+            left -= len;
+        } else {
+            let shown = a.escaped_bounded(left);
+            // escaped_bounded marks its own cut; count only what follows.
+            parts.push(shown);
+            left = 0;
+        }
+    }
+    let mut text = parts.join(" ");
+    if cut_bytes > 0 {
+        text.push_str(&format!(" …[+{cut_bytes} bytes of further arguments]"));
+    }
+    text
 }
 
 fn coverage_suite(report: &Report) -> Suite {

@@ -17,6 +17,42 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
+/// How much of what the host (or a plugin) controls a report repeats:
+/// any user can start a process with a 2 MB command line and many forks,
+/// and a report that repeats it all is one that readers refuse. The JSON
+/// report keeps every byte; the others cut, saying so (`…[+N bytes]`).
+pub mod bounds {
+    /// A process name, unit, container id.
+    pub const NAME: usize = 256;
+    /// An executable or unit file path.
+    pub const PATH: usize = 1024;
+    /// A whole command line, all arguments together.
+    pub const COMMAND_LINE: usize = 2048;
+    /// A rule's message.
+    pub const MESSAGE: usize = 4096;
+    /// Holders named per listener; the rest are counted.
+    pub const HOLDERS: usize = 16;
+    /// JUnit: passing testcases written per rule; above it, one testcase
+    /// counts them all, so a 30,000-listener host's file stays bounded
+    /// while every failure keeps its own testcase.
+    pub const PASSES_LISTED: usize = 1000;
+}
+
+/// `names` joined with `,`, at most [`bounds::HOLDERS`] of them, then
+/// `,…+N more`.
+pub(crate) fn some_of(names: Vec<String>) -> String {
+    let more = names.len().saturating_sub(bounds::HOLDERS);
+    let mut text = names
+        .into_iter()
+        .take(bounds::HOLDERS)
+        .collect::<Vec<_>>()
+        .join(",");
+    if more > 0 {
+        text.push_str(&format!(",…+{more} more"));
+    }
+    text
+}
+
 use crate::exit::{ExitStatus, FailOn};
 use crate::model::{Evaluation, Inventory};
 

@@ -320,9 +320,10 @@ fn finding(
         None => key,
     };
     let n = fingerprints.count(&key);
+    let message = crate::model::bounded(&v.message, super::bounds::MESSAGE);
     let text = match listener {
-        Some(l) => format!("{} [netns {}]", v.message, netns_label(inv, l.netns)),
-        None => v.message.clone(),
+        Some(l) => format!("{message} [netns {}]", netns_label(inv, l.netns)),
+        None => message.into_owned(),
     };
     SarifResult {
         rule_id: v.rule.clone(),
@@ -383,6 +384,7 @@ fn related_locations(l: &Listener) -> Vec<Location> {
     files.dedup();
     files
         .into_iter()
+        .take(super::bounds::HOLDERS)
         .enumerate()
         .map(|(i, (file, unit))| Location {
             id: Some(i + 1),
@@ -407,17 +409,20 @@ fn file_uri(path: &str) -> String {
 }
 
 fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, Value> {
+    use super::bounds;
     let holders: Vec<Value> = l
         .holders
         .iter()
+        .take(bounds::HOLDERS)
         .map(|h| {
+            let p = &h.process;
             json!({
                 "pid": h.pid,
-                "comm": h.process.comm.escaped(),
-                "exe": h.process.exe.as_ref().map(|e| e.escaped()),
-                "uid": h.process.uid,
-                "unit": h.process.unit,
-                "container": h.process.container,
+                "comm": p.comm.escaped_bounded(bounds::NAME),
+                "exe": p.exe.as_ref().map(|e| e.escaped_bounded(bounds::PATH)),
+                "uid": p.uid,
+                "unit": p.unit.as_deref().map(|u| crate::model::bounded(u, bounds::NAME)),
+                "container": p.container.as_deref().map(|c| crate::model::bounded(c, bounds::NAME)),
             })
         })
         .collect();
@@ -430,6 +435,7 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
         ("bound_device", json!(l.bound_device)),
         ("scope", json!(l.scope.as_str())),
         ("holders", Value::Array(holders)),
+        ("holderCount", json!(l.holders.len())),
     ])
 }
 

@@ -99,9 +99,16 @@ fn holders(l: &Listener) -> String {
     let parts: Vec<String> = l
         .holders
         .iter()
-        .map(|h| format!("{}(pid={},fd={})", h.process.comm.escaped(), h.pid, h.fd))
+        .map(|h| {
+            format!(
+                "{}(pid={},fd={})",
+                h.process.comm.escaped_bounded(super::bounds::NAME),
+                h.pid,
+                h.fd
+            )
+        })
         .collect();
-    parts.join(",")
+    super::some_of(parts)
 }
 
 #[cfg(test)]

@@ -387,3 +387,41 @@ fn sarif_keeps_the_most_severe_findings_within_githubs_limit() {
         6_000
     );
 }
+
+/// Above the threshold, a rule's passes are one testcase that counts them;
+/// every failure keeps its own.
+#[test]
+fn junit_counts_many_passes_in_one_testcase() {
+    let mut inv = inventory();
+    let template = inv.listeners[0].clone();
+    let n = super::bounds::PASSES_LISTED + 500;
+    inv.listeners = (0..n)
+        .map(|i| crate::model::Listener {
+            port: 10_000 + i as u16,
+            inode: i as u64,
+            ..template.clone()
+        })
+        .collect();
+    let verdicts: Vec<Verdict> = (0..n)
+        .map(|i| {
+            let outcome = if i < 3 { Outcome::Fail } else { Outcome::Pass };
+            verdict("r-one", i, outcome, None)
+        })
+        .collect();
+    let eval = Evaluation {
+        rules: vec![rule("r-one")],
+        verdicts,
+        ..Evaluation::default()
+    };
+    let info = run(vec![]);
+    let cases = testcases(&render(&junit::Junit, &report(&info, &inv, &eval)));
+    let rule_cases: Vec<_> = cases.iter().filter(|c| c.0 == "portcullis.r-one").collect();
+    assert_eq!(rule_cases.len(), 4, "three failures and one count");
+    assert_eq!(rule_cases[0].1, format!("{} listeners pass", n - 3));
+    assert_eq!(rule_cases[0].2, None);
+    assert!(
+        rule_cases[1..]
+            .iter()
+            .all(|c| c.2.as_deref() == Some("failure"))
+    );
+}
