@@ -52,7 +52,7 @@ impl Reporter for Junit {
 
 struct Suite {
     name: String,
-    properties: Vec<(&'static str, String)>,
+    properties: Vec<(String, String)>,
     cases: Vec<Case>,
     summary: String,
 }
@@ -150,11 +150,16 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
     }
     Suite {
         name: rule.id.clone(),
+        // Named after the rule: readers that gather every suite's
+        // properties into one map (xunitparser) refuse a name twice.
         properties: vec![
-            ("rule.name", rule.name.clone()),
-            ("rule.plugin", rule.plugin.clone()),
-            ("rule.level", rule.level.as_str().to_owned()),
-            ("rule.description", rule.short_description.clone()),
+            (format!("{}.name", rule.id), rule.name.clone()),
+            (format!("{}.plugin", rule.id), rule.plugin.clone()),
+            (format!("{}.level", rule.id), rule.level.as_str().to_owned()),
+            (
+                format!("{}.description", rule.id),
+                rule.short_description.clone(),
+            ),
         ],
         summary: rule.short_description.clone(),
         cases,
@@ -313,15 +318,21 @@ fn write_suite<W: Write>(
     let failures = count(|r| matches!(r, CaseResult::Problem("failure", ..)));
     let errors = count(|r| matches!(r, CaseResult::Problem("error", ..)));
     let skipped = count(|r| matches!(r, CaseResult::Skipped(_)));
-    let mut properties = vec![
-        ("portcullis.version", env!("CARGO_PKG_VERSION").to_owned()),
-        (
-            "fail-on",
+    // The run's own properties once, on the first suite: the strict Ant
+    // schema allows none on <testsuites>, and a name may appear only once.
+    let mut properties: Vec<(String, String)> = Vec::new();
+    if id == 0 {
+        properties.push((
+            "portcullis.version".into(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ));
+        properties.push((
+            "fail-on".into(),
             format!("{:?}", report.run.fail_on).to_lowercase(),
-        ),
-    ];
-    if let Some(c) = &report.run.category {
-        properties.push(("category", c.clone()));
+        ));
+        if let Some(c) = &report.run.category {
+            properties.push(("category".into(), c.clone()));
+        }
     }
     properties.extend(suite.properties.iter().cloned());
     w.create_element("testsuite")
@@ -341,7 +352,7 @@ fn write_suite<W: Write>(
             w.create_element("properties").write_inner_content(|w| {
                 for (name, value) in &properties {
                     w.create_element("property")
-                        .with_attributes([("name", *name), ("value", &sanitize(value))])
+                        .with_attributes([("name", &*sanitize(name)), ("value", &sanitize(value))])
                         .write_empty()?;
                 }
                 Ok(())

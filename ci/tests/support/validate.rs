@@ -125,8 +125,18 @@ assert seen, 'no testcases'
 print(len(seen))
 ";
 
+/// xunitparser reads the file as one suite (it refuses a property name
+/// seen twice) and its counts must agree with the elements.
+pub const XUNITPARSER: &str = "
+import sys, xunitparser
+suite, result = xunitparser.parse(open(sys.argv[1]))
+cases = list(suite)
+assert cases, 'no testcases'
+print(len(cases), len(result.failures), len(result.errors), len(result.skipped))
+";
+
 /// Both XSDs, then junitparser: parses, has testcases, no duplicate
-/// classname + name. Returns the testcase count.
+/// classname + name; then xunitparser. Returns the testcase count.
 pub fn validate_junit(path: &Path) -> usize {
     for xsd in ["junit-10.xsd", "JUnit-ant-windyroad.xsd"] {
         let xsd = schemas().join(xsd);
@@ -148,5 +158,17 @@ pub fn validate_junit(path: &Path) -> usize {
         &["-c", JUNIT_CASES, path.to_str().unwrap()],
     );
     must_pass("junitparser", out.clone());
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    let cases: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let xunit = run_tool(
+        venv_bin().join("python"),
+        &["-c", XUNITPARSER, path.to_str().unwrap()],
+    );
+    must_pass("xunitparser", xunit.clone());
+    let counts = String::from_utf8_lossy(&xunit.stdout);
+    let xunit_cases: usize = counts.split_whitespace().next().unwrap().parse().unwrap();
+    assert_eq!(
+        xunit_cases, cases,
+        "xunitparser and junitparser agree: {counts}"
+    );
+    cases
 }
