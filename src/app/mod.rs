@@ -245,6 +245,7 @@ pub(crate) fn judged_run(
         errors: errors.iter().map(ToString::to_string).collect(),
         category: reports.category.clone(),
         allow_partial,
+        hostname: crate::os::host::hostname(),
         sarif_location,
     };
     let failed = write_reports(&run, inventory.as_ref(), &evaluation, &usable_files, diag);

@@ -13,7 +13,7 @@ mod limits;
 mod listener;
 mod netns;
 pub mod scope;
-mod text;
+pub(crate) mod text;
 mod vocabulary;
 
 pub use finding::{

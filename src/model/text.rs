@@ -109,7 +109,9 @@ impl ByteText {
 /// Control characters below 0x100 are written as `\xNN` of their single
 /// byte; the C1 range (U+0080..U+009F) is two bytes in UTF-8, so it is
 /// written as `\uNNNN` to stay reversible.
-fn push_escaped_char(out: &mut String, c: char) {
+/// `\xNN` below 0x80, else `\uNNNN`: the one spelling of an escaped
+/// character, in the inventory and in every report.
+pub(crate) fn push_escaped_char(out: &mut String, c: char) {
     if (c as u32) < 0x80 {
         out.push_str(&format!("\\x{:02x}", c as u32));
     } else {

@@ -39,6 +39,7 @@ impl Reporter for Junit {
             .inventory
             .map(|i| i.host.hostname.as_str())
             .filter(|h| !h.is_empty())
+            .or(Some(report.run.hostname.as_str()).filter(|h| !h.is_empty()))
             .unwrap_or("localhost");
         w.create_element("testsuites").write_inner_content(|w| {
             for (id, suite) in suites.iter().enumerate() {
@@ -116,7 +117,12 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
                     Some((inv, l)),
                 )
             }
-            _ => ("host".to_owned(), None),
+            // A host-wide verdict (a baseline listener that is gone) is
+            // named by what it says: the listener's stable identity.
+            _ => (
+                format!("host-wide {}", bounded(&v.message, super::bounds::NAME)),
+                None,
+            ),
         };
         cases.push(Case {
             classname: classname.clone(),

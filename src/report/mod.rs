@@ -73,6 +73,9 @@ pub struct RunInfo {
     pub category: Option<String>,
     /// `--allow-partial`: a run with gaps still speaks for its findings.
     pub allow_partial: bool,
+    /// The machine portcullis ran on, for reports of runs that have no
+    /// inventory (whose host facts name it otherwise).
+    pub hostname: String,
     /// `--sarif-location`: the repository file SARIF results point at.
     pub sarif_location: String,
 }

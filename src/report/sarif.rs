@@ -231,7 +231,7 @@ fn descriptor(r: &Rule) -> ReportingDescriptor {
             text: r.full_description.clone(),
         },
         help: Help {
-            text: r.help_markdown.clone(),
+            text: plain_text(&r.help_markdown),
             markdown: r.help_markdown.clone(),
         },
         help_uri: r.help_uri.clone(),
@@ -251,6 +251,38 @@ fn descriptor(r: &Rule) -> ReportingDescriptor {
             problem_severity: problem_severity(r.level),
         },
     }
+}
+
+/// Markdown as plain text, for viewers that show `help.text`: no emphasis
+/// marks, no backticks, no code fences, links as `text (url)`.
+fn plain_text(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            continue;
+        }
+        let line = line.replace("**", "").replace("__", "").replace('`', "");
+        let mut rest = line.as_str();
+        while let Some(open) = rest.find('[') {
+            let Some(close) = rest[open..].find("](").map(|i| open + i) else {
+                break;
+            };
+            let Some(end) = rest[close..].find(')').map(|i| close + i) else {
+                break;
+            };
+            out.push_str(&rest[..open]);
+            out.push_str(&format!(
+                "{} ({})",
+                &rest[open + 1..close],
+                &rest[close + 2..end]
+            ));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 fn problem_severity(level: Level) -> &'static str {
@@ -313,7 +345,19 @@ fn finding(
             related_locations(l),
             listener_properties(inv, l),
         ),
-        None => (format!("{}|host", v.rule), vec![], vec![], BTreeMap::new()),
+        // A host-wide verdict (a baseline listener that is gone) is known
+        // by what it says, which names the listener's stable identity: the
+        // same change is the same alert on every run.
+        None => (
+            format!(
+                "{}|host-wide|{}",
+                v.rule,
+                crate::model::bounded(&v.message, 512)
+            ),
+            vec![],
+            vec![],
+            BTreeMap::new(),
+        ),
     };
     let key = match &report.run.category {
         Some(c) => format!("{c}|{key}"),
@@ -321,8 +365,17 @@ fn finding(
     };
     let n = fingerprints.count(&key);
     let message = crate::model::bounded(&v.message, super::bounds::MESSAGE);
+    // Where it is, unless the rule's message says so already.
     let text = match listener {
-        Some(l) => format!("{message} [netns {}]", netns_label(inv, l.netns)),
+        Some(l) => {
+            let label = netns_label(inv, l.netns);
+            let named = label.strip_prefix("netns:").unwrap_or(&label);
+            if message.contains(&label) || message.contains(&format!("netns {named}")) {
+                message.into_owned()
+            } else {
+                format!("{message} [in {label}]")
+            }
+        }
         None => message.into_owned(),
     };
     SarifResult {
@@ -486,8 +539,7 @@ fn invocation(report: &Report, notifications: bool) -> Invocation {
         end_time_utc: utc(report.run.finished),
         machine: report
             .inventory
-            .map(|i| i.host.hostname.clone())
-            .unwrap_or_default(),
+            .map_or_else(|| report.run.hostname.clone(), |i| i.host.hostname.clone()),
         tool_execution_notifications: notifications,
     }
 }

@@ -57,6 +57,7 @@ fn run(errors: Vec<String>) -> RunInfo {
         errors,
         category: Some("img".into()),
         allow_partial: false,
+        hostname: "ci-runner".into(),
         sarif_location: "images/base/portcullis.toml".into(),
     }
 }
@@ -424,4 +425,27 @@ fn junit_counts_many_passes_in_one_testcase() {
             .iter()
             .all(|c| c.2.as_deref() == Some("failure"))
     );
+}
+
+#[test]
+fn plain_help_has_no_markdown() {
+    let sarif: serde_json::Value = {
+        let inv = inventory();
+        let mut r = rule("r-one");
+        r.help_markdown =
+            "**Fix:** bind to `127.0.0.1`; see [the guide](https://example.org/g).\n```toml\nx = 1\n```"
+                .into();
+        let eval = Evaluation {
+            rules: vec![r],
+            ..Evaluation::default()
+        };
+        let info = run(vec![]);
+        serde_json::from_str(&render(&sarif::Sarif, &report(&info, &inv, &eval))).unwrap()
+    };
+    let help = &sarif["runs"][0]["tool"]["driver"]["rules"][0]["help"];
+    assert_eq!(
+        help["text"],
+        "Fix: bind to 127.0.0.1; see the guide (https://example.org/g).\nx = 1"
+    );
+    assert_ne!(help["text"], help["markdown"]);
 }

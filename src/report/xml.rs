@@ -1,8 +1,8 @@
 //! Making text safe for XML 1.0. Process names, command lines and plugin
 //! messages come from the image under test and are not trusted: XML 1.0
 //! forbids most control characters even as character references, so they
-//! are replaced by a visible `\xNN` (or `\u{NNNN}`) escape, the same
-//! spelling the inventory uses for raw bytes. Escaping of `<`, `&`, quotes
+//! are replaced by a visible `\xNN` (or `\uNNNN`) escape, the spelling the
+//! inventory uses. Escaping of `<`, `&`, quotes
 //! and `>` (so `]]>` cannot end anything) is quick-xml's job.
 
 use std::borrow::Cow;
@@ -21,10 +21,8 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     for c in s.chars() {
         if allowed(c) {
             out.push(c);
-        } else if (c as u32) < 0x100 {
-            out.push_str(&format!("\\x{:02x}", c as u32));
         } else {
-            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+            crate::model::text::push_escaped_char(&mut out, c);
         }
     }
     Cow::Owned(out)
@@ -40,7 +38,7 @@ mod tests {
         assert_eq!(sanitize("a\u{1}b\u{0}"), "a\\x01b\\x00");
         assert_eq!(sanitize("esc\u{1b}[2J"), "esc\\x1b[2J");
         assert_eq!(sanitize("tab\tnl\n"), "tab\tnl\n");
-        assert_eq!(sanitize("\u{FFFE}"), "\\u{fffe}");
+        assert_eq!(sanitize("\u{FFFE}"), "\\ufffe");
         assert_eq!(sanitize("ünïcode ✓ 𝄞"), "ünïcode ✓ 𝄞");
     }
 }
