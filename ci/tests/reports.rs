@@ -124,7 +124,7 @@ fn reports_of_a_real_scan_with_hostile_processes_pass_the_validators() {
     );
     assert!(xml.contains("--title=\\x1b]0;pwn\\x07\\x0a&lt;b&gt;&amp;amp;]]&gt;\\xff\\x01"));
     assert!(
-        xml.contains("nul\\x00 bell\\x07 esc\\x1b[2J &lt;b&gt;&amp;amp; ]]&gt; \\u{fffe}\\u{ffff}"),
+        xml.contains("nul\\x00 bell\\x07 esc\\x1b[2J &lt;b&gt;&amp;amp; ]]&gt; \\ufffe\\uffff"),
         "a plugin's forbidden characters are spelled out: {xml}"
     );
 

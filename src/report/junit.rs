@@ -5,7 +5,7 @@
 //! `<netns> <proto> <bind> <process>`, unique and stable across runs (no
 //! pids or inodes; twins get `#2`). A failure carries the message, and a body
 //! with the socket, its holders and the fix. Accepted failures, skips and
-//! rules that do not apply are `<skipped>`. A last suite, `coverage`, has an
+//! rules that do not apply (or found nothing in their scope) are `<skipped>`. A last suite, `coverage`, has an
 //! error per gap, plugin failure or setup error, or one passing testcase: a
 //! report always holds at least one testcase, so a host with nothing to judge
 //! is not mistaken for a broken report.
@@ -148,10 +148,14 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
         .iter()
         .any(|f| f.rules.contains(&rule.id));
     if cases.is_empty() && !failed && report.inventory.is_some() {
+        // Nothing in its scope was there (a host-only rule in a scan of a
+        // container's namespace): skipped, not passed.
         cases.push(Case {
             classname,
             name: "nothing to judge".into(),
-            result: CaseResult::Pass,
+            result: CaseResult::Skipped(
+                "no listener in this rule's scope was found to judge".into(),
+            ),
         });
     }
     Suite {
