@@ -188,6 +188,17 @@ fn the_seeds_worked_example_under_the_default_policy() {
     );
 }
 
+/// The messages of the baseline rule's failures.
+fn drift(report: &Value) -> Vec<String> {
+    report["evaluation"]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["rule"] == "baseline-drift" && v["outcome"] == "fail")
+        .map(|v| v["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
 fn baseline_round_trip() {
     require_root();
@@ -223,15 +234,6 @@ fn baseline_round_trip() {
         "no pids in a baseline"
     );
 
-    let drift = |report: &Value| -> Vec<String> {
-        report["evaluation"]["verdicts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["rule"] == "baseline-drift" && v["outcome"] == "fail")
-            .map(|v| v["message"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let baseline = ["--netns", &ns.name, "--baseline", file.to_str().unwrap()];
     let (_, report) = scan(&baseline);
     assert_eq!(drift(&report), Vec::<String>::new(), "unchanged: clean");
@@ -297,15 +299,6 @@ fn a_selected_scan_compares_only_what_it_scanned_with_the_baseline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let drift = |report: &Value| -> Vec<String> {
-        report["evaluation"]["verdicts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["rule"] == "baseline-drift" && v["outcome"] == "fail")
-            .map(|v| v["message"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let (code, report) = scan(&["--netns", &a.name, "--baseline", file_arg]);
     assert_eq!(drift(&report), Vec::<String>::new(), "B was not scanned");
     assert_eq!(code, 0);
