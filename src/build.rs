@@ -10,7 +10,7 @@
 //! folder is handed to the tests as `PORTCULLIS_TEST_PLUGINS`.
 
 // The build runs on the build machine, not on the host portcullis inspects:
-// the OS seam's rules (clippy.toml) are for the binary.
+// the OS seam's rules (src/clippy.toml) are for the binary.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::path::{Path, PathBuf};

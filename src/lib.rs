@@ -20,7 +20,7 @@
 //!
 //! - **The OS**: only [`os`] touches the system (`/proc` through directory
 //!   descriptors with an injectable root, nsfs and `setns`, netlink,
-//!   `getifaddrs`, files, processes). `clippy.toml` disallows `std::fs`
+//!   `getifaddrs`, files, processes). `src/clippy.toml` disallows `std::fs`
 //!   and `std::process::Command` elsewhere, `unsafe` is denied outside it,
 //!   and `ci/tests/seam.rs` fails on `libc`/`nix` paths outside it. So
 //!   discovery, attribution and socket-unit resolution run on fixture roots
@@ -67,7 +67,7 @@
 // where the requested output is.
 #![deny(clippy::print_stderr, clippy::print_stdout, clippy::dbg_macro)]
 // All system access is in `os`, which alone may use `unsafe` (and, by
-// clippy.toml, `std::fs` and `std::process::Command`).
+// src/clippy.toml, `std::fs` and `std::process::Command`).
 #![deny(unsafe_code)]
 
 pub mod app;

@@ -1,5 +1,5 @@
 //! The OS seam holds: outside `src/os`, no source names `libc` or `nix`
-//! (clippy.toml covers `std::fs` and `std::process`, and `unsafe` is denied
+//! (src/clippy.toml covers `std::fs` and `std::process`, and `unsafe` is denied
 //! by the compiler). Comments are not code and are skipped.
 
 // A test sets up the host it checks: files, processes, namespaces.

@@ -13,7 +13,7 @@
 //! - [`process`]: starting, watching and stopping a command under `exec`;
 //! - [`host`]: the kernel's and the distribution's names, our own identity.
 //!
-//! Kept so by lints: outside this module `clippy.toml` disallows `std::fs`
+//! Kept so by lints: outside this module `src/clippy.toml` disallows `std::fs`
 //! and `std::process::Command`, `unsafe` is denied, and `ci/tests/seam.rs`
 //! fails on any `libc::` or `nix::` path.
 #![allow(unsafe_code, clippy::disallowed_methods, clippy::disallowed_types)]
