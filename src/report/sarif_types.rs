@@ -21,8 +21,7 @@ pub struct Log {
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     pub tool: Tool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub automation_details: Option<AutomationDetails>,
+    pub automation_details: AutomationDetails,
     pub invocations: Vec<Invocation>,
     pub results: Vec<SarifResult>,
     pub column_kind: &'static str,

@@ -149,8 +149,7 @@ fn junit_without_verdicts_still_has_a_testcase() {
     let inv = inventory();
     let eval = Evaluation::default();
     let info = run(vec![]);
-    let report = report(&info, &inv, &eval);
-    let cases = testcases(&render(&junit::Junit, &report));
+    let cases = testcases(&render(&junit::Junit, &report(&info, &inv, &eval)));
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].2, None);
     // A rule that found nothing in its scope is skipped, not passed.
@@ -158,16 +157,12 @@ fn junit_without_verdicts_still_has_a_testcase() {
         rules: vec![rule("r-one")],
         ..Evaluation::default()
     };
-    let cases = testcases(&render(&junit::Junit, &report_of(&info, &inv, &eval)));
+    let cases = testcases(&render(&junit::Junit, &report(&info, &inv, &eval)));
     let nothing = cases.iter().find(|c| c.0 == "portcullis.r-one").unwrap();
     assert_eq!(
         (nothing.1.as_str(), nothing.2.as_deref()),
         ("nothing to judge", Some("skipped"))
     );
-}
-
-fn report_of<'a>(info: &'a RunInfo, inv: &'a Inventory, eval: &'a Evaluation) -> Report<'a> {
-    report(info, inv, eval)
 }
 
 #[test]
