@@ -93,6 +93,7 @@ fn inventory(listeners: usize) -> Inventory {
                         uid: Some(0),
                         unit: Some("server.service".into()),
                         unit_file: None,
+                        activates: None,
                         container: None,
                     },
                 }],

@@ -253,29 +253,58 @@ fn a_socket_systemd_holds_is_named_by_its_socket_unit() {
 }
 
 #[test]
-fn socket_units_follow_drop_ins_and_activity() {
-    use super::socket_units::{SocketUnits, unit_file};
+fn socket_units_are_matched_by_address_enablement_and_device() {
+    use super::socket_units::{HeldSocket, SocketUnits, unit_file};
     let fs = web().fs;
     let units = SocketUnits::load(&fs);
-    let any: std::net::IpAddr = "::".parse().unwrap();
+    let held = |protocol, address: &str, port, device| HeldSocket {
+        protocol,
+        address: address.parse().unwrap(),
+        port,
+        device,
+    };
+    let named = |h: HeldSocket| units.find(h).map(|u| (u.name.as_str(), u.file.as_str()));
+    let ssh = units.find(held(Protocol::Tcp, "::", 2222, None)).unwrap();
     assert_eq!(
-        units.find(Protocol::Tcp, any, 2222),
-        Some(("ssh.socket", "/lib/systemd/system/ssh.socket"))
+        (ssh.name.as_str(), ssh.file.as_str(), ssh.activates.as_str()),
+        (
+            "ssh.socket",
+            "/lib/systemd/system/ssh.socket",
+            "ssh@.service"
+        ),
+        "the generator's drop-in moved it to 2222; Accept=yes starts instances"
     );
     assert_eq!(
-        units.find(Protocol::Tcp, any, 22),
+        named(held(Protocol::Tcp, "::", 22, None)),
         None,
         "the drop-in replaced port 22"
     );
     assert_eq!(
-        units.find(Protocol::Udp, "127.0.0.53".parse().unwrap(), 53),
-        Some(("dns.socket", "/lib/systemd/system/dns.socket"))
+        named(held(Protocol::Tcp, "127.0.0.1", 2222, None)),
+        None,
+        "a port-only directive is a wildcard bind, not any address"
+    );
+    let dns = units
+        .find(held(Protocol::Udp, "127.0.0.53", 53, None))
+        .unwrap();
+    assert_eq!(dns.activates, "resolver.service");
+    assert_eq!(named(held(Protocol::Udp, "127.0.0.54", 53, None)), None);
+    assert_eq!(
+        named(held(Protocol::Tcp, "::", 7777, None)),
+        Some(("spare.socket", "/lib/systemd/system/spare.socket")),
+        "of two units on one port, the enabled one"
     );
     assert_eq!(
-        units.find(Protocol::Udp, "127.0.0.54".parse().unwrap(), 53),
-        None
+        named(held(Protocol::Tcp, "::", 7778, None)),
+        None,
+        "two units, neither enabled: no guess"
     );
-    assert_eq!(units.find(Protocol::Tcp, any, 7777), None, "inactive unit");
+    assert_eq!(named(held(Protocol::Tcp, "::", 6666, None)), None, "masked");
+    assert_eq!(named(held(Protocol::Tcp, "::", 8443, None)), None);
+    assert_eq!(
+        named(held(Protocol::Tcp, "::", 8443, Some("eth1"))),
+        Some(("device.socket", "/lib/systemd/system/device.socket"))
+    );
     assert_eq!(
         unit_file(&fs, "getty@tty1.service").as_deref(),
         Some("/lib/systemd/system/getty@.service"),

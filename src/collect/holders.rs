@@ -56,6 +56,7 @@ pub fn read(root: &ProcRoot, pid: i32, fd: i32, inode: u64) -> Option<ProcessDet
         uid,
         unit,
         unit_file,
+        activates: None,
         container: path.and_then(cgroup::container),
     })
 }
@@ -103,9 +104,14 @@ pub fn effective_uid(status: &[u8]) -> Option<u32> {
 }
 
 /// `/proc/PID/cmdline` is NUL-separated with a trailing NUL; processes that
-/// rewrite their title may use spaces instead. Empty arguments are kept.
+/// rewrite their title may use spaces instead. Empty arguments are kept,
+/// but not trailing ones: a process that sets its title (nginx's "nginx:
+/// worker process") pads the rest of its old argument area with NULs, which
+/// would read as dozens of empty arguments. (A real trailing `""` argument
+/// is lost with them: it cannot be told apart.)
 pub fn split_cmdline(raw: &[u8]) -> Vec<ByteText> {
-    let trimmed = raw.strip_suffix(b"\0").unwrap_or(raw);
+    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let trimmed = &raw[..end];
     if trimmed.is_empty() {
         return Vec::new();
     }
@@ -155,6 +161,12 @@ mod tests {
             ]
         );
         assert!(split_cmdline(b"").is_empty());
+        assert!(split_cmdline(b"\0\0").is_empty());
+        // nginx's worker title, padded as a real nginx pads it.
+        assert_eq!(
+            split_cmdline(b"nginx: worker process\0\0\0\0\0\0"),
+            [ByteText::from("nginx: worker process")]
+        );
         assert_eq!(
             split_cmdline(b"nginx: master process"),
             [ByteText::from("nginx: master process")]

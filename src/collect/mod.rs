@@ -545,7 +545,7 @@ impl<'w> Attribution<'w> {
                 .get(&raw.ifindex)
                 .map_or_else(|| format!("if{}", raw.ifindex), |n| (*n).to_owned())
         });
-        let holders = self.holders(raw);
+        let holders = self.holders(raw, bound_device.as_deref());
         Listener {
             netns: id,
             protocol: raw.protocol,
@@ -567,7 +567,7 @@ impl<'w> Attribution<'w> {
         }
     }
 
-    fn holders(&mut self, raw: &RawSocket) -> Vec<Holder> {
+    fn holders(&mut self, raw: &RawSocket, device: Option<&str>) -> Vec<Holder> {
         let refs: Vec<procwalk::FdRef> = self.walk.holders_of(raw.inode).collect();
         let mut out = Vec::with_capacity(refs.len());
         for r in &refs {
@@ -583,9 +583,16 @@ impl<'w> Attribution<'w> {
                 let units = self
                     .socket_units
                     .get_or_insert_with(|| socket_units::SocketUnits::load(fs));
-                if let Some((name, file)) = units.find(raw.protocol, raw.addr, raw.port) {
-                    process.unit = Some(name.to_owned());
-                    process.unit_file = Some(file.to_owned());
+                let held = socket_units::HeldSocket {
+                    protocol: raw.protocol,
+                    address: raw.addr,
+                    port: raw.port,
+                    device,
+                };
+                if let Some(unit) = units.find(held) {
+                    process.unit = Some(unit.name.clone());
+                    process.unit_file = Some(unit.file.clone());
+                    process.activates = Some(unit.activates.clone());
                 }
             }
             out.push(Holder {

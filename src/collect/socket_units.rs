@@ -1,40 +1,80 @@
 //! Naming the `.socket` unit behind a socket that systemd holds for socket
 //! activation (PID 1 owns the listening descriptor; the service may not run).
 //!
-//! systemd has no file that maps a descriptor to its unit, so this reads the
-//! socket units' `ListenStream=` / `ListenDatagram=` directives from the unit
-//! search path (drop-ins included) and matches protocol, port and address.
-//! When `/run/systemd/units` records which units are active
-//! (`invocation:NAME` links), only active units are considered.
+//! systemd exposes no file that maps a descriptor to its unit, and a static
+//! binary has no D-Bus client. So this reads what systemd itself reads: the
+//! socket units on the unit search path, generated units and drop-ins
+//! included (Ubuntu's `ssh.socket` gets its addresses from a generator's
+//! drop-in), and matches their `ListenStream=` / `ListenDatagram=` to the
+//! socket's protocol, address, port and device. PID 1 holding a matching
+//! socket is what says the unit is listening; when several units declare the
+//! same socket, the enabled one (linked from a `.wants`/`.requires` folder)
+//! is taken, and if that does not settle it, none is: a guess would name the
+//! wrong unit. (`/run/systemd/units/invocation:NAME` links are no help: real
+//! systemd writes them for units that run processes, not for `.socket` units.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 
 use crate::model::Protocol;
 
-/// Unit directories in systemd's precedence order (earlier wins).
-const SEARCH_PATH: [&str; 6] = [
-    "etc/systemd/system",
-    "run/systemd/system",
+/// The system manager's unit directories, in systemd's precedence order
+/// (earlier wins; `systemd.unit(5)`, "Unit File Load Path"). `lib/` is the
+/// layout before merged `/usr`; on a merged system it lists `usr/lib` again
+/// and loses to it.
+const SEARCH_PATH: [&str; 13] = [
+    "etc/systemd/system.control",
+    "run/systemd/system.control",
     "run/systemd/transient",
+    "run/systemd/generator.early",
+    "etc/systemd/system",
+    "etc/systemd/system.attached",
+    "run/systemd/system",
+    "run/systemd/system.attached",
+    "run/systemd/generator",
     "usr/local/lib/systemd/system",
     "usr/lib/systemd/system",
     "lib/systemd/system",
+    "run/systemd/generator.late",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenSpec {
     pub protocol: Protocol,
-    /// None when the directive gives only a port (all addresses).
+    /// None when the directive gives only a port (every address).
     pub address: Option<IpAddr>,
     pub port: u16,
 }
 
+/// One socket unit as systemd would load it (file, then drop-ins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketUnit {
+    pub name: String,
+    /// Its file, as a path inside the root.
+    pub file: String,
+    pub listen: Vec<ListenSpec>,
+    /// `BindToDevice=`.
+    pub device: Option<String>,
+    /// The service it starts: `Service=`, or `NAME@.service` with
+    /// `Accept=yes`, or `NAME.service`.
+    pub activates: String,
+    /// Linked from some `.wants`/`.requires` folder.
+    pub enabled: bool,
+}
+
+/// A raw socket held by PID 1, as this module matches it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldSocket<'a> {
+    pub protocol: Protocol,
+    pub address: IpAddr,
+    pub port: u16,
+    pub device: Option<&'a str>,
+}
+
 #[derive(Debug, Default)]
 pub struct SocketUnits {
-    /// Unit name → (its file, as a path inside the root; its listen specs).
-    units: BTreeMap<String, (String, Vec<ListenSpec>)>,
+    units: Vec<SocketUnit>,
 }
 
 /// Entries read from one unit folder, and bytes from one unit file: far
@@ -58,44 +98,69 @@ fn unit_text(path: &Path) -> String {
 impl SocketUnits {
     /// Loads socket units from the filesystem under `root` (`/` normally).
     pub fn load(root: &Path) -> SocketUnits {
-        let active = active_units(root);
-        let mut units = BTreeMap::new();
+        let enabled = enabled_units(root);
+        let mut seen = BTreeSet::new();
+        let mut units = Vec::new();
         for dir in SEARCH_PATH {
             for name in names_in(&root.join(dir)) {
-                if !name.ends_with(".socket") || units.contains_key(&name) {
+                if !name.ends_with(".socket") || seen.contains(&name) {
                     continue;
                 }
-                if active
-                    .as_ref()
-                    .is_some_and(|a: &Vec<String>| !a.contains(&name))
-                {
+                let path = root.join(dir).join(&name);
+                // A masked unit is a link to /dev/null; read_text refuses
+                // it, and it hides the unit's lower copies, as in systemd.
+                seen.insert(name.clone());
+                if !crate::os::fs::is_regular(&path) {
                     continue;
                 }
-                let mut text = unit_text(&root.join(dir).join(&name));
+                let mut text = unit_text(&path);
                 text.push_str(&drop_ins(root, &name));
-                let file = format!("/{dir}/{name}");
-                units.insert(name, (file, parse_listen(&text)));
+                let directives = parse_socket(&text);
+                units.push(SocketUnit {
+                    activates: directives.activates(&name),
+                    enabled: enabled.contains(&name),
+                    file: format!("/{dir}/{name}"),
+                    name,
+                    listen: directives.listen,
+                    device: directives.device,
+                });
             }
         }
+        units.sort_by(|a, b| a.name.cmp(&b.name));
         SocketUnits { units }
     }
 
-    /// The unit listening on this socket, and its file: an exact address
-    /// match first, then a port-only directive.
-    pub fn find(&self, protocol: Protocol, address: IpAddr, port: u16) -> Option<(&str, &str)> {
-        let matching = |exact: bool| {
-            self.units.iter().find(|(_, (_, specs))| {
-                specs.iter().any(|s| {
-                    s.protocol == protocol
-                        && s.port == port
-                        && (s.address == Some(address)) == exact
-                        && (exact || s.address.is_none())
+    /// The unit listening on this socket: the units that declare its
+    /// address exactly, else those that give only its port (for a wildcard
+    /// bind); of several, the one enabled unit; otherwise none.
+    pub fn find(&self, held: HeldSocket<'_>) -> Option<&SocketUnit> {
+        let declares = |exact: bool| -> Vec<&SocketUnit> {
+            self.units
+                .iter()
+                .filter(|u| u.device.as_deref().is_none_or(|d| Some(d) == held.device))
+                .filter(|u| {
+                    u.listen.iter().any(|s| {
+                        s.protocol == held.protocol
+                            && s.port == held.port
+                            && match s.address {
+                                Some(a) => exact && a == held.address,
+                                None => !exact && held.address.is_unspecified(),
+                            }
+                    })
                 })
-            })
+                .collect()
         };
-        matching(true)
-            .or_else(|| matching(false))
-            .map(|(name, (file, _))| (name.as_str(), file.as_str()))
+        let mut candidates = declares(true);
+        if candidates.is_empty() {
+            candidates = declares(false);
+        }
+        if candidates.len() > 1 {
+            candidates.retain(|u| u.enabled);
+        }
+        match candidates[..] {
+            [one] => Some(one),
+            _ => None,
+        }
     }
 }
 
@@ -116,30 +181,86 @@ pub fn unit_file(root: &Path, unit: &str) -> Option<String> {
     })
 }
 
-fn active_units(root: &Path) -> Option<Vec<String>> {
-    let names = crate::os::fs::list_dir(&root.join("run/systemd/units"), DIR_ENTRIES).ok()?;
-    let names = names
-        .iter()
-        .filter_map(|n| n.to_str()?.strip_prefix("invocation:").map(str::to_owned))
-        .collect();
-    Some(names)
-}
-
-fn drop_ins(root: &Path, unit: &str) -> String {
-    let mut text = String::new();
-    for dir in SEARCH_PATH.iter().rev() {
-        let folder = root.join(dir).join(format!("{unit}.d"));
-        let mut names: Vec<String> = names_in(&folder)
-            .into_iter()
-            .filter(|n| n.ends_with(".conf"))
-            .collect();
-        names.sort();
-        for name in names {
-            text.push('\n');
-            text.push_str(&unit_text(&folder.join(name)));
+/// Units linked from a `.wants` or `.requires` folder anywhere on the
+/// search path: what `systemctl enable` (or a package's static wants, or a
+/// generator) made part of the boot.
+fn enabled_units(root: &Path) -> BTreeSet<String> {
+    let mut enabled = BTreeSet::new();
+    for dir in SEARCH_PATH {
+        for folder in names_in(&root.join(dir)) {
+            if folder.ends_with(".wants") || folder.ends_with(".requires") {
+                enabled.extend(names_in(&root.join(dir).join(folder)));
+            }
         }
     }
+    enabled
+}
+
+/// A unit's drop-ins in the order systemd applies them: by file name across
+/// every folder of the search path, a name in a higher folder hiding the
+/// same name in a lower one.
+fn drop_ins(root: &Path, unit: &str) -> String {
+    let mut chosen: BTreeMap<String, std::path::PathBuf> = BTreeMap::new();
+    for dir in SEARCH_PATH {
+        let folder = root.join(dir).join(format!("{unit}.d"));
+        for name in names_in(&folder) {
+            if name.ends_with(".conf") && !chosen.contains_key(&name) {
+                chosen.insert(name.clone(), folder.join(&name));
+            }
+        }
+    }
+    let mut text = String::new();
+    for path in chosen.values() {
+        text.push('\n');
+        text.push_str(&unit_text(path));
+    }
     text
+}
+
+/// The `[Socket]` directives this module uses.
+#[derive(Debug, Default)]
+struct SocketDirectives {
+    listen: Vec<ListenSpec>,
+    device: Option<String>,
+    service: Option<String>,
+    accept: bool,
+}
+
+impl SocketDirectives {
+    fn activates(&self, unit: &str) -> String {
+        let stem = unit.strip_suffix(".socket").unwrap_or(unit);
+        match &self.service {
+            Some(service) => service.clone(),
+            None if self.accept => format!("{stem}@.service"),
+            None => format!("{stem}.service"),
+        }
+    }
+}
+
+fn parse_socket(unit_text: &str) -> SocketDirectives {
+    let mut out = SocketDirectives {
+        listen: parse_listen(unit_text),
+        ..SocketDirectives::default()
+    };
+    let mut in_socket = false;
+    for line in unit_text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_socket = line == "[Socket]";
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=').filter(|_| in_socket) else {
+            continue;
+        };
+        let value = value.trim();
+        let set = (!value.is_empty()).then(|| value.to_owned());
+        match key.trim() {
+            "BindToDevice" => out.device = set,
+            "Service" => out.service = set,
+            "Accept" => out.accept = matches!(value, "yes" | "true" | "on" | "1"),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Reads the `[Socket]` listen directives of a unit file (with drop-ins

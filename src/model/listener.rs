@@ -108,6 +108,10 @@ pub struct ProcessDetails {
     /// The unit's file, as a path inside the process's root filesystem.
     #[serde(default)]
     pub unit_file: Option<String>,
+    /// For PID 1 holding a socket for a `.socket` unit: the service that
+    /// unit starts (`ssh@.service` for `Accept=yes`).
+    #[serde(default)]
+    pub activates: Option<String>,
     /// Container id from the process's cgroup, as `runtime://id`.
     pub container: Option<String>,
 }

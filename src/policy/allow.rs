@@ -16,6 +16,8 @@ pub struct Allowance {
     /// `FILE:LINE:COL` of the entry.
     pub location: String,
     pub reason: String,
+    /// Say so when it matches nothing (not for the built-in policy's own).
+    report_unused: bool,
     rule: Option<String>,
     netns: Option<String>,
     protocol: Option<Protocol>,
@@ -74,6 +76,7 @@ impl Allowance {
         Ok(Allowance {
             location: policy.at(raw),
             reason: entry.reason.clone(),
+            report_unused: !policy.built_in,
             rule: entry.rule.as_ref().map(|r| r.get_ref().clone()),
             netns: entry.netns.clone(),
             protocol: entry.protocol,
@@ -221,7 +224,7 @@ pub fn apply(
     allow
         .iter()
         .zip(used)
-        .filter(|(_, used)| !used)
+        .filter(|(a, used)| !used && a.report_unused)
         .map(|(a, _)| UnusedAllowance {
             location: a.location.clone(),
             reason: a.reason.clone(),

@@ -25,6 +25,10 @@ pub struct Policy {
     /// Where it came from, as shown in messages (a path, or `<default policy>`).
     pub name: String,
     pub dir: Option<PathBuf>,
+    /// The embedded default: its allow entries are the tool's, not the
+    /// user's, so one that matches nothing on this host is not worth a
+    /// warning (a host without SSH is no mistake).
+    pub built_in: bool,
     text: String,
     /// Byte offset of every line's start: positions are found by binary
     /// search, so thousands of allowlist entries cost no rescans.
@@ -100,7 +104,10 @@ impl Policy {
             None => Some(PathBuf::from(FILE_NAME)).filter(|p| p.exists()),
         };
         match path {
-            None => Policy::parse("<default policy>", None, DEFAULT.to_owned()),
+            None => Policy::parse("<default policy>", None, DEFAULT.to_owned()).map(|mut p| {
+                p.built_in = true;
+                p
+            }),
             Some(path) => {
                 let name = path.display().to_string();
                 let bytes = crate::os::fs::read_bounded(&path, crate::os::fs::limits::POLICY)
@@ -139,6 +146,7 @@ impl Policy {
             Ok(raw) => Ok(Policy {
                 name: name.to_owned(),
                 dir,
+                built_in: false,
                 line_starts: line_starts(&text),
                 text,
                 raw,

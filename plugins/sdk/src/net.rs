@@ -29,11 +29,21 @@ pub fn holders<'i>(inv: &'i Inventory, l: &'i Listener) -> impl Iterator<Item = 
         .filter_map(|h| inv.processes.get(h.process as usize))
 }
 
-/// The names of the processes holding it, without repeats (forked workers).
+/// The names of the processes holding it, without repeats (forked
+/// workers). PID 1 holding a socket for a `.socket` unit is named by its
+/// unit (`ssh.socket`): "systemd" would say nothing about the service.
 pub fn holder_names<'i>(inv: &'i Inventory, l: &'i Listener) -> Vec<&'i str> {
-    let mut names: Vec<&str> = holders(inv, l).map(|p| p.comm.as_str()).collect();
+    let mut names: Vec<&str> = holders(inv, l).map(holder_name).collect();
     names.dedup();
     names
+}
+
+/// A holder's name in messages: its `.socket` unit for PID 1, else its `comm`.
+pub fn holder_name(p: &Process) -> &str {
+    match p.unit.as_deref() {
+        Some(unit) if p.pid == 1 && unit.ends_with(".socket") => unit,
+        _ => p.comm.as_str(),
+    }
 }
 
 /// `addr:port` as `ss` prints it (IPv6 in brackets).

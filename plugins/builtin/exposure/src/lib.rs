@@ -8,6 +8,8 @@ use portcullis_sdk::{
 };
 use serde::Deserialize;
 
+mod advice;
+
 pub const WILDCARD_BIND: &str = "wildcard-bind";
 pub const UNKNOWN_OWNER: &str = "unknown-owner";
 pub const PUBLIC_BIND: &str = "public-bind";
@@ -91,21 +93,20 @@ fn wildcard_bind(
     // the report needs none. A wildcard fails in every namespace, even one
     // with only loopback today: the finding is the service's configuration,
     // which goes wherever the image is deployed.
-    if !net::is_wildcard(l) || config.wildcard_ports.contains(l.port) {
+    if !net::is_wildcard(l)
+        || config.wildcard_ports.contains(l.port)
+        || advice::needs_wildcard(inv, l)
+    {
         return verdicts::pass(WILDCARD_BIND, l, "");
     }
     let what = format!("{} {}{}", proto(l), net::endpoint(l), where_(netns));
     let holder = holders_or_unknown(inv, l);
-    let instead = if l.protocol == portcullis_sdk::Protocol::Tcp {
-        "127.0.0.1 (or ::1)"
-    } else {
-        "127.0.0.1"
-    };
     verdicts::fail(
         WILDCARD_BIND,
         l,
         format!(
-            "{what} listens on every address ({holder}); bind it to {instead}, or to the one address it must serve"
+            "{what} listens on every address ({holder}); {}",
+            advice::remedy(inv, l)
         ),
     )
 }
@@ -152,7 +153,10 @@ fn wildcard_bind_info() -> RuleInfo {
             of its namespace.\n\n**Fix:** configure the service to bind to `127.0.0.1` (or `::1`) when only \
             local processes use it, or to the one address it must serve. If the service is no longer needed, \
             stop and disable it (`systemctl disable --now UNIT`) along with the units that pull it in. \
-            Where a wide bind is required, restrict it with a firewall."
+            Where a wide bind is required, restrict it with a firewall. The fix names the holder's own \
+            setting where the program is a common one (sshd, nginx, systemd socket units, resolved's LLMNR…).\n\n\
+            A DHCP client's own port (68/udp, 546/udp for DHCPv6) passes: the client must take offers sent to \
+            the broadcast address before it has an address, so its wildcard is the protocol, not a choice."
             .into(),
         help_uri: Some("https://documentation.ubuntu.com/server/explanation/security/unnecessarily-open-ports/".into()),
         default_level: Level::Error,

@@ -99,3 +99,48 @@ fn describes_its_rules() {
         .collect();
     assert_eq!(ids, [WILDCARD_BIND, PUBLIC_BIND, UNKNOWN_OWNER]);
 }
+
+#[test]
+fn a_dhcp_clients_own_port_passes_and_only_that() {
+    let inv = Host::new()
+        .listen("udp", "0.0.0.0", 68, "dhclient")
+        .listen("udp", "::", 546, "dhclient")
+        .listen("udp", "0.0.0.0", 68, "systemd-network")
+        // Not DHCP: another port, another protocol, another program.
+        .listen("udp", "0.0.0.0", 5000, "dhclient")
+        .listen("tcp", "0.0.0.0", 68, "dhclient")
+        .listen("udp", "0.0.0.0", 68, "nc")
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    let got: Vec<Outcome> = (0..6).map(|i| outcome(&eval, WILDCARD_BIND, i)).collect();
+    use Outcome::{Fail, Pass};
+    assert_eq!(got, [Pass, Pass, Pass, Fail, Fail, Fail]);
+}
+
+#[test]
+fn the_fix_is_the_holders_own_setting() {
+    let inv = Host::new()
+        .listen_with("tcp", "*", 22, "systemd", |(_, p)| {
+            let p = p.as_mut().unwrap();
+            p.pid = 1;
+            p.unit = Some("ssh.socket".into());
+        })
+        .listen("tcp", "0.0.0.0", 22, "sshd")
+        .listen("udp", "0.0.0.0", 5355, "systemd-resolve")
+        .listen("tcp", "0.0.0.0", 9000, "someapp")
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    let socket = message(&eval, WILDCARD_BIND, 0);
+    assert!(
+        socket.contains("(ssh.socket)")
+            && socket.contains("systemctl edit ssh.socket")
+            && socket.contains("ListenStream=127.0.0.1:22"),
+        "{socket}"
+    );
+    assert!(message(&eval, WILDCARD_BIND, 1).contains("ListenAddress"));
+    assert!(message(&eval, WILDCARD_BIND, 2).contains("LLMNR=no"));
+    assert!(
+        message(&eval, WILDCARD_BIND, 3).contains("bind it to 127.0.0.1 (or ::1)"),
+        "the generic fix for a program it does not know"
+    );
+}
