@@ -12,7 +12,9 @@
 # - Debian packages: iproute2 (ip, ss), util-linux (unshare, nsenter,
 #   setpriv, script), python3 and python3-venv (the listener helper, the
 #   validators), binutils (readelf), gcc and musl-tools (mimalloc's C in the
-#   static build), libxml2-utils (xmllint), debootstrap (the image test);
+#   static build), libxml2-utils (xmllint), debootstrap (the image and VM
+#   tests), qemu-system-x86, genisoimage and e2fsprogs (the VM test boots a
+#   Debian guest, writes its NoCloud seed and reads its disk with debugfs);
 # - the PyPI validators of ci/validators.txt, into ci/.cache/venv;
 # - Debian's cloud-init package, unpacked (not installed) into ci/.cache.
 # Then: rustfmt and clippy on both workspaces, the static binary, the suite,
@@ -44,7 +46,8 @@ done
 missing=()
 for tool in ip:iproute2 ss:iproute2 unshare:util-linux nsenter:util-linux setpriv:util-linux \
             script:bsdutils python3:python3 readelf:binutils gcc:gcc musl-gcc:musl-tools \
-            xmllint:libxml2-utils debootstrap:debootstrap; do
+            xmllint:libxml2-utils debootstrap:debootstrap qemu-system-x86_64:qemu-system-x86 \
+            genisoimage:genisoimage debugfs:e2fsprogs mkfs.ext4:e2fsprogs; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -274,7 +274,7 @@ fn the_first_boot_command_line_runs_and_writes_valid_reports() {
         "one line for the console: {stdout}"
     );
     assert!(
-        stdout.starts_with("portcullis: PASS (exit 0) 2 listeners in 1 namespaces"),
+        stdout.starts_with("portcullis: PASS (exit 0) 2 listeners in 1 namespace"),
         "{stdout}"
     );
     validate_sarif(&dir.join("portcullis.sarif"));

@@ -43,6 +43,12 @@ pub fn remedy(inv: &Inventory, l: &Listener) -> String {
         "127.0.0.1"
     };
     let generic = format!("bind it to {loopback}, or to the one address it must serve");
+    // The loopback of the socket's own family, as configuration files
+    // write it (a dual-stack `*` serves IPv4 clients too: 127.0.0.1).
+    let local = match l.family {
+        Family::Ipv6 if l.address != "*" => format!("[::1]:{port}"),
+        _ => format!("127.0.0.1:{port}"),
+    };
     let Some(p) = net::holders(inv, l).next() else {
         return generic;
     };
@@ -53,13 +59,13 @@ pub fn remedy(inv: &Inventory, l: &Listener) -> String {
             "ListenDatagram"
         };
         return format!(
-            "systemd listens for {unit}: override its address in a drop-in (`systemctl edit {unit}`: `{directive}=` then `{directive}=127.0.0.1:{port}` or the one address it must serve), or `systemctl disable --now {unit}` if nothing needs it"
+            "systemd listens for {unit}: override its address in a drop-in (`systemctl edit {unit}`: `{directive}=` then `{directive}={local}` or the one address it must serve), or `systemctl disable --now {unit}` if nothing needs it"
         );
     }
     match (p.comm.as_str(), port) {
         ("sshd", _) => "set `ListenAddress` in /etc/ssh/sshd_config to the address SSH must serve (or `systemctl disable --now ssh` if the host is not managed over SSH)".into(),
-        ("nginx", _) => format!("use `listen 127.0.0.1:{port};` (or the one address it must serve) in nginx's server blocks"),
-        ("apache2" | "httpd", _) => format!("set `Listen 127.0.0.1:{port}` (or the one address it must serve) in Apache's ports.conf"),
+        ("nginx", _) => format!("use `listen {local};` (or the one address it must serve) in nginx's server blocks"),
+        ("apache2" | "httpd", _) => format!("set `Listen {local}` (or the one address it must serve) in Apache's ports.conf"),
         ("systemd-resolve", 5355) => "systemd-resolved answers LLMNR on every address: set `LLMNR=no` in /etc/systemd/resolved.conf (or a drop-in under resolved.conf.d)".into(),
         ("systemd-resolve", 5353) => "systemd-resolved answers mDNS on every address: set `MulticastDNS=no` in /etc/systemd/resolved.conf".into(),
         ("avahi-daemon", _) => "a server needs no mDNS: `systemctl disable --now avahi-daemon.socket avahi-daemon.service`, or limit it with `allow-interfaces=` in avahi-daemon.conf".into(),
