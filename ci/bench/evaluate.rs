@@ -38,6 +38,7 @@ fn inventory(listeners: usize) -> Inventory {
                 inode: 4026532000 + i as u64,
             },
             names: vec![format!("ns{i}")],
+            aliases: vec![],
             is_host: i == 0,
             sources: vec![NetnsSource::Mount],
             pids: vec![1000 + i as i32],

@@ -128,10 +128,12 @@ fn ss_for(ns: &Value, own: u64) -> Option<BTreeSet<SsRow>> {
     if ns["inode"].as_u64() == Some(own) {
         return ss(None);
     }
+    let aliases = ns["aliases"].as_array().cloned().unwrap_or_default();
     let names = ns["names"]
         .as_array()
         .unwrap()
         .iter()
+        .chain(aliases.iter())
         .filter_map(|n| n.as_str())
         .filter(|n| n.starts_with('/'));
     let pids = ns["pids"]
@@ -221,8 +223,9 @@ fn every_namespace_matches_ss_and_every_holder_matches_proc() {
         "pinned only by a descriptor"
     );
     let held_fd = &s.pinner.report["held"][0];
+    assert_eq!(pinned["names"], json!([]), "a descriptor names nothing");
     assert_eq!(
-        pinned["names"],
+        pinned["aliases"],
         json!([format!("/proc/{}/fd/{held_fd}", s.pinner.pid())])
     );
     assert_eq!(rows_of(&inv, s.pinned_inode).len(), 1);

@@ -22,8 +22,15 @@ const PROCESS_PATHS_KEPT: usize = 4;
 #[derive(Debug, Default)]
 pub struct Candidate {
     pub ip_names: BTreeSet<String>,
-    /// Paths that name it for humans and for `--netns` (mounts, pinning fds).
+    /// Paths that name it for humans and for `--netns`: its mounts, each
+    /// once, by their path in our view.
     pub paths: BTreeSet<String>,
+    /// Ways in through a process (pinning descriptors, another mount
+    /// namespace's copy of a mount): they change with every run.
+    pub aliases: BTreeSet<String>,
+    /// Mounts seen only in other mount namespaces: mount point → the
+    /// `/proc/PID/root/...` paths that reach it, in walk order.
+    foreign_mounts: BTreeMap<String, Vec<String>>,
     /// Paths to try, in order, when opening it.
     pub open_paths: Vec<PathBuf>,
     pub sources: BTreeSet<NetnsSource>,
@@ -69,13 +76,16 @@ pub fn discover(root: &ProcRoot, walk: &ProcWalk) -> Discovery {
         let c = d.candidates.entry(pin.ns).or_default();
         c.sources.insert(NetnsSource::Descriptor);
         let path = pin.path(root);
-        c.paths.insert(path.clone());
+        c.aliases.insert(path.clone());
         c.open_paths.push(path.into());
     }
     // PID 1's namespace is the host's; when PID 1 is unreadable (a hardened
     // init), kernel threads still show the initial namespace.
     d.host = d.host.or(walk.kernel_netns);
     add_mounts(&mut d, root, walk);
+    for c in d.candidates.values_mut() {
+        name_foreign_mounts(c);
+    }
     // Mount paths are the most stable way in: try them first.
     let proc = root.path("");
     for c in d.candidates.values_mut() {
@@ -139,22 +149,38 @@ fn exited(root: &ProcRoot, pid: i32) -> bool {
 fn add_mount(d: &mut Discovery, root: &ProcRoot, pid: Option<i32>, mount: NetnsMount) {
     let c = d.candidates.entry(mount.ns).or_default();
     c.sources.insert(NetnsSource::Mount);
-    let path = match pid {
+    let point = mount.mount_point.to_string_lossy().into_owned();
+    match pid {
         None => {
             if let Some(name) = mount.ip_netns_name() {
                 c.ip_names.insert(name);
             }
-            mount.mount_point.to_string_lossy().into_owned()
+            c.paths.insert(point.clone());
+            c.open_paths.push(point.into());
         }
         // Another mount namespace's path, reached through that process's root.
-        Some(pid) => format!(
-            "{}{}",
-            root.path(&format!("{pid}/root")).display(),
-            mount.mount_point.to_string_lossy()
-        ),
-    };
-    c.paths.insert(path.clone());
-    c.open_paths.push(path.into());
+        Some(pid) => {
+            let path = format!("{}{point}", root.path(&format!("{pid}/root")).display());
+            c.open_paths.push(path.clone().into());
+            c.foreign_mounts.entry(point).or_default().push(path);
+        }
+    }
+}
+
+/// A mount is named once: by its own path when our mount table has it,
+/// else through the first process whose mount namespace does. Every other
+/// process's copy (each service with a private mount namespace inherits
+/// one) is only an alias.
+fn name_foreign_mounts(c: &mut Candidate) {
+    for (point, paths) in std::mem::take(&mut c.foreign_mounts) {
+        let mut paths = paths.into_iter();
+        if !c.paths.contains(&point)
+            && let Some(first) = paths.next()
+        {
+            c.paths.insert(first);
+        }
+        c.aliases.extend(paths);
+    }
 }
 
 /// One gap per kind and errno, listing the processes.
@@ -237,4 +263,40 @@ pub fn effective_capabilities(root: &ProcRoot) -> Option<u64> {
 /// "1 process", "3 processes".
 pub fn processes(n: usize) -> String {
     format!("{n} {}", if n == 1 { "process" } else { "processes" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_is_named_once_and_process_copies_are_aliases() {
+        let mut c = Candidate::default();
+        c.paths.insert("/run/netns/blue".into());
+        for (point, pids) in [
+            ("/run/netns/blue", [40, 41]),
+            ("/run/docker/netns/ab", [50, 51]),
+        ] {
+            c.foreign_mounts.insert(
+                point.into(),
+                pids.iter()
+                    .map(|p| format!("/proc/{p}/root{point}"))
+                    .collect(),
+            );
+        }
+        name_foreign_mounts(&mut c);
+        assert_eq!(
+            c.paths.iter().collect::<Vec<_>>(),
+            ["/proc/50/root/run/docker/netns/ab", "/run/netns/blue"],
+            "ours by its own path; one only another mount namespace has, once"
+        );
+        assert_eq!(
+            c.aliases.iter().collect::<Vec<_>>(),
+            [
+                "/proc/40/root/run/netns/blue",
+                "/proc/41/root/run/netns/blue",
+                "/proc/51/root/run/docker/netns/ab"
+            ]
+        );
+    }
 }

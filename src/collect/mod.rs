@@ -479,6 +479,7 @@ fn netns_record(
     Netns {
         id,
         names,
+        aliases: c.aliases.into_iter().collect(),
         is_host: host,
         sources: c.sources.into_iter().collect(),
         pids: c.pids,

@@ -73,7 +73,9 @@ pub fn resolve(
                 let c = discovery.candidates.entry(id).or_default();
                 c.sources.insert(NetnsSource::Argument);
                 let text = path.to_string_lossy().into_owned();
-                if !c.paths.contains(&text) && !text.starts_with("/proc/") {
+                if text.starts_with("/proc/") {
+                    c.aliases.insert(text);
+                } else {
                     c.paths.insert(text);
                 }
                 c.open_paths.insert(0, path.clone());

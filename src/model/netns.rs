@@ -39,9 +39,16 @@ pub struct Netns {
     /// `dev` and `inode`, as two fields of the namespace's record.
     #[serde(flatten)]
     pub id: NetnsId,
-    /// `ip netns` names first, then every path that reaches it (bind mounts,
-    /// pinning descriptors), sorted within each group.
+    /// `ip netns` names first, then its mounts, each once by its path in
+    /// the scanner's view (a mount only another mount namespace has, through
+    /// the first process in it: `/proc/PID/root/...`), sorted within each
+    /// group.
     pub names: Vec<String>,
+    /// Other ways in through processes: pinning descriptors
+    /// (`/proc/PID/fd/N`) and further processes' copies of a mount. They
+    /// change from run to run, so they name nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     /// True for PID 1's namespace: the host's, reachable from outside.
     pub is_host: bool,
     pub sources: Vec<NetnsSource>,
