@@ -282,3 +282,45 @@ fn the_first_boot_command_line_runs_and_writes_valid_reports() {
     assert!(dir.join("portcullis.json").exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn every_example_downloads_the_release_cargo_toml_names() {
+    let mut seen = 0;
+    for entry in walk(&repo().join("ci/examples")) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        for (at, _) in text.match_indices("/releases/download/") {
+            let start = text[..at]
+                .rfind(|c: char| c.is_whitespace() || c == '=')
+                .unwrap()
+                + 1;
+            let end = at
+                + text[at..]
+                    .find(|c: char| c.is_whitespace())
+                    .unwrap_or(text.len() - at);
+            assert_eq!(
+                &text[start..end],
+                release_url(),
+                "{}: a release URL that Cargo.toml does not name",
+                entry.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 3,
+        "the Dockerfile, the workflow and the user-data download it"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -148,15 +148,15 @@ fn example_user_data(digest: &str) -> String {
     let mut replaced = text.clone();
     for (from, to) in [
         (
-            "url=https://github.com/portcullis-dev/portcullis/releases/download/v0.1.0/portcullis-x86_64-unknown-linux-musl",
+            &format!("url={}", release_url()),
             format!("url={STAGED_BINARY}"),
         ),
         (
-            "sum=0000000000000000000000000000000000000000000000000000000000000000",
+            &"sum=0000000000000000000000000000000000000000000000000000000000000000".to_owned(),
             format!("sum={digest}"),
         ),
         (
-            r#"curl -fsSLo /usr/local/bin/portcullis.new "$url""#,
+            &r#"curl -fsSLo /usr/local/bin/portcullis.new "$url""#.to_owned(),
             r#"cp "$url" /usr/local/bin/portcullis.new"#.to_owned(),
         ),
     ] {

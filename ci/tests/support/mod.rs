@@ -310,3 +310,14 @@ pub fn independent_holders() -> BTreeMap<u64, BTreeSet<i64>> {
     }
     map
 }
+
+/// The release URL every example downloads from, built from the one place
+/// that says where releases live: Cargo.toml's `repository` and `version`
+/// (the SARIF `informationUri` is Cargo's `homepage`).
+pub fn release_url() -> String {
+    format!(
+        "{}/releases/download/v{}/portcullis-x86_64-unknown-linux-musl",
+        env!("CARGO_PKG_REPOSITORY"),
+        env!("CARGO_PKG_VERSION")
+    )
+}
