@@ -55,16 +55,6 @@ fn rootfs() -> &'static Path {
     })
 }
 
-fn static_binary() -> PathBuf {
-    let bin = repo().join("target/x86_64-unknown-linux-musl/release/portcullis");
-    assert!(
-        bin.exists(),
-        "{}: run ci/build-static.sh first (ci/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 fn keep_output(name: &str, text: &str) {
     let dir = repo().join("target/e2e");
     std::fs::create_dir_all(&dir).unwrap();

@@ -126,16 +126,6 @@ fn accel() -> &'static str {
     })
 }
 
-fn static_binary() -> PathBuf {
-    let bin = repo().join("target/x86_64-unknown-linux-musl/release/portcullis");
-    assert!(
-        bin.exists(),
-        "{}: run ci/build-static.sh first (ci/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 /// Where the user-data puts the binary before its runcmd copies it.
 const STAGED_BINARY: &str = "/opt/portcullis-x86_64-unknown-linux-musl";
 
@@ -526,6 +516,17 @@ fn violations(report: &Value) -> Vec<&Value> {
         .collect()
 }
 
+fn assert_passed(boot: &Boot, report: &Value) {
+    assert!(
+        boot.summary().starts_with("portcullis: PASS (exit 0)"),
+        "{}\n{:#?}",
+        boot.summary(),
+        violations(report)
+    );
+    assert_eq!(report["run"]["exit_code"], 0);
+    assert_eq!(boot.unit_result(), "success");
+}
+
 #[test]
 fn a_stock_image_passes_its_first_boot_and_names_ssh_socket() {
     let boot = Boot::start(&Variant {
@@ -535,14 +536,7 @@ fn a_stock_image_passes_its_first_boot_and_names_ssh_socket() {
         policy_extra: "",
     });
     let report = check_common(&boot);
-    assert!(
-        boot.summary().starts_with("portcullis: PASS (exit 0)"),
-        "{}\n{:#?}",
-        boot.summary(),
-        violations(&report)
-    );
-    assert_eq!(report["run"]["exit_code"], 0);
-    assert_eq!(boot.unit_result(), "success");
+    assert_passed(&boot, &report);
     let inv = &report["inventory"];
     let ssh = listener(inv, "tcp", "*", 22);
     let init = &ssh["holders"][0];
@@ -637,13 +631,7 @@ fn an_ubuntu_shaped_boot_passes_the_ubuntu_profile() {
         policy_extra: "[plugins.profiles.config]\nprofile = \"ubuntu\"\n",
     });
     let report = check_common(&boot);
-    assert!(
-        boot.summary().starts_with("portcullis: PASS (exit 0)"),
-        "{}\n{:#?}",
-        boot.summary(),
-        violations(&report)
-    );
-    assert_eq!(boot.unit_result(), "success");
+    assert_passed(&boot, &report);
     let inv = &report["inventory"];
     let comms = inventory_holders(inv);
     for program in ["systemd-resolve", "systemd-network"] {

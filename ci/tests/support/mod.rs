@@ -321,3 +321,15 @@ pub fn release_url() -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+/// The static release binary ci/build-static.sh builds (ci/test.sh runs it
+/// before the tests), for tests that copy it into an image.
+pub fn static_binary() -> PathBuf {
+    let bin = validate::repo().join("target/x86_64-unknown-linux-musl/release/portcullis");
+    assert!(
+        bin.exists(),
+        "{}: run ci/build-static.sh first (ci/test.sh does)",
+        bin.display()
+    );
+    bin
+}
