@@ -107,6 +107,7 @@ mod tests {
                 level,
                 message: "m".into(),
                 related: vec![],
+                subject: None,
                 allowed_by: allowed.map(str::to_owned),
             }],
             ..Evaluation::default()

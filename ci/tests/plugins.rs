@@ -91,7 +91,16 @@ fn infinite_loop_hits_the_time_limit() {
     assert_stopped(
         "loop",
         "timeout_ms = 300, fuel = 1000000000000000",
-        "exceeded its time limit of 300ms",
+        "was stopped by the wall-clock backstop of 300ms",
+    );
+}
+
+#[test]
+fn rereading_the_inventory_is_bounded_by_count_not_time() {
+    assert_stopped(
+        "reread",
+        "timeout_ms = 600000",
+        "read the inventory's lists more than 64 times in one evaluation",
     );
 }
 
@@ -257,7 +266,7 @@ fn load_time_refusals_name_the_file_and_exit_2() {
         &plugin("wasi_import"),
         "a capability portcullis does not grant",
     );
-    refused(&plugin("wrong_abi"), "it was built for plugin ABI 0.2.0");
+    refused(&plugin("wrong_abi"), "it was built for plugin ABI 0.3.0");
     let not_wasm = temp("notes.wasm");
     std::fs::write(&not_wasm, "this is not WebAssembly\n").unwrap();
     refused(&not_wasm, "not a WebAssembly file");
@@ -303,7 +312,7 @@ fn compiled_plugins_are_cached_privately_and_reused() {
     let listing = run();
     assert!(
         listing.contains(&format!(
-            "hostile          0.0.1      0.1.0  1      {}",
+            "hostile          0.0.1      0.2.0  1      {}",
             plugin("hostile").display()
         )),
         "{listing}"
@@ -328,4 +337,66 @@ fn compiled_plugins_are_cached_privately_and_reused() {
         first,
         "reused, not rewritten"
     );
+}
+
+/// A plugin compiled against ABI 0.1.0 (the built-in `exposure` of that
+/// release, kept as a binary) loads on this host unmodified and judges
+/// exactly as the current built-in does.
+#[test]
+fn a_plugin_built_for_abi_0_1_loads_and_judges_as_it_did() {
+    let old =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/plugins/exposure-abi-0.1.0.wasm");
+    let listed = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["plugins", "list", "--policy"])
+        .arg(temp_policy("builtins = false\n", "abi-list"))
+        .arg("--plugin")
+        .arg(&old)
+        .env("PORTCULLIS_CACHE_DIR", "off")
+        .output()
+        .unwrap();
+    let listed = text(&listed.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("exposure") && l.contains(" 0.1.0  3 ")),
+        "served as ABI 0.1.0:\n{listed}"
+    );
+    let verdicts = |policy: &str, plugins: &[PathBuf], tag: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.args([
+            "check",
+            "--format",
+            "json",
+            "--inventory",
+            FIXTURE,
+            "--policy",
+        ])
+        .arg(temp_policy(policy, tag))
+        .env("PORTCULLIS_CACHE_DIR", "off");
+        for p in plugins {
+            cmd.arg("--plugin").arg(p);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut mine: Vec<serde_json::Value> = report["evaluation"]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["plugin"] == "exposure")
+            .cloned()
+            .collect();
+        mine.sort_by_key(|v| (v["rule"].to_string(), v["listener"].to_string()));
+        mine
+    };
+    let old_verdicts = verdicts("builtins = false\n", &[old], "abi-old");
+    let current = verdicts("", &[], "abi-current");
+    assert!(!current.is_empty());
+    assert_eq!(old_verdicts, current);
+}
+
+fn temp_policy(text: &str, tag: &str) -> PathBuf {
+    let path = temp(&format!("{tag}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
 }

@@ -261,6 +261,32 @@ fn baseline_round_trip() {
             .any(|m| m.starts_with("listener in the baseline is gone: tcp 127.0.0.1:7002")),
         "{d:?}"
     );
+    // The vanished listener keeps its stable identity as the verdict's
+    // subject, and the SARIF result is located and fingerprinted by it.
+    let gone = report["evaluation"]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["rule"] == "baseline-drift" && v["listener"].is_null())
+        .unwrap();
+    let subject = gone["subject"].as_str().expect("a subject");
+    assert!(subject.starts_with("tcp 127.0.0.1:7002"), "{gone:#}");
+    let sarif_path = std::env::temp_dir().join(format!("{}.sarif", unique("drift")));
+    let mut args = baseline.to_vec();
+    args.extend(["--sarif", sarif_path.to_str().unwrap()]);
+    let _ = scan(&args);
+    let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif_path).unwrap()).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["properties"]["subject"] == subject)
+        .unwrap_or_else(|| panic!("no SARIF result with subject {subject}"));
+    assert_eq!(
+        result["locations"][0]["logicalLocations"][0]["name"],
+        subject
+    );
+    let _ = std::fs::remove_file(sarif_path);
     let _ = std::fs::remove_file(file);
 }
 

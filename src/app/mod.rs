@@ -375,7 +375,7 @@ fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
         .map(|a| report::catalogue::PluginRow {
             name: &a.plugin.name,
             version: &a.plugin.version,
-            abi: crate::plugin::abi::ABI_VERSION,
+            abi: a.plugin.abi_version(),
             rules: a.plugin.rules.len(),
             origin: a.plugin.origin.to_string(),
         })

@@ -68,6 +68,11 @@ pub struct Verdict {
     pub level: Level,
     pub message: String,
     pub related: Vec<usize>,
+    /// For a host-wide verdict about something that is not a current
+    /// listener (a baseline entry that is gone): its stable identity, as the
+    /// plugin gives it. Reports name and fingerprint the finding by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// A failure the policy's allowlist accepted, with the entry's reason:
     /// kept in reports, never failing the run.
     pub allowed_by: Option<String>,

@@ -1,20 +1,47 @@
-//! The plugin ABI as the host sees it: generated bindings for
-//! `plugins/wit/plugin.wit`, and the gate that refuses components built for
-//! another ABI version or asking for capabilities we do not grant.
+//! The plugin ABI as the host sees it: generated bindings for every ABI
+//! version the host serves, and the gate that refuses components built for
+//! another version or asking for capabilities we do not grant.
+//!
+//! [`current`] is `plugins/wit/plugin.wit`, what plugins are built for now;
+//! [`v0_1`] is the frozen 0.1.0 (`plugins/wit/frozen/0.1.0`), served by
+//! converting from the current records (`super::served`).
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-wasmtime::component::bindgen!({
-    path: "plugins/wit",
-    world: "plugin",
-});
+/// ABI 0.2: the inventory read through the `inventory` interface.
+pub mod current {
+    wasmtime::component::bindgen!({
+        path: "plugins/wit",
+        world: "plugin",
+        // Reading the inventory is the host's work, which no fuel counts:
+        // the host bounds it and traps past the bound.
+        imports: { "portcullis:plugin/inventory": trappable },
+    });
+}
 
-pub use self::portcullis::plugin::types as wit;
+/// ABI 0.1, frozen: the whole inventory as one record argument.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "plugins/wit/frozen/0.1.0",
+        world: "plugin",
+    });
+}
 
-/// The ABI version this host implements (the WIT package version).
-pub const ABI_VERSION: &str = "0.1.0";
+pub use current::portcullis::plugin::types as wit;
+
+/// The ABI version plugins are built for now (the WIT package version).
+pub const ABI_VERSION: &str = "0.2.0";
+/// Every ABI version this host runs plugins of, newest first.
+pub const SERVED: [&str; 2] = [ABI_VERSION, "0.1.0"];
 const PACKAGE: &str = "portcullis:plugin/";
+
+/// The ABI a loaded component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    V0_1,
+    V0_2,
+}
 
 /// Why a component does not fit this host's ABI.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -26,18 +53,33 @@ pub enum AbiError {
     #[error("it exports no `{PACKAGE}rules` interface: not a portcullis plugin")]
     NoRules,
     #[error(
-        "it was built for plugin ABI {version} (`{name}`); this portcullis implements ABI {ABI_VERSION}: rebuild the plugin against a compatible portcullis-sdk"
+        "it was built for plugin ABI {version} (`{name}`); this portcullis runs plugins of ABI {} and {}: rebuild the plugin against a compatible portcullis-sdk",
+        SERVED[0], SERVED[1]
     )]
     Version { name: String, version: String },
+    #[error("it names two plugin ABI versions ({0} and {1}): built from mixed bindings")]
+    Mixed(&'static str, &'static str),
 }
 
-/// Checks a component's imports and exports against the ABI.
-pub fn check_component(engine: &Engine, component: &Component) -> Result<(), AbiError> {
+/// Checks a component's imports and exports against the ABIs served, and
+/// says which one it was built for.
+pub fn check_component(engine: &Engine, component: &Component) -> Result<Served, AbiError> {
     let ty = component.component_type();
+    let mut seen: Option<&'static str> = None;
+    let mut note = |name: &str, version: &str| -> Result<(), AbiError> {
+        let served = served_version(name, version)?;
+        match seen {
+            Some(other) if other != served => Err(AbiError::Mixed(other, served)),
+            _ => {
+                seen = Some(served);
+                Ok(())
+            }
+        }
+    };
     for (name, _) in ty.imports(engine) {
         match interface_version(name) {
-            Some((iface, version)) if iface == "host" || iface == "types" => {
-                check_version(name, version)?
+            Some((iface, version)) if ["host", "types", "inventory"].contains(&iface) => {
+                note(name, version)?
             }
             _ => return Err(AbiError::Capability(name.to_owned())),
         }
@@ -45,14 +87,17 @@ pub fn check_component(engine: &Engine, component: &Component) -> Result<(), Abi
     let mut found_rules = false;
     for (name, _) in ty.exports(engine) {
         if let Some((iface, version)) = interface_version(name) {
-            check_version(name, version)?;
+            note(name, version)?;
             found_rules |= iface == "rules";
         }
     }
     if !found_rules {
         return Err(AbiError::NoRules);
     }
-    Ok(())
+    Ok(match seen {
+        Some(v) if v == SERVED[1] => Served::V0_1,
+        _ => Served::V0_2,
+    })
 }
 
 /// `portcullis:plugin/host@0.1.0` → ("host", "0.1.0").
@@ -61,26 +106,29 @@ fn interface_version(name: &str) -> Option<(&str, &str)> {
     rest.split_once('@')
 }
 
-/// Compatible: same major, and while the major is 0, same minor (semver).
-fn check_version(name: &str, version: &str) -> Result<(), AbiError> {
+/// The served version `version` is compatible with: same major, and while
+/// the major is 0, same minor (semver); never a pre-release.
+fn served_version(name: &str, version: &str) -> Result<&'static str, AbiError> {
     let parse = |v: &str| -> Option<(u64, u64)> {
         let mut parts = v.split('.');
         Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
     };
-    let (ours, theirs) = (parse(ABI_VERSION).expect("valid"), parse(version));
-    let compatible = match theirs {
-        Some((0, minor)) => ours.0 == 0 && ours.1 == minor && !version.contains('-'),
-        Some((major, _)) => major == ours.0 && !version.contains('-'),
-        None => false,
-    };
-    if compatible {
-        Ok(())
-    } else {
-        Err(AbiError::Version {
+    let theirs = parse(version).filter(|_| !version.contains('-'));
+    SERVED
+        .iter()
+        .copied()
+        .find(|served| {
+            let ours = parse(served).expect("valid");
+            match theirs {
+                Some((0, minor)) => ours == (0, minor),
+                Some((major, _)) => major == ours.0,
+                None => false,
+            }
+        })
+        .ok_or_else(|| AbiError::Version {
             name: name.to_owned(),
             version: version.to_owned(),
         })
-    }
 }
 
 #[cfg(test)]
@@ -89,17 +137,19 @@ mod tests {
 
     #[test]
     fn versions_follow_semver_for_zero_majors() {
-        assert!(check_version("x", "0.1.0").is_ok());
-        assert!(check_version("x", "0.1.7").is_ok());
+        assert_eq!(served_version("x", "0.1.0"), Ok("0.1.0"));
+        assert_eq!(served_version("x", "0.1.7"), Ok("0.1.0"));
+        assert_eq!(served_version("x", "0.2.0"), Ok("0.2.0"));
+        assert_eq!(served_version("x", "0.2.3"), Ok("0.2.0"));
         assert_eq!(
-            check_version("x", "0.2.0"),
+            served_version("x", "0.3.0"),
             Err(AbiError::Version {
                 name: "x".into(),
-                version: "0.2.0".into()
+                version: "0.3.0".into()
             })
         );
-        assert!(check_version("x", "1.0.0").is_err());
-        assert!(check_version("x", "0.1.1-rc1").is_err());
+        assert!(served_version("x", "1.0.0").is_err());
+        assert!(served_version("x", "0.2.1-rc1").is_err());
     }
 
     #[test]

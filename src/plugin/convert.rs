@@ -7,7 +7,7 @@ use super::abi::wit;
 
 /// The inventory as plugins see it. Listener ids are indexes into
 /// `inventory.listeners`.
-pub fn inventory(inv: &Inventory) -> wit::Inventory {
+pub fn inventory(inv: &Inventory) -> super::served::Records {
     let mut processes = Processes::default();
     let listeners = inv
         .listeners
@@ -15,17 +15,19 @@ pub fn inventory(inv: &Inventory) -> wit::Inventory {
         .enumerate()
         .map(|(i, l)| listener(i as u32, l, &mut processes))
         .collect();
-    wit::Inventory {
-        host: wit::HostFacts {
+    super::served::Records {
+        host: Some(wit::HostFacts {
             hostname: inv.host.hostname.clone(),
             os_id: inv.host.os_id.clone(),
             os_version_id: inv.host.os_version_id.clone(),
             kernel: inv.host.kernel.clone(),
             arch: inv.host.arch.clone(),
-        },
+        }),
         namespaces: inv.namespaces.iter().map(netns).collect(),
         processes: processes.list,
         listeners,
+        cmdlines: processes.cmdlines,
+        activates: processes.activates,
     }
 }
 
@@ -34,6 +36,8 @@ pub fn inventory(inv: &Inventory) -> wit::Inventory {
 #[derive(Default)]
 struct Processes {
     list: Vec<wit::Process>,
+    cmdlines: Vec<Vec<String>>,
+    activates: Vec<Option<String>>,
     index: std::collections::HashMap<(i32, Option<String>), u32>,
 }
 
@@ -48,11 +52,13 @@ impl Processes {
             pid: h.pid,
             comm: h.process.comm.escaped(),
             exe: h.process.exe.as_ref().map(|e| e.escaped()),
-            cmdline: h.process.cmdline.iter().map(|a| a.escaped()).collect(),
             uid: h.process.uid,
             unit: h.process.unit.clone(),
             container: h.process.container.clone(),
         });
+        self.cmdlines
+            .push(h.process.cmdline.iter().map(|a| a.escaped()).collect());
+        self.activates.push(h.process.activates.clone());
         self.index.insert(key, i);
         i
     }
@@ -177,7 +183,12 @@ pub fn evaluation<'a>(
     let bytes: usize = eval
         .verdicts
         .iter()
-        .map(|v| v.message.len() + v.rule_id.len() + 4 * v.related.len())
+        .map(|v| {
+            v.message.len()
+                + v.rule_id.len()
+                + 4 * v.related.len()
+                + v.subject.as_ref().map_or(0, String::len)
+        })
         .sum::<usize>()
         + eval
             .not_applicable
@@ -246,6 +257,8 @@ pub fn evaluation<'a>(
             },
             level: v.level.map_or(rule.level, level),
             message: v.message,
+            // Only a host-wide verdict needs a subject: a listener is its own.
+            subject: v.subject.filter(|_| v.listener.is_none()),
             rule: v.rule_id,
             allowed_by: None,
         });
@@ -263,6 +276,7 @@ pub fn evaluation<'a>(
                 level,
                 message: String::new(),
                 related: vec![],
+                subject: None,
                 allowed_by: None,
             });
         }

@@ -51,9 +51,8 @@ pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String
     let mut problems = Vec::new();
     for a in active {
         let mut store = run::store(&loader.engine, &a.limits);
-        let result = run::call(&a.plugin.pre, &mut store, &a.limits, |p, s| {
-            p.portcullis_plugin_rules()
-                .call_validate_config(s, &a.config)
+        let result = run::call(&mut store, &a.limits, |s| {
+            a.plugin.pre.validate_config(s, &a.config)
         });
         match result {
             Ok(Ok(())) => {}
@@ -76,7 +75,7 @@ pub fn evaluate(
     rules: &[Rule],
     inventory: &Inventory,
 ) -> Outcome {
-    let input = convert::inventory(inventory);
+    let input = std::sync::Arc::new(convert::inventory(inventory));
     let _ticker = run::EpochTicker::start(&loader.engine);
     let results: Vec<_> = std::thread::scope(|scope| {
         let threads: Vec<_> = active
@@ -123,7 +122,7 @@ fn run_one(
     a: &ActivePlugin,
     config: &str,
     rules: &[Rule],
-    input: &super::abi::wit::Inventory,
+    input: &std::sync::Arc<super::served::Records>,
     listeners: usize,
 ) -> RunResult {
     let own_rules: Vec<Rule> = rules
@@ -136,8 +135,8 @@ fn run_one(
     // (wasmtime's hostcall fuel), not after: lists that alias one buffer
     // could otherwise claim far more than the plugin's memory.
     store.set_hostcall_fuel(result_copy_budget(&a.limits, listeners, own_rules.len()));
-    let result = run::call(&a.plugin.pre, &mut store, &a.limits, |p, s| {
-        p.portcullis_plugin_rules().call_evaluate(s, config, input)
+    let result = run::call(&mut store, &a.limits, |s| {
+        a.plugin.pre.evaluate(s, config, input)
     });
     let state = store.data();
     let mut logs: Vec<String> = state

@@ -10,8 +10,9 @@ use wasmtime::component::Component;
 
 use crate::model::Rule;
 
-use super::abi::{self, PluginPre};
+use super::abi;
 use super::run::{self, State};
+use super::served::Pre;
 use super::{convert, engine_config};
 use crate::model::Limits;
 
@@ -108,7 +109,17 @@ pub struct LoadedPlugin {
     pub config_schema: Option<String>,
     /// Loaded from native code precompiled at build time (built-ins).
     pub precompiled: bool,
-    pub(super) pre: PluginPre<State>,
+    pub(super) pre: Pre,
+}
+
+impl LoadedPlugin {
+    /// The ABI version it was built for (`0.1.0` plugins are still served).
+    pub fn abi_version(&self) -> &'static str {
+        match self.pre.abi() {
+            abi::Served::V0_1 => abi::SERVED[1],
+            abi::Served::V0_2 => abi::SERVED[0],
+        }
+    }
 }
 
 pub struct Loader {
@@ -238,19 +249,13 @@ impl Loader {
 
     /// ABI check, describe, and the description's own checks.
     fn finish(&self, component: Component, origin: Origin) -> Result<LoadedPlugin, LoadReason> {
-        abi::check_component(&self.engine, &component)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(LoadReason::Link)?;
-        let pre = PluginPre::new(instance_pre).map_err(LoadReason::Link)?;
+        let served = abi::check_component(&self.engine, &component)?;
+        let pre = Pre::new(&self.linker, &component, served).map_err(LoadReason::Link)?;
         let limits = Limits::default();
         let mut store = run::store(&self.engine, &limits);
         let _ticker = run::EpochTicker::start(&self.engine);
-        let info = run::call(&pre, &mut store, &limits, |p, s| {
-            p.portcullis_plugin_rules().call_describe(s)
-        })
-        .map_err(LoadReason::Describe)?;
+        let info =
+            run::call(&mut store, &limits, |s| pre.describe(s)).map_err(LoadReason::Describe)?;
         let rules: Vec<Rule> = info
             .rules
             .into_iter()

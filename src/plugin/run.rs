@@ -9,25 +9,37 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
-use super::abi::{Plugin, PluginPre, portcullis::plugin::host};
+use super::abi::{current, v0_1};
+use super::served::{ReadBudget, Records};
 use crate::model::Limits;
 
-/// Epoch tick: the granularity of the wall-clock deadline.
+/// Epoch tick: the granularity of the wall-clock backstop.
 pub const TICK: Duration = Duration::from_millis(10);
+
+/// A log line's level, whichever ABI version sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+}
 
 pub struct State {
     limits: Limiter,
     log_budget: u32,
-    pub logs: Vec<(host::LogLevel, String)>,
+    pub logs: Vec<(LogLevel, String)>,
     pub logs_dropped: u32,
+    /// What `evaluate` reads through the `inventory` interface (ABI 0.2).
+    pub inventory: Option<std::sync::Arc<Records>>,
+    pub reads: ReadBudget,
 }
 
 /// One log line is cut here; the whole message still crossed into the host,
 /// bounded by the plugin's memory limit.
 const LOG_LINE_BYTES: usize = 1024;
 
-impl host::Host for State {
-    fn log(&mut self, level: host::LogLevel, mut message: String) {
+impl State {
+    fn log(&mut self, level: LogLevel, mut message: String) {
         if self.log_budget == 0 {
             self.logs_dropped += 1;
             return;
@@ -45,12 +57,39 @@ impl host::Host for State {
     }
 }
 
-impl super::abi::wit::Host for State {}
+impl current::portcullis::plugin::host::Host for State {
+    fn log(&mut self, level: current::portcullis::plugin::host::LogLevel, message: String) {
+        use current::portcullis::plugin::host::LogLevel as L;
+        let level = match level {
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Warn => LogLevel::Warn,
+        };
+        State::log(self, level, message);
+    }
+}
 
-/// A linker that provides exactly the ABI's imports and nothing else.
+impl v0_1::portcullis::plugin::host::Host for State {
+    fn log(&mut self, level: v0_1::portcullis::plugin::host::LogLevel, message: String) {
+        use v0_1::portcullis::plugin::host::LogLevel as L;
+        let level = match level {
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Warn => LogLevel::Warn,
+        };
+        State::log(self, level, message);
+    }
+}
+
+impl current::portcullis::plugin::types::Host for State {}
+impl v0_1::portcullis::plugin::types::Host for State {}
+
+/// A linker that provides exactly the imports of every served ABI version
+/// and nothing else (their names carry their versions, so they coexist).
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
-    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    current::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
@@ -58,8 +97,12 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
 pub enum CallError {
     #[error("ran out of fuel (budget {0})")]
     OutOfFuel(u64),
-    #[error("exceeded its time limit of {0:?}")]
+    #[error(
+        "was stopped by the wall-clock backstop of {0:?} (fuel and memory decide a plugin's fate; this is a stall, not a verdict: raise timeout_ms if the machine was stalled)"
+    )]
     Timeout(Duration),
+    #[error("{0}")]
+    ReadBudget(String),
     #[error("exceeded its memory limit of {} MiB", .0 >> 20)]
     Memory(usize),
     #[error("trapped: {0}")]
@@ -126,6 +169,8 @@ pub fn store(engine: &Engine, limits: &Limits) -> Store<State> {
         log_budget: limits.log_lines,
         logs: Vec::new(),
         logs_dropped: 0,
+        inventory: None,
+        reads: ReadBudget::default(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
@@ -137,22 +182,29 @@ pub fn store(engine: &Engine, limits: &Limits) -> Store<State> {
     store
 }
 
-/// Instantiates and calls `f`, mapping failures to what the user needs to know.
+/// Calls `f` (which instantiates the plugin and calls it), mapping
+/// failures to what the user needs to know.
 pub fn call<T>(
-    pre: &PluginPre<State>,
     store: &mut Store<State>,
     limits: &Limits,
-    f: impl FnOnce(&Plugin, &mut Store<State>) -> wasmtime::Result<T>,
+    f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<T>,
 ) -> Result<T, CallError> {
-    let result = pre
-        .instantiate(&mut *store)
-        .and_then(|plugin| f(&plugin, store));
-    result.map_err(|e| classify(e, limits, store.data().limits.memory_refused))
+    let result = f(&mut *store);
+    let state = store.data();
+    result.map_err(|e| classify(e, limits, state.limits.memory_refused, &state.reads))
 }
 
-fn classify(e: wasmtime::Error, limits: &Limits, memory_refused: bool) -> CallError {
+fn classify(
+    e: wasmtime::Error,
+    limits: &Limits,
+    memory_refused: bool,
+    reads: &ReadBudget,
+) -> CallError {
     if memory_refused {
         return CallError::Memory(limits.memory_bytes);
+    }
+    if let Some(over) = reads.exceeded() {
+        return CallError::ReadBudget(over);
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel(limits.fuel),

@@ -118,9 +118,16 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
                 )
             }
             // A host-wide verdict (a baseline listener that is gone) is
-            // named by what it says: the listener's stable identity.
+            // named by its subject, the stable identity the plugin gives it
+            // (by what it says, from a plugin that gives none).
             _ => (
-                format!("host-wide {}", bounded(&v.message, super::bounds::NAME)),
+                format!(
+                    "host-wide {}",
+                    bounded(
+                        v.subject.as_ref().unwrap_or(&v.message),
+                        super::bounds::NAME
+                    )
+                ),
                 None,
             ),
         };

@@ -345,19 +345,36 @@ fn finding(
             related_locations(l),
             listener_properties(inv, l),
         ),
-        // A host-wide verdict (a baseline listener that is gone) is known
-        // by what it says, which names the listener's stable identity: the
-        // same change is the same alert on every run.
-        None => (
-            format!(
-                "{}|host-wide|{}",
-                v.rule,
-                crate::model::bounded(&v.message, 512)
+        // A host-wide verdict about something that is not a listener now
+        // (a baseline entry that is gone) is known by its subject, the
+        // stable identity the plugin gives it: the same change is the same
+        // alert on every run. A plugin that gives none (ABI 0.1) is known
+        // by what it says.
+        None => match &v.subject {
+            Some(subject) => {
+                let subject = crate::model::bounded(subject, super::bounds::NAME).into_owned();
+                (
+                    format!("{}|subject|{subject}", v.rule),
+                    vec![LogicalLocation {
+                        name: subject.clone(),
+                        fully_qualified_name: format!("host-wide/{subject}"),
+                        kind: "resource",
+                    }],
+                    vec![],
+                    BTreeMap::from([("subject", subject.into())]),
+                )
+            }
+            None => (
+                format!(
+                    "{}|host-wide|{}",
+                    v.rule,
+                    crate::model::bounded(&v.message, 512)
+                ),
+                vec![],
+                vec![],
+                BTreeMap::new(),
             ),
-            vec![],
-            vec![],
-            BTreeMap::new(),
-        ),
+        },
     };
     let key = match &report.run.category {
         Some(c) => format!("{c}|{key}"),

@@ -43,6 +43,7 @@ fn verdict(rule: &str, listener: usize, outcome: Outcome, allowed: Option<&str>)
         level: Level::Error,
         message: HOSTILE.into(),
         related: vec![],
+        subject: None,
         allowed_by: allowed.map(str::to_owned),
     }
 }

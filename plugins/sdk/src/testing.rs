@@ -6,6 +6,7 @@
 //! assert_eq!(inv.listeners.len(), 1);
 //! ```
 
+use crate::inventory::Local;
 use crate::{Family, Holder, HostFacts, Inventory, Listener, Netns, Process, Protocol, Scope};
 
 /// One namespace (the host's unless [`Host::in_netns`]) filled listener by listener.
@@ -44,6 +45,7 @@ impl Host {
                 namespaces: vec![host],
                 processes: vec![],
                 listeners: vec![],
+                local: Local::default(),
             },
             netns: HOST_NETNS,
         }
@@ -98,7 +100,6 @@ impl Host {
             pid: 1000 + self.inv.processes.len() as i32,
             comm: comm.into(),
             exe: Some(format!("/usr/sbin/{comm}")),
-            cmdline: vec![comm.into()],
             uid: Some(0),
             unit: Some(format!("{comm}.service")),
             container: None,
@@ -130,9 +131,27 @@ impl Host {
                 process: self.inv.processes.len() as u32,
                 fd: 3,
             });
+            self.inv.local.cmdlines.push(vec![p.comm.clone()]);
+            self.inv.local.activates.push(None);
             self.inv.processes.push(p);
         }
         self.inv.listeners.push(listener);
+        self
+    }
+
+    /// Sets the command line of the last listener's first holder.
+    pub fn cmdline(mut self, args: &[&str]) -> Host {
+        if let Some(last) = self.inv.local.cmdlines.last_mut() {
+            *last = args.iter().map(|a| (*a).to_owned()).collect();
+        }
+        self
+    }
+
+    /// Sets the service the last listener's first holder's socket unit starts.
+    pub fn activates(mut self, service: &str) -> Host {
+        if let Some(last) = self.inv.local.activates.last_mut() {
+            *last = Some(service.to_owned());
+        }
         self
     }
 

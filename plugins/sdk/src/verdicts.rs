@@ -72,6 +72,7 @@ pub fn all(eval: &Evaluation) -> Vec<Verdict> {
                 message: String::new(),
                 level: None,
                 related: vec![],
+                subject: None,
             });
         }
     }
@@ -109,6 +110,7 @@ fn verdict(rule: &str, l: &Listener, outcome: Outcome, message: impl Into<String
         message: message.into(),
         level: None,
         related: vec![],
+        subject: None,
     }
 }
 

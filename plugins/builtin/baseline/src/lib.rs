@@ -129,7 +129,13 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory, scanned_only: bool
         }
     }
     for (id, n) in remaining {
-        for _ in 0..n {
+        for k in 0..n {
+            // The identity of what is gone, so that the same change is the
+            // same finding in every run (a repeated identity is counted).
+            let subject = match k {
+                0 => id.to_string(),
+                k => format!("{id} #{}", k + 1),
+            };
             out.push(Verdict {
                 rule_id: DRIFT.into(),
                 listener: None,
@@ -137,6 +143,7 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory, scanned_only: bool
                 message: format!("listener in the baseline is gone: {id}"),
                 level: None,
                 related: vec![],
+                subject: Some(subject),
             });
         }
     }

@@ -131,6 +131,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
                 message: format!("expected {} matched no listener: the service is not running, or the entry is stale", describe(e)),
                 level: Some(Level::Warning),
                 related: vec![],
+                subject: Some(format!("expected {}", describe(e))),
             });
         }
     }

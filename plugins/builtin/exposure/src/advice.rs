@@ -49,7 +49,11 @@ pub fn remedy(inv: &Inventory, l: &Listener) -> String {
         Family::Ipv6 if l.address != "*" => format!("[::1]:{port}"),
         _ => format!("127.0.0.1:{port}"),
     };
-    let Some(p) = net::holders(inv, l).next() else {
+    let Some((index, p)) = l
+        .holders
+        .first()
+        .and_then(|h| Some((h.process, inv.processes.get(h.process as usize)?)))
+    else {
         return generic;
     };
     if let Some(unit) = socket_unit(p) {
@@ -58,8 +62,14 @@ pub fn remedy(inv: &Inventory, l: &Listener) -> String {
         } else {
             "ListenDatagram"
         };
+        // The service it starts (ABI 0.2's `activates`): what is really
+        // listening, and what `disable` should stop too.
+        let (starts, also) = match inv.activates(index) {
+            Some(service) => (format!(" (which starts {service})"), format!(" {service}")),
+            None => (String::new(), String::new()),
+        };
         return format!(
-            "systemd listens for {unit}: override its address in a drop-in (`systemctl edit {unit}`: `{directive}=` then `{directive}={local}` or the one address it must serve), or `systemctl disable --now {unit}` if nothing needs it"
+            "systemd listens for {unit}{starts}: override its address in a drop-in (`systemctl edit {unit}`: `{directive}=` then `{directive}={local}` or the one address it must serve), or `systemctl disable --now {unit}{also}` if nothing needs it"
         );
     }
     match (p.comm.as_str(), port) {

@@ -125,6 +125,7 @@ fn the_fix_is_the_holders_own_setting() {
             p.pid = 1;
             p.unit = Some("ssh.socket".into());
         })
+        .activates("ssh.service")
         .listen("tcp", "0.0.0.0", 22, "sshd")
         .listen("udp", "0.0.0.0", 5355, "systemd-resolve")
         .listen("tcp", "0.0.0.0", 9000, "someapp")
@@ -133,6 +134,8 @@ fn the_fix_is_the_holders_own_setting() {
     let socket = message(&eval, WILDCARD_BIND, 0);
     assert!(
         socket.contains("(ssh.socket)")
+            && socket.contains("ssh.socket (which starts ssh.service)")
+            && socket.contains("disable --now ssh.socket ssh.service")
             && socket.contains("systemctl edit ssh.socket")
             && socket.contains("ListenStream=127.0.0.1:22"),
         "{socket}"

@@ -1,6 +1,6 @@
 //! A plugin that misbehaves on demand, for the host's tests. The config is
 //! `{"mode": "…"}` with one of: loop | memory | trap | panic | oversized | unknown-rule |
-//! unknown-listener | log-flood | hostile-text | error | ok. Wasm only.
+//! unknown-listener | log-flood | hostile-text | reread | error | ok. Wasm only.
 #![cfg(target_arch = "wasm32")]
 
 use portcullis_sdk::{
@@ -58,6 +58,12 @@ impl Plugin for Hostile {
                 }
             }
             "trap" => core::arch::wasm32::unreachable(),
+            // Asks the host for the inventory again and again: the host's
+            // work, which no fuel counts, must still be bounded.
+            "reread" => loop {
+                std::hint::black_box(portcullis_sdk::Inventory::fetch());
+                std::hint::black_box(inventory.cmdline(0));
+            },
             "panic" => panic!("hostile plugin panicked on purpose"),
             "oversized" => {
                 let big = "x".repeat(1 << 20);
@@ -69,6 +75,7 @@ impl Plugin for Hostile {
                         message: big.clone(),
                         level: None,
                         related: vec![],
+                        subject: None,
                     });
                 }
             }

@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({ path: "wit", world: "test:wasi-import/plugin", generate_all });
 
-use exports::portcullis::plugin::rules::{Evaluation, Guest, Inventory, PluginError, PluginInfo};
+use exports::portcullis::plugin::rules::{Evaluation, Guest, PluginError, PluginInfo};
 
 struct Snoop;
 
@@ -22,7 +22,7 @@ impl Guest for Snoop {
         Ok(())
     }
 
-    fn evaluate(_: String, _: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(_: String) -> Result<Evaluation, PluginError> {
         let env = wasi::cli::environment::get_environment();
         Err(PluginError::Internal(format!(
             "saw {} variables",

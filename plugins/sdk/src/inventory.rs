@@ -1,0 +1,69 @@
+//! The inventory a plugin judges. In a component it is fetched from the
+//! host's `inventory` interface when `evaluate` starts, except what is
+//! bulky or new: command lines and socket units' services are asked for one
+//! process at a time, so a plugin that never reads them never copies them.
+
+use crate::{HostFacts, Listener, Netns, Process};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    pub host: HostFacts,
+    pub namespaces: Vec<Netns>,
+    pub processes: Vec<Process>,
+    pub listeners: Vec<Listener>,
+    /// Natively (unit tests), what the host would answer per process.
+    pub(crate) local: Local,
+}
+
+/// Per-process answers of a natively built inventory ([`crate::testing::Host`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Local {
+    pub cmdlines: Vec<Vec<String>>,
+    pub activates: Vec<Option<String>>,
+}
+
+impl Inventory {
+    /// The inventory being judged, from the host (call it inside `evaluate`).
+    #[cfg(target_arch = "wasm32")]
+    pub fn fetch() -> Inventory {
+        use crate::portcullis::plugin::inventory as host;
+        Inventory {
+            host: host::host(),
+            namespaces: host::namespaces(),
+            processes: host::processes(),
+            listeners: host::listeners(),
+            local: Local::default(),
+        }
+    }
+
+    /// Natively there is no host: an empty inventory.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn fetch() -> Inventory {
+        crate::testing::Host::new().build()
+    }
+
+    /// Process `process`'s command line (empty for an unknown index).
+    pub fn cmdline(&self, process: u32) -> Vec<String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::portcullis::plugin::inventory::cmdline(process);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.local
+            .cmdlines
+            .get(process as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// For PID 1 holding a socket for a `.socket` unit: the service that
+    /// unit starts.
+    pub fn activates(&self, process: u32) -> Option<String> {
+        #[cfg(target_arch = "wasm32")]
+        return crate::portcullis::plugin::inventory::activates(process);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.local
+            .activates
+            .get(process as usize)
+            .cloned()
+            .flatten()
+    }
+}
