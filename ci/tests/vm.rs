@@ -68,14 +68,11 @@ fn image() -> &'static Path {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `-accel kvm` when a guest really runs with it (a kernel prints its
@@ -405,13 +402,10 @@ fn tail(text: &str) -> String {
 }
 
 /// `ss -Htulnp` rows: (netid, local address) and the (name, pid) holders.
-fn ss_rows(text: &str) -> (BTreeSet<SsRow>, BTreeSet<(String, i64)>) {
-    let mut rows = BTreeSet::new();
+fn ss_rows_and_holders(text: &str) -> (BTreeSet<SsRow>, BTreeSet<(String, i64)>) {
     let mut holders = BTreeSet::new();
     for line in text.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        rows.insert((cols[0].to_owned(), cols[4].to_owned()));
-        let users = cols.get(6).copied().unwrap_or("");
+        let users = line.split_whitespace().nth(6).unwrap_or("");
         for entry in users.split("((").nth(1).unwrap_or("").split("),(") {
             let mut parts = entry.trim_end_matches("))").split(',');
             let (Some(name), Some(pid)) = (parts.next(), parts.next()) else {
@@ -421,7 +415,7 @@ fn ss_rows(text: &str) -> (BTreeSet<SsRow>, BTreeSet<(String, i64)>) {
             holders.insert((name.trim_matches('"').to_owned(), pid));
         }
     }
-    (rows, holders)
+    (ss_rows(text), holders)
 }
 
 fn inventory_holders(inv: &Value) -> BTreeSet<(String, i64)> {
@@ -457,7 +451,7 @@ fn check_common(boot: &Boot) -> Value {
     );
 
     // The same sockets and holders as the guest's own ss -Htulnp.
-    let (ss, ss_holders) = ss_rows(&boot.text("/var/log/portcullis-oracle/ss.txt"));
+    let (ss, ss_holders) = ss_rows_and_holders(&boot.text("/var/log/portcullis-oracle/ss.txt"));
     let host = inv["namespaces"]
         .as_array()
         .unwrap()

@@ -277,15 +277,17 @@ pub fn ss(path: Option<&str>) -> Option<BTreeSet<SsRow>> {
     if !out.status.success() {
         return None;
     }
-    let text = String::from_utf8(out.stdout).unwrap();
-    Some(
-        text.lines()
-            .filter_map(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                Some((cols.first()?.to_string(), cols.get(4)?.to_string()))
-            })
-            .collect(),
-    )
+    Some(ss_rows(&String::from_utf8(out.stdout).unwrap()))
+}
+
+/// The (netid, local address) rows of `ss -Htuln` (or `-Htulnp`) output.
+pub fn ss_rows(text: &str) -> BTreeSet<SsRow> {
+    text.lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            Some((cols.first()?.to_string(), cols.get(4)?.to_string()))
+        })
+        .collect()
 }
 
 /// socket inode -> pids holding it, by a plain walk of /proc/*/fd (std only).
