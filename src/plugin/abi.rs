@@ -43,6 +43,16 @@ pub enum Served {
     V0_2,
 }
 
+impl Served {
+    /// Its version, as `SERVED` lists it.
+    pub fn version(self) -> &'static str {
+        match self {
+            Served::V0_1 => SERVED[1],
+            Served::V0_2 => SERVED[0],
+        }
+    }
+}
+
 /// Why a component does not fit this host's ABI.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AbiError {
@@ -95,7 +105,7 @@ pub fn check_component(engine: &Engine, component: &Component) -> Result<Served,
         return Err(AbiError::NoRules);
     }
     Ok(match seen {
-        Some(v) if v == SERVED[1] => Served::V0_1,
+        Some(v) if v == Served::V0_1.version() => Served::V0_1,
         _ => Served::V0_2,
     })
 }

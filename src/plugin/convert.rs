@@ -16,13 +16,13 @@ pub fn inventory(inv: &Inventory) -> super::served::Records {
         .map(|(i, l)| listener(i as u32, l, &mut processes))
         .collect();
     super::served::Records {
-        host: Some(wit::HostFacts {
+        host: wit::HostFacts {
             hostname: inv.host.hostname.clone(),
             os_id: inv.host.os_id.clone(),
             os_version_id: inv.host.os_version_id.clone(),
             kernel: inv.host.kernel.clone(),
             arch: inv.host.arch.clone(),
-        }),
+        },
         namespaces: inv.namespaces.iter().map(netns).collect(),
         processes: processes.list,
         listeners,

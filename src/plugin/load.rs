@@ -115,10 +115,7 @@ pub struct LoadedPlugin {
 impl LoadedPlugin {
     /// The ABI version it was built for (`0.1.0` plugins are still served).
     pub fn abi_version(&self) -> &'static str {
-        match self.pre.abi() {
-            abi::Served::V0_1 => abi::SERVED[1],
-            abi::Served::V0_2 => abi::SERVED[0],
-        }
+        self.pre.abi().version()
     }
 }
 
@@ -146,6 +143,8 @@ impl Loader {
     /// described on its own thread (a cold scan pays for the slowest, not
     /// for the sum), and returned in their fixed order.
     pub fn builtins(&self) -> Result<Vec<LoadedPlugin>, LoadError> {
+        // One wall-clock backstop for every load's describe call.
+        let _ticker = run::EpochTicker::start(&self.engine);
         std::thread::scope(|scope| {
             let loads: Vec<_> = BUILTINS
                 .iter()
@@ -201,6 +200,7 @@ impl Loader {
             return Err(err(LoadReason::CoreModule));
         }
         let component = self.compile_cached(&bytes).map_err(err)?;
+        let _ticker = run::EpochTicker::start(&self.engine);
         self.finish(component, Origin::File(path.to_owned()))
             .map_err(err)
     }
@@ -259,13 +259,13 @@ impl Loader {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// ABI check, describe, and the description's own checks.
+    /// ABI check, describe, and the description's own checks. The caller
+    /// keeps an epoch ticker running (the describe call's backstop).
     fn finish(&self, component: Component, origin: Origin) -> Result<LoadedPlugin, LoadReason> {
         let served = abi::check_component(&self.engine, &component)?;
         let pre = Pre::new(&self.linker, &component, served).map_err(LoadReason::Link)?;
         let limits = Limits::default();
         let mut store = run::store(&self.engine, &limits);
-        let _ticker = run::EpochTicker::start(&self.engine);
         let info =
             run::call(&mut store, &limits, |s| pre.describe(s)).map_err(LoadReason::Describe)?;
         let rules: Vec<Rule> = info

@@ -15,9 +15,9 @@ use super::run::State;
 /// shared by every plugin. Command lines and socket units' services are
 /// kept apart: they cross into a plugin only when it asks, one process at
 /// a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Records {
-    pub host: Option<wit::HostFacts>,
+    pub host: wit::HostFacts,
     pub namespaces: Vec<wit::Netns>,
     pub processes: Vec<wit::Process>,
     pub listeners: Vec<wit::Listener>,
@@ -90,11 +90,7 @@ impl ReadBudget {
 impl current::portcullis::plugin::inventory::Host for State {
     fn host(&mut self) -> wasmtime::Result<wit::HostFacts> {
         self.reads.list()?;
-        Ok(self
-            .inventory
-            .as_ref()
-            .and_then(|r| r.host.clone())
-            .unwrap_or_else(empty_host))
+        Ok(self.records().host.clone())
     }
 
     fn namespaces(&mut self) -> wasmtime::Result<Vec<wit::Netns>> {
@@ -137,7 +133,13 @@ impl State {
     /// Outside `evaluate` there is no inventory: every list is empty.
     fn records(&self) -> &Records {
         static NONE: Records = Records {
-            host: None,
+            host: wit::HostFacts {
+                hostname: String::new(),
+                os_id: None,
+                os_version_id: None,
+                kernel: String::new(),
+                arch: String::new(),
+            },
             namespaces: Vec::new(),
             processes: Vec::new(),
             listeners: Vec::new(),
@@ -145,16 +147,6 @@ impl State {
             activates: Vec::new(),
         };
         self.inventory.as_deref().unwrap_or(&NONE)
-    }
-}
-
-fn empty_host() -> wit::HostFacts {
-    wit::HostFacts {
-        hostname: String::new(),
-        os_id: None,
-        os_version_id: None,
-        kernel: String::new(),
-        arch: String::new(),
     }
 }
 
@@ -258,10 +250,7 @@ mod old {
 
     pub fn inventory(r: &Records) -> v1::Inventory {
         v1::Inventory {
-            host: r
-                .host
-                .clone()
-                .map_or_else(|| host(super::empty_host()), host),
+            host: host(r.host.clone()),
             namespaces: r.namespaces.iter().map(netns).collect(),
             processes: r
                 .processes
