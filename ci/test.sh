@@ -16,7 +16,9 @@
 #   tests), qemu-system-x86, genisoimage and e2fsprogs (the VM test boots a
 #   Debian guest, writes its NoCloud seed and reads its disk with debugfs);
 # - the PyPI validators of ci/validators.txt, into ci/.cache/venv;
-# - Debian's cloud-init package, unpacked (not installed) into ci/.cache.
+# - Debian's cloud-init package, unpacked (not installed) into ci/.cache;
+# - Debian's prometheus (promtool) and prometheus-node-exporter, unpacked
+#   likewise: the metrics test starts its own node_exporter.
 # Then: rustfmt and clippy on both workspaces, the static binary, the suite,
 # the plugins' own tests, and every benchmark once at a small size.
 set -euo pipefail
@@ -77,6 +79,18 @@ if [ ! -d "$cloudinit/usr/lib/python3/dist-packages/cloudinit" ]; then
   dpkg -x "$cloudinit"/cloud-init_*.deb "$cloudinit"
 fi
 export PORTCULLIS_CLOUD_INIT="$PWD/$cloudinit/usr/lib/python3/dist-packages"
+
+# promtool and node_exporter for ci/tests/metrics.rs, unpacked the same way
+# (installing them would start Debian's prometheus services on this host).
+prometheus=ci/.cache/prometheus
+if [ ! -x "$prometheus/usr/bin/promtool" ] || [ ! -x "$prometheus/usr/bin/prometheus-node-exporter" ]; then
+  step "unpacking Debian's prometheus and prometheus-node-exporter into $prometheus"
+  rm -rf "$prometheus" && mkdir -p "$prometheus"
+  (cd "$prometheus" && apt-get download prometheus prometheus-node-exporter 2>/dev/null ||
+    { apt-get update -qq && apt-get download prometheus prometheus-node-exporter; })
+  for deb in "$prometheus"/*.deb; do dpkg -x "$deb" "$prometheus"; done
+fi
+export PORTCULLIS_PROMETHEUS="$PWD/$prometheus/usr/bin"
 
 step "rustfmt and clippy"
 cargo fmt --all --check

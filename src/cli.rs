@@ -64,6 +64,9 @@ pub enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Merge many nodes' reports (JSON or SARIF) of one image or node pool
+    /// into one SARIF upload and one JSON summary.
+    Merge(MergeArgs),
     /// Plugin management.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -116,6 +119,10 @@ pub struct ReportArgs {
     /// Write a SARIF 2.1.0 report (for code scanning) to FILE, atomically.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// Write Prometheus metrics (text format 0.0.4) to FILE, atomically: name
+    /// it `*.prom` in node_exporter's textfile-collector folder.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
     /// The file in your repository that SARIF results point at, relative to
     /// its root (default: --policy's path when relative, else portcullis.toml).
     #[arg(long, value_name = "PATH")]
@@ -141,6 +148,7 @@ impl ReportArgs {
             (FileFormat::Json, &self.json),
             (FileFormat::Junit, &self.junit),
             (FileFormat::Sarif, &self.sarif),
+            (FileFormat::Metrics, &self.metrics),
         ]
         .into_iter()
         .filter_map(|(f, p)| Some((f, p.as_deref()?)))
@@ -167,14 +175,20 @@ impl ReportArgs {
             (None, Some(p)) if p.is_relative() => p,
             _ => std::path::Path::new("portcullis.toml"),
         };
-        let text = path.to_string_lossy();
-        let text = text.trim_start_matches("./");
-        if path.is_absolute() || text.is_empty() {
-            return Err(ArgError::SarifLocation(path.to_owned()));
-        }
-        // No `:` kept: in a relative reference it would read as a scheme.
-        Ok(crate::report::percent_encode(text, b"/-._~"))
+        sarif_uri(path)
     }
+}
+
+/// A repository path as the relative URI reference SARIF results point at,
+/// or why it cannot be one.
+pub fn sarif_uri(path: &std::path::Path) -> Result<String, ArgError> {
+    let text = path.to_string_lossy();
+    let text = text.trim_start_matches("./");
+    if path.is_absolute() || text.is_empty() {
+        return Err(ArgError::SarifLocation(path.to_owned()));
+    }
+    // No `:` kept: in a relative reference it would read as a scheme.
+    Ok(crate::report::percent_encode(text, b"/-._~"))
 }
 
 #[derive(Debug, Args)]
@@ -336,4 +350,33 @@ pub struct CheckArgs {
     pub allow_partial: bool,
     #[command(flatten)]
     pub policy: JudgeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The nodes' reports: `--json` reports or `--sarif` logs of scan,
+    /// check or exec, one per node.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged SARIF (one findings and one coverage run) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write the merged JSON summary to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The merged code-scanning category, e.g. the node pool (default: the
+    /// reports' common `--category`).
+    #[arg(long, value_name = "NAME")]
+    pub category: Option<String>,
+    /// Where results of JSON reports point in your repository (SARIF logs
+    /// keep their own).
+    #[arg(long, value_name = "PATH", default_value = "portcullis.toml")]
+    pub sarif_location: PathBuf,
+    /// Nodes that did not look at everything neither withhold the others'
+    /// findings nor make the merge exit 3.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }

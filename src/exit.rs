@@ -34,7 +34,17 @@ impl ExitStatus {
 
 /// `--fail-on`: the lowest level at which a failure the allowlist did not
 /// accept fails the run. Reports carry every finding whatever this says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     #[default]
@@ -63,6 +73,18 @@ impl FailOn {
 }
 
 impl ExitStatus {
+    /// The status a report's exit code stands for.
+    pub fn from_code(code: i32) -> Option<ExitStatus> {
+        [
+            ExitStatus::Clean,
+            ExitStatus::Violations,
+            ExitStatus::Error,
+            ExitStatus::Incomplete,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == code)
+    }
+
     /// What the code means, for reports (SARIF's `exitCodeDescription`).
     pub fn describe(self) -> &'static str {
         match self {

@@ -78,6 +78,7 @@ pub mod diag;
 pub mod exec;
 pub mod exit;
 pub mod judge;
+pub mod merge;
 pub mod model;
 pub mod os;
 pub mod plugin;

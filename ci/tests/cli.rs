@@ -92,7 +92,23 @@ fn every_cli_case() {
     }
 }
 
-/// The three report files of the seed fixture, as exact snapshots in
+/// Metrics with the run's own time and duration named (`[VALUE]`).
+fn stable_metrics(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let timed = [
+                "portcullis_last_run_timestamp_seconds ",
+                "portcullis_run_duration_seconds ",
+            ];
+            match timed.iter().find(|t| line.starts_with(*t)) {
+                Some(t) => format!("{t}[VALUE]\n"),
+                None => format!("{line}\n"),
+            }
+        })
+        .collect()
+}
+
+/// The four report files of the seed fixture, as exact snapshots in
 /// `testdata/reports/` (bless as above): a change in any report is seen
 /// in review, field by field.
 #[test]
@@ -115,6 +131,8 @@ fn seed_reports() {
         .arg(out.join("seed.junit.xml"))
         .arg("--sarif")
         .arg(out.join("seed.sarif"))
+        .arg("--metrics")
+        .arg(out.join("seed.prom"))
         .env("PORTCULLIS_CACHE_DIR", "off")
         .status()
         .unwrap();
@@ -122,9 +140,10 @@ fn seed_reports() {
     let assert = snapbox::Assert::new()
         .action_env("SNAPSHOTS")
         .normalize_paths(false);
-    for name in ["seed.json", "seed.junit.xml", "seed.sarif"] {
+    for name in ["seed.json", "seed.junit.xml", "seed.sarif", "seed.prom"] {
         let written = std::fs::read_to_string(out.join(name)).unwrap();
         let written = stable(&written).replace(&out.display().to_string(), "[OUT]");
+        let written = stable_metrics(&written);
         assert.eq(
             snapbox::Data::text(written),
             snapbox::Data::read_from(&repo.join("testdata/reports").join(name), None),

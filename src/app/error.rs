@@ -39,6 +39,12 @@ pub enum RunError {
     BaselineWrite { path: PathBuf, source: FileError },
     #[error("no rule `{0}` (see `portcullis rules`)")]
     UnknownRule(String),
+    #[error("{}: cannot read the report: {source}", path.display())]
+    MergeRead { path: PathBuf, source: FileError },
+    #[error(transparent)]
+    MergeInput(#[from] crate::merge::InputError),
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
 }
 
 impl RunError {
@@ -63,7 +69,10 @@ impl RunError {
             | RunError::ReportWrite { .. }
             | RunError::BaselinePath(_)
             | RunError::BaselineWrite { .. }
-            | RunError::UnknownRule(_) => ExitStatus::Error,
+            | RunError::UnknownRule(_)
+            | RunError::MergeRead { .. }
+            | RunError::MergeInput(_)
+            | RunError::Merge(_) => ExitStatus::Error,
         }
     }
 }

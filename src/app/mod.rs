@@ -18,6 +18,7 @@ use crate::report::{Report, Reporter, RunInfo};
 use crate::{collect, exec, report, settle};
 
 mod error;
+mod merge;
 
 pub use error::{InventoryError, RunError};
 
@@ -31,6 +32,7 @@ pub fn run(command: Command, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
         Command::Rules(policy) => with_judge(&policy, diag, rules),
         Command::Explain { rule, policy } => with_judge(&policy, diag, |j| explain(j, &rule, diag)),
         Command::Plugins(PluginsCommand::List(policy)) => with_judge(&policy, diag, plugins),
+        Command::Merge(args) => merge::merge(&args, diag),
     }
 }
 
@@ -424,7 +426,9 @@ fn scan_settled(
 
 /// Writes to a block-buffered stdout (pretty output of a large inventory is
 /// many lines); a closed pipe (`| head`) is the reader's choice, not an error.
-fn write_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     match f(&mut out).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

@@ -49,3 +49,55 @@ pub enum GapKind {
     /// last scan is reported, but a service may not have finished starting.
     SettleTimeout,
 }
+
+impl GapKind {
+    /// Every kind, in declaration order (metrics write one series each).
+    pub const ALL: [GapKind; 11] = [
+        GapKind::NetnsNotEnterable,
+        GapKind::SocketDumpFailed,
+        GapKind::ProtocolUnsupported,
+        GapKind::InterfacesUnreadable,
+        GapKind::ProcessNamespaceUnreadable,
+        GapKind::ProcessFdsUnreadable,
+        GapKind::MountsUnreadable,
+        GapKind::SocketNamespaceUnknown,
+        GapKind::PidNamespaceConfined,
+        GapKind::ScanDeadline,
+        GapKind::SettleTimeout,
+    ];
+
+    /// The kind as the JSON inventory spells it (`netns_not_enterable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapKind::NetnsNotEnterable => "netns_not_enterable",
+            GapKind::SocketDumpFailed => "socket_dump_failed",
+            GapKind::ProtocolUnsupported => "protocol_unsupported",
+            GapKind::InterfacesUnreadable => "interfaces_unreadable",
+            GapKind::ProcessNamespaceUnreadable => "process_namespace_unreadable",
+            GapKind::ProcessFdsUnreadable => "process_fds_unreadable",
+            GapKind::MountsUnreadable => "mounts_unreadable",
+            GapKind::SocketNamespaceUnknown => "socket_namespace_unknown",
+            GapKind::PidNamespaceConfined => "pid_namespace_confined",
+            GapKind::ScanDeadline => "scan_deadline",
+            GapKind::SettleTimeout => "settle_timeout",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GapKind;
+
+    /// `as_str` spells each kind as serde does, and `ALL` repeats none. (A
+    /// new variant must go in `as_str`, which the match enforces, and in
+    /// `ALL`, whose length the compiler checks against this list only.)
+    #[test]
+    fn names_match_serde_and_all_is_every_kind() {
+        for kind in GapKind::ALL {
+            assert_eq!(serde_json::json!(kind), kind.as_str());
+        }
+        let mut names: Vec<_> = GapKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), GapKind::ALL.len());
+    }
+}

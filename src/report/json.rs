@@ -53,6 +53,12 @@ struct Run<'a> {
     complete: bool,
     errors: &'a [String],
     category: Option<&'a str>,
+    /// `--allow-partial`: gaps were accepted.
+    allow_partial: bool,
+    /// The machine the report is about: the inventory's host, or for a run
+    /// that stopped before it had one, the machine it ran on (as SARIF's
+    /// `invocations[].machine`).
+    machine: &'a str,
 }
 
 impl<'a> JudgedReport<'a> {
@@ -73,6 +79,8 @@ impl<'a> JudgedReport<'a> {
                 complete: report.complete(),
                 errors: &run.errors,
                 category: run.category.as_deref(),
+                allow_partial: run.allow_partial,
+                machine: report.inventory.map_or(&run.hostname, |i| &i.host.hostname),
             },
             inventory: report.inventory,
             evaluation: report.evaluation,

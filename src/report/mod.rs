@@ -6,8 +6,10 @@
 pub mod catalogue;
 pub mod findings;
 mod identity;
+pub(crate) use identity::digest;
 pub mod json;
 pub mod junit;
+pub mod metrics;
 pub mod sarif;
 mod sarif_types;
 pub mod table;
@@ -139,7 +141,7 @@ pub(crate) fn shortfalls(report: &Report) -> Vec<Shortfall> {
             let ns = gap
                 .netns
                 .map_or_else(|| "host-wide".to_owned(), |n| identity::netns_label(inv, n));
-            let kind = json!(gap.kind).as_str().unwrap_or("gap").to_owned();
+            let kind = gap.kind.as_str().to_owned();
             out.push(Shortfall {
                 descriptor: format!("gap/{kind}"),
                 subject: format!("{ns} {kind}"),
@@ -170,12 +172,14 @@ pub trait Reporter {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
 }
 
-/// The report file formats, as `--json`, `--junit` and `--sarif` name them.
+/// The report file formats, as `--json`, `--junit`, `--sarif` and
+/// `--metrics` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
     Json,
     Junit,
     Sarif,
+    Metrics,
 }
 
 impl FileFormat {
@@ -184,6 +188,7 @@ impl FileFormat {
             FileFormat::Json => &json::Json,
             FileFormat::Junit => &junit::Junit,
             FileFormat::Sarif => &sarif::Sarif,
+            FileFormat::Metrics => &metrics::Metrics,
         }
     }
 }

@@ -21,6 +21,7 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use super::identity::{Occurrences, digest, netns_label, stable_key, subject};
+pub use super::sarif_types::SCHEMA;
 use super::sarif_types::*;
 use super::{Report, Reporter, shortfalls, utc};
 use crate::model::{Inventory, Level, Listener, Precision, Rule, Verdict};
@@ -77,7 +78,8 @@ pub fn speaks_for_findings(report: &Report) -> bool {
         && (report.complete() || report.run.allow_partial)
 }
 
-fn log(report: &Report) -> Log {
+/// The whole SARIF log of one run.
+pub(crate) fn log(report: &Report) -> Log {
     let mut runs = Vec::with_capacity(2);
     if speaks_for_findings(report) {
         runs.push(findings_run(report));
@@ -377,7 +379,7 @@ fn finding(
         },
     };
     let key = match &report.run.category {
-        Some(c) => format!("{c}|{key}"),
+        Some(c) => format!("{}|{key}", c.trim_matches('/')),
         None => key,
     };
     let n = fingerprints.count(&key);
