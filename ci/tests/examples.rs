@@ -63,6 +63,26 @@ fn yaml_documents() -> Vec<(PathBuf, serde_json::Value)> {
     files.into_iter().zip(docs).collect()
 }
 
+/// The DaemonSet and its namespace against Kubernetes' own schemas, with
+/// no unknown field (`--strict`).
+#[test]
+fn the_kubernetes_manifest_validates() {
+    let manifest = example("kubernetes/daemonset.yaml");
+    let out = run_tool(
+        venv_bin().join("kubernetes-validate"),
+        &["--strict", manifest.to_str().unwrap()],
+    );
+    must_pass("kubernetes-validate --strict", out.clone());
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for resource in ["namespace/portcullis", "daemonset/portcullis"] {
+        assert!(
+            said.contains(&format!("passed for resource {resource}")),
+            "{said}"
+        );
+    }
+}
+
 #[test]
 fn ci_files_pass_their_platform_schemas() {
     for (file, schema) in [
@@ -116,7 +136,41 @@ fn ci_files_pass_their_platform_schemas() {
         .iter()
         .find(|d| d["kind"] == "DaemonSet")
         .unwrap();
-    assert_eq!(ds["spec"]["template"]["spec"]["hostPID"], true);
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(pod["hostPID"], true);
+    let namespace = kube
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "Namespace")
+        .unwrap();
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    // The metrics go where the volume for node_exporter's textfile folder
+    // is mounted, under a name the collector reads.
+    let script = pod["containers"][0]["args"][0].as_str().unwrap();
+    assert!(
+        script.contains("--metrics /textfile/portcullis.prom"),
+        "{script}"
+    );
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/textfile")
+        .expect("the textfile folder is mounted");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(
+        volume["hostPath"]["path"],
+        "/var/lib/node_exporter/textfile_collector"
+    );
 }
 
 #[test]
