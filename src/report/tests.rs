@@ -460,3 +460,63 @@ fn plain_help_has_no_markdown() {
     );
     assert_ne!(help["text"], help["markdown"]);
 }
+
+/// A run that stopped before it looked says so in its metrics, and writes
+/// no counts that would read as an empty host.
+#[test]
+fn metrics_of_a_run_that_did_not_look_have_no_counts() {
+    let mut info = run(vec!["policy.toml:3:1: unknown key".into()]);
+    info.exit = ExitStatus::Error;
+    let eval = Evaluation::default();
+    let text = metrics::render(&Report {
+        run: &info,
+        inventory: None,
+        evaluation: &eval,
+    });
+    for line in [
+        "portcullis_scan_complete 0",
+        "portcullis_exit_code 2",
+        "portcullis_setup_errors 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    for absent in [
+        "portcullis_listeners",
+        "portcullis_violation{",
+        "portcullis_gaps",
+    ] {
+        assert!(!text.contains(absent), "{absent}\n{text}");
+    }
+}
+
+/// Listeners that share every label (an SO_REUSEPORT group) are one
+/// series counting them: a repeated series would fail the whole scrape.
+#[test]
+fn metrics_never_repeat_a_series() {
+    let mut inv = inventory();
+    let twin = inv.listeners[0].clone();
+    inv.listeners.push(twin);
+    let last = inv.listeners.len() - 1;
+    let eval = Evaluation {
+        rules: vec![rule("wildcard-bind")],
+        verdicts: vec![
+            verdict("wildcard-bind", 0, Outcome::Fail, None),
+            verdict("wildcard-bind", last, Outcome::Fail, None),
+        ],
+        ..Evaluation::default()
+    };
+    let info = run(vec![]);
+    let text = metrics::render(&report(&info, &inv, &eval));
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let names: std::collections::BTreeSet<&str> = series
+        .iter()
+        .map(|l| l.rsplit_once(' ').unwrap().0)
+        .collect();
+    assert_eq!(names.len(), series.len(), "{text}");
+    let violations: Vec<&&str> = series
+        .iter()
+        .filter(|l| l.starts_with("portcullis_violation{"))
+        .collect();
+    assert_eq!(violations.len(), 1, "{text}");
+    assert!(violations[0].ends_with(" 2"), "{text}");
+}
