@@ -178,13 +178,15 @@ impl Judge {
         else {
             return true;
         };
-        let Some(ns) = listener
-            .and_then(|i| inventory.listeners.get(i))
-            .and_then(|l| inventory.namespace(l.netns))
-        else {
+        let Some(l) = listener.and_then(|i| inventory.listeners.get(i)) else {
             return true;
         };
-        selectors.iter().any(|want| policy::netns_matches(want, ns))
+        let Some(ns) = inventory.namespace(l.netns) else {
+            return true;
+        };
+        selectors
+            .iter()
+            .any(|want| policy::netns_matches(want, inventory, ns, l))
     }
 }
 

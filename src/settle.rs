@@ -186,6 +186,7 @@ mod tests {
                 })
                 .collect(),
             gaps: vec![],
+            containers: vec![],
             only_selected: false,
         }
     }

@@ -108,6 +108,7 @@ fn inventory(listeners: usize) -> Inventory {
         namespaces,
         listeners,
         gaps: vec![],
+        containers: vec![],
         only_selected: false,
     }
 }

@@ -344,8 +344,20 @@ fn compiled_plugins_are_cached_privately_and_reused() {
 /// exactly as the current built-in does.
 #[test]
 fn a_plugin_built_for_abi_0_1_loads_and_judges_as_it_did() {
-    let old =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/plugins/exposure-abi-0.1.0.wasm");
+    judges_as_the_current_builtin("0.1.0");
+}
+
+/// The same for ABI 0.2.0, the release before `inventory.containers`
+/// (0.2.1): it links against the newer host by semver and never sees the
+/// new function.
+#[test]
+fn a_plugin_built_for_abi_0_2_0_loads_and_judges_as_it_did() {
+    judges_as_the_current_builtin("0.2.0");
+}
+
+fn judges_as_the_current_builtin(abi: &str) {
+    let old = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("testdata/plugins/exposure-abi-{abi}.wasm"));
     let listed = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["plugins", "list", "--policy"])
         .arg(temp_policy("builtins = false\n", "abi-list"))
@@ -358,8 +370,8 @@ fn a_plugin_built_for_abi_0_1_loads_and_judges_as_it_did() {
     assert!(
         listed
             .lines()
-            .any(|l| l.starts_with("exposure") && l.contains(" 0.1.0  3 ")),
-        "served as ABI 0.1.0:\n{listed}"
+            .any(|l| l.starts_with("exposure") && l.contains(&format!(" {abi}  3 "))),
+        "served as ABI {abi}:\n{listed}"
     );
     let verdicts = |policy: &str, plugins: &[PathBuf], tag: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
@@ -389,8 +401,8 @@ fn a_plugin_built_for_abi_0_1_loads_and_judges_as_it_did() {
         mine.sort_by_key(|v| (v["rule"].to_string(), v["listener"].to_string()));
         mine
     };
-    let old_verdicts = verdicts("builtins = false\n", &[old], "abi-old");
-    let current = verdicts("", &[], "abi-current");
+    let old_verdicts = verdicts("builtins = false\n", &[old], &format!("abi-{abi}"));
+    let current = verdicts("", &[], &format!("abi-current-{abi}"));
     assert!(!current.is_empty());
     assert_eq!(old_verdicts, current);
 }

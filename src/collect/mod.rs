@@ -21,6 +21,7 @@ mod hostinfo;
 mod ifaces;
 mod mounts;
 mod procwalk;
+mod runtimes;
 mod select;
 mod sockdiag;
 mod socket_units;
@@ -113,6 +114,7 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
             host: hostinfo::read(),
             namespaces: vec![],
             listeners: vec![],
+            containers: vec![],
             gaps: vec![Gap {
                 kind: GapKind::ScanDeadline,
                 netns: None,
@@ -147,7 +149,9 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
     let host = Host::live()?;
     let walk = procwalk::walk(&host.proc, parallelism()).map_err(CollectError::Proc)?;
     let mut discovery = discover::discover(&host.proc, &walk);
-    let selected = select::resolve(&request.selectors, &mut discovery)?;
+    let selected = select::resolve(&request.selectors, &mut discovery, &mut |d| {
+        containers_by_netns(&host.proc, d)
+    })?;
     let ids: Vec<NetnsId> = match selected {
         Some(ids) => ids,
         None => discovery.candidates.keys().copied().collect(),
@@ -452,14 +456,71 @@ fn assemble(
                 b.inode,
             ))
     });
+    let (containers, container_gaps) =
+        runtimes::describe(&host.proc, &containers_of(&namespaces, &listeners));
+    gaps.extend(container_gaps);
     Inventory {
         schema_version: SCHEMA_VERSION,
         host: hostinfo::read(),
         namespaces,
         listeners,
+        containers,
         gaps,
         only_selected: false,
     }
+}
+
+/// Each namespace's containers (those of its first processes, on its own
+/// network or another's), described by their runtimes: what `--netns NAME`
+/// matches when no `ip netns` has the name.
+fn containers_by_netns(
+    root: &ProcRoot,
+    discovery: &Discovery,
+) -> Vec<(NetnsId, crate::model::Container)> {
+    let mut out = Vec::new();
+    for (&id, candidate) in &discovery.candidates {
+        let mut ids: Vec<String> = Vec::new();
+        for &pid in candidate.pids.iter().take(64) {
+            let Ok(bytes) = root.process(pid).and_then(|d| d.read(c"cgroup", 64 << 10)) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let container = cgroup::systemd_path(&text).and_then(cgroup::container);
+            if let Some(c) = container.filter(|c| !ids.contains(c)) {
+                ids.push(c);
+            }
+        }
+        let wanted: BTreeMap<String, Vec<i32>> = ids
+            .into_iter()
+            .map(|c| (c, candidate.pids.iter().take(64).copied().collect()))
+            .collect();
+        let (containers, _) = runtimes::describe(root, &wanted);
+        out.extend(containers.into_iter().map(|c| (id, c)));
+    }
+    out
+}
+
+/// Every container the inventory mentions, with processes known to run in
+/// it: holders first (they are why it matters), then the namespace's.
+fn containers_of(namespaces: &[Netns], listeners: &[Listener]) -> BTreeMap<String, Vec<i32>> {
+    let mut wanted: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for l in listeners {
+        for h in &l.holders {
+            if let Some(c) = &h.process.container {
+                let pids = wanted.entry(c.clone()).or_default();
+                if !pids.contains(&h.pid) {
+                    pids.push(h.pid);
+                }
+            }
+        }
+    }
+    for ns in namespaces {
+        for c in &ns.hints.containers {
+            let pids = wanted.entry(c.clone()).or_default();
+            pids.extend(ns.pids.iter().take(64));
+        }
+    }
+    wanted
 }
 
 fn netns_record(
@@ -489,9 +550,13 @@ fn netns_record(
     }
 }
 
-/// Units and containers of the first processes living in a namespace.
+/// Units and containers of the first processes living in a namespace. The
+/// containers are named only if every one of those processes is in one:
+/// a namespace that also holds other processes (a runtime's own, such as
+/// dockerd beside a `--network host` container) is not a container's.
 fn hints_for(root: &ProcRoot, pids: &[i32]) -> NetnsHints {
     let mut hints = NetnsHints::default();
+    let mut outside_containers = false;
     for &pid in pids.iter().take(16) {
         let Ok(bytes) = root
             .process(pid)
@@ -503,14 +568,19 @@ fn hints_for(root: &ProcRoot, pids: &[i32]) -> NetnsHints {
         let Some(path) = cgroup::systemd_path(&text) else {
             continue;
         };
+        let container = cgroup::container(path);
+        outside_containers |= container.is_none();
         for (value, list) in [
             (cgroup::unit(path), &mut hints.units),
-            (cgroup::container(path), &mut hints.containers),
+            (container, &mut hints.containers),
         ] {
             if let Some(v) = value.filter(|v| !list.contains(v)) {
                 list.push(v);
             }
         }
+    }
+    if outside_containers {
+        hints.containers.clear();
     }
     hints
 }

@@ -3,7 +3,7 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use crate::model::{NetnsId, NetnsSource};
+use crate::model::{Container, NetnsId, NetnsSource};
 use crate::os::Errno;
 
 use super::discover::Discovery;
@@ -11,7 +11,9 @@ use super::discover::Discovery;
 /// How the user named a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
-    /// An `ip netns` name.
+    /// An `ip netns` name, else a container's: its name, id, short id,
+    /// image, or `k8s:NAMESPACE/POD[/CONTAINER]` (the namespaces its
+    /// processes live in).
     Name(String),
     /// Any nsfs file: `/run/netns/x`, `/proc/PID/ns/net`, `/proc/PID/fd/N`, a bind mount.
     Path(PathBuf),
@@ -20,11 +22,12 @@ pub enum Selector {
 }
 
 impl Selector {
-    /// All digits: an inode; contains `/`: a path; otherwise an `ip netns` name.
+    /// All digits: an inode; starting with `/` or `.`: a path; otherwise a
+    /// name (an image may hold `/`: `registry/app:2`).
     pub fn parse(text: &str) -> Selector {
         if let Ok(inode) = text.parse() {
             Selector::Inode(inode)
-        } else if text.contains('/') {
+        } else if text.starts_with('/') || text.starts_with('.') {
             Selector::Path(text.into())
         } else {
             Selector::Name(text.to_owned())
@@ -34,7 +37,9 @@ impl Selector {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
-    #[error("--netns {0}: no network namespace has that ip netns name")]
+    #[error(
+        "--netns {0}: no network namespace has that ip netns name, and no container that name, id, image or pod"
+    )]
     UnknownName(String),
     #[error("--netns {0}: no network namespace has that inode")]
     UnknownInode(u64),
@@ -46,15 +51,42 @@ pub enum SelectError {
 
 /// Resolves selectors to namespace ids, adding namespaces reachable only
 /// through a given path to the discovery. Empty selectors select all.
+/// `containers` says, on first need, which containers each namespace's
+/// processes belong to.
 pub fn resolve(
     selectors: &[Selector],
     discovery: &mut Discovery,
+    containers: &mut dyn FnMut(&Discovery) -> Vec<(NetnsId, Container)>,
 ) -> Result<Option<Vec<NetnsId>>, SelectError> {
     if selectors.is_empty() {
         return Ok(None);
     }
     let mut chosen = Vec::new();
+    let mut known: Option<Vec<(NetnsId, Container)>> = None;
     for selector in selectors {
+        if let Selector::Name(name) = selector {
+            let by_ip_name = discovery
+                .candidates
+                .iter()
+                .any(|(_, c)| c.ip_names.contains(name));
+            if !by_ip_name {
+                let known = known.get_or_insert_with(|| containers(discovery));
+                let ids: Vec<NetnsId> = known
+                    .iter()
+                    .filter(|(_, c)| c.is_named(name))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if ids.is_empty() {
+                    return Err(SelectError::UnknownName(name.clone()));
+                }
+                for id in ids {
+                    if !chosen.contains(&id) {
+                        chosen.push(id);
+                    }
+                }
+                continue;
+            }
+        }
         let id = match selector {
             Selector::Inode(inode) => discovery
                 .candidates
@@ -111,6 +143,18 @@ mod tests {
     fn selector_kinds() {
         assert_eq!(Selector::parse("4026531840"), Selector::Inode(4026531840));
         assert_eq!(Selector::parse("blue"), Selector::Name("blue".into()));
+        assert_eq!(
+            Selector::parse("registry:5000/app:2"),
+            Selector::Name("registry:5000/app:2".into())
+        );
+        assert_eq!(
+            Selector::parse("k8s:shop/web"),
+            Selector::Name("k8s:shop/web".into())
+        );
+        assert_eq!(
+            Selector::parse("./pinned"),
+            Selector::Path("./pinned".into())
+        );
         assert_eq!(
             Selector::parse("/run/netns/blue"),
             Selector::Path("/run/netns/blue".into())

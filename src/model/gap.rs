@@ -48,11 +48,15 @@ pub enum GapKind {
     /// `--settle` ran out of `--timeout` with listeners still changing: the
     /// last scan is reported, but a service may not have finished starting.
     SettleTimeout,
+    /// A container's runtime state (its bundle, Docker's config.v2.json)
+    /// could not be read: it is known by its id only, without name, image
+    /// or pod.
+    ContainerStateUnreadable,
 }
 
 impl GapKind {
     /// Every kind, in declaration order (metrics write one series each).
-    pub const ALL: [GapKind; 11] = [
+    pub const ALL: [GapKind; 12] = [
         GapKind::NetnsNotEnterable,
         GapKind::SocketDumpFailed,
         GapKind::ProtocolUnsupported,
@@ -64,6 +68,7 @@ impl GapKind {
         GapKind::PidNamespaceConfined,
         GapKind::ScanDeadline,
         GapKind::SettleTimeout,
+        GapKind::ContainerStateUnreadable,
     ];
 
     /// The kind as the JSON inventory spells it (`netns_not_enterable`).
@@ -80,6 +85,7 @@ impl GapKind {
             GapKind::PidNamespaceConfined => "pid_namespace_confined",
             GapKind::ScanDeadline => "scan_deadline",
             GapKind::SettleTimeout => "settle_timeout",
+            GapKind::ContainerStateUnreadable => "container_state_unreadable",
         }
     }
 }

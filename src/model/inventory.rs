@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Gap, Listener, Netns, NetnsId};
+use super::{Container, Gap, Listener, Netns, NetnsId};
 
 /// Version of the JSON inventory. Adding a field is compatible and keeps the
 /// number; removing, renaming or re-typing one bumps it. 2: namespaces are
@@ -17,6 +17,11 @@ pub struct Inventory {
     pub host: HostFacts,
     pub namespaces: Vec<Netns>,
     pub listeners: Vec<Listener>,
+    /// The containers that hold listeners or own namespaces, as their
+    /// runtimes describe them (by `id`, as `holders[].container` names
+    /// them). Inventories from before it have none.
+    #[serde(default)]
+    pub containers: Vec<Container>,
     /// What could not be looked at. Non-empty means the scan is incomplete.
     pub gaps: Vec<Gap>,
     /// The scan looked only at the namespaces `--netns` named: what is not
@@ -58,6 +63,53 @@ impl Inventory {
 
     pub fn namespace(&self, id: NetnsId) -> Option<&Netns> {
         self.namespaces.iter().find(|ns| ns.id == id)
+    }
+
+    /// What the runtime says of a container id (`runtime://id`).
+    pub fn container(&self, id: &str) -> Option<&Container> {
+        self.containers.iter().find(|c| c.id == id)
+    }
+
+    /// A container as people name it: `web (nginx:1.25)`,
+    /// `k8s:shop/web-7d4b9/nginx (nginx:1.25)`, or its short id.
+    pub fn container_label(&self, id: &str) -> String {
+        match self.container(id) {
+            Some(c) => match &c.image {
+                Some(image) => format!("{} ({image})", c.display_name()),
+                None => c.display_name(),
+            },
+            None => {
+                let bare = id.rsplit("://").next().unwrap_or(id);
+                bare[..bare.len().min(12)].to_owned()
+            }
+        }
+    }
+
+    /// Who a namespace belongs to, for people: `host`, the containers whose
+    /// processes live in it (a pod's application containers, not its
+    /// sandbox: the sandbox only holds the namespace), else its name.
+    pub fn netns_display(&self, ns: &Netns) -> String {
+        if ns.is_host {
+            return "host".into();
+        }
+        let known: Vec<&str> = ns.hints.containers.iter().map(String::as_str).collect();
+        let apps: Vec<&str> = known
+            .iter()
+            .copied()
+            .filter(|id| !self.container(id).is_some_and(|c| c.sandbox))
+            .collect();
+        let shown = if apps.is_empty() { known } else { apps };
+        match shown.as_slice() {
+            [] => ns.label(),
+            [one] => format!("container {}", self.container_label(one)),
+            many => format!(
+                "containers {}",
+                many.iter()
+                    .map(|id| self.container_label(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
 
     pub fn is_complete(&self) -> bool {

@@ -6,6 +6,7 @@
 //! documented in the README) and, later, the input handed to rule plugins.
 //! Field names here are that contract: renaming one is a schema change.
 
+mod container;
 mod finding;
 mod gap;
 mod inventory;
@@ -16,6 +17,7 @@ pub mod scope;
 pub(crate) mod text;
 mod vocabulary;
 
+pub use container::{Container, Pod};
 pub use finding::{
     Evaluation, Level, NotApplicable, Outcome, PluginFailure, Precision, Rule, UnusedAllowance,
     Verdict,

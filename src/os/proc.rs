@@ -242,6 +242,76 @@ impl ProcDir {
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// The folder `name` beneath this one, not through a link (a runtime's
+    /// state folder, reached through a process's `cwd` or `root`).
+    pub fn open_dir_nofollow(&self, name: &CStr) -> Result<ProcDir, Errno> {
+        let fd = openat(
+            self.fd.as_fd(),
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(ProcDir {
+            fd,
+            kind: self.kind,
+        })
+    }
+
+    /// A regular file at `path` beneath this folder taken as the root (as
+    /// the process whose `root` this is sees it): links are resolved inside
+    /// it, never through `/proc` magic links, never out of it; the file is
+    /// opened without blocking and must be regular and at most `limit`
+    /// bytes. With its owner's uid, for the caller to judge whom to trust.
+    pub fn read_beneath(&self, path: &Path, limit: usize) -> Result<(Vec<u8>, u32), Errno> {
+        use nix::fcntl::{OpenHow, ResolveFlag, openat2};
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        let fd = openat2(self.fd.as_fd(), relative, how)?;
+        read_regular(fd, limit)
+    }
+
+    /// The regular file `name` in this folder (not through a link), at most
+    /// `limit` bytes, with its owner's uid.
+    pub fn read_regular(&self, name: &CStr, limit: usize) -> Result<(Vec<u8>, u32), Errno> {
+        let fd = openat(
+            self.fd.as_fd(),
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        read_regular(fd, limit)
+    }
+}
+
+/// A regular file's bytes (refusing anything else, and anything longer than
+/// `limit`: a runtime's state file is small) and its owner's uid.
+fn read_regular(fd: OwnedFd, limit: usize) -> Result<(Vec<u8>, u32), Errno> {
+    let stat = nix::sys::stat::fstat(&fd)?;
+    if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
+        return Err(Errno::EINVAL);
+    }
+    if stat.st_size as u64 > limit as u64 {
+        return Err(Errno::EFBIG);
+    }
+    let mut out = Vec::with_capacity(stat.st_size as usize);
+    let mut chunk = [0u8; 8192];
+    loop {
+        match nix::unistd::read(&fd, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) if out.len() + n > limit => return Err(Errno::EFBIG),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((out, stat.st_uid))
 }
 
 /// `123` → `c"123"`.

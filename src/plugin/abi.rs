@@ -31,7 +31,7 @@ pub mod v0_1 {
 pub use current::portcullis::plugin::types as wit;
 
 /// The ABI version plugins are built for now (the WIT package version).
-pub const ABI_VERSION: &str = "0.2.0";
+pub const ABI_VERSION: &str = "0.2.1";
 /// Every ABI version this host runs plugins of, newest first.
 pub const SERVED: [&str; 2] = [ABI_VERSION, "0.1.0"];
 const PACKAGE: &str = "portcullis:plugin/";
@@ -73,11 +73,27 @@ pub enum AbiError {
 
 /// Checks a component's imports and exports against the ABIs served, and
 /// says which one it was built for.
-pub fn check_component(engine: &Engine, component: &Component) -> Result<Served, AbiError> {
+pub fn check_component(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(Served, String), AbiError> {
     let ty = component.component_type();
     let mut seen: Option<&'static str> = None;
+    // The newest version it names: a plugin built for 0.2.1 may still
+    // name an interface it takes unchanged from 0.2.0.
+    let mut built_for: Option<(u64, u64, u64, String)> = None;
     let mut note = |name: &str, version: &str| -> Result<(), AbiError> {
         let served = served_version(name, version)?;
+        let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+        let key = (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            version.to_owned(),
+        );
+        if built_for.as_ref().is_none_or(|b| key > *b) {
+            built_for = Some(key);
+        }
         match seen {
             Some(other) if other != served => Err(AbiError::Mixed(other, served)),
             _ => {
@@ -104,10 +120,12 @@ pub fn check_component(engine: &Engine, component: &Component) -> Result<Served,
     if !found_rules {
         return Err(AbiError::NoRules);
     }
-    Ok(match seen {
+    let served = match seen {
         Some(v) if v == Served::V0_1.version() => Served::V0_1,
         _ => Served::V0_2,
-    })
+    };
+    let version = built_for.map_or_else(|| served.version().to_owned(), |b| b.3);
+    Ok((served, version))
 }
 
 /// `portcullis:plugin/host@0.1.0` → ("host", "0.1.0").
@@ -149,8 +167,8 @@ mod tests {
     fn versions_follow_semver_for_zero_majors() {
         assert_eq!(served_version("x", "0.1.0"), Ok("0.1.0"));
         assert_eq!(served_version("x", "0.1.7"), Ok("0.1.0"));
-        assert_eq!(served_version("x", "0.2.0"), Ok("0.2.0"));
-        assert_eq!(served_version("x", "0.2.3"), Ok("0.2.0"));
+        assert_eq!(served_version("x", "0.2.0"), Ok("0.2.1"));
+        assert_eq!(served_version("x", "0.2.3"), Ok("0.2.1"));
         assert_eq!(
             served_version("x", "0.3.0"),
             Err(AbiError::Version {

@@ -28,6 +28,23 @@ pub fn inventory(inv: &Inventory) -> super::served::Records {
         listeners,
         cmdlines: processes.cmdlines,
         activates: processes.activates,
+        containers: inv.containers.iter().map(container).collect(),
+    }
+}
+
+fn container(c: &model::Container) -> wit::Container {
+    wit::Container {
+        id: c.id.clone(),
+        runtime: c.runtime.clone(),
+        name: c.name.clone(),
+        image: c.image.clone(),
+        pod: c.pod.as_ref().map(|p| wit::Pod {
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+            uid: p.uid.clone(),
+            container: p.container.clone(),
+        }),
+        sandbox: c.sandbox,
     }
 }
 

@@ -110,12 +110,14 @@ pub struct LoadedPlugin {
     /// Loaded from native code precompiled at build time (built-ins).
     pub precompiled: bool,
     pub(super) pre: Pre,
+    /// The ABI version its imports and exports name.
+    abi: String,
 }
 
 impl LoadedPlugin {
     /// The ABI version it was built for (`0.1.0` plugins are still served).
-    pub fn abi_version(&self) -> &'static str {
-        self.pre.abi().version()
+    pub fn abi_version(&self) -> &str {
+        &self.abi
     }
 }
 
@@ -262,7 +264,7 @@ impl Loader {
     /// ABI check, describe, and the description's own checks. The caller
     /// keeps an epoch ticker running (the describe call's backstop).
     fn finish(&self, component: Component, origin: Origin) -> Result<LoadedPlugin, LoadReason> {
-        let served = abi::check_component(&self.engine, &component)?;
+        let (served, abi) = abi::check_component(&self.engine, &component)?;
         let pre = Pre::new(&self.linker, &component, served).map_err(LoadReason::Link)?;
         let limits = Limits::default();
         let mut store = run::store(&self.engine, &limits);
@@ -282,6 +284,7 @@ impl Loader {
             config_schema: info.config_schema,
             precompiled: false,
             pre,
+            abi,
         })
     }
 }

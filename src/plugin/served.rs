@@ -23,6 +23,7 @@ pub struct Records {
     pub listeners: Vec<wit::Listener>,
     pub cmdlines: Vec<Vec<String>>,
     pub activates: Vec<Option<String>>,
+    pub containers: Vec<wit::Container>,
 }
 
 /// How much of the inventory one evaluation may read. Copying it is the
@@ -37,7 +38,8 @@ pub struct ReadBudget {
     over: Option<String>,
 }
 
-/// Reads of a whole list (host facts, namespaces, processes, listeners) in
+/// Reads of a whole list (host facts, namespaces, processes, listeners,
+/// containers) in
 /// one evaluation: the SDK reads each once.
 const LIST_READS: u32 = 64;
 /// Reads of one process's details (command line, activated service), per
@@ -118,6 +120,11 @@ impl current::portcullis::plugin::inventory::Host for State {
             .unwrap_or_default())
     }
 
+    fn containers(&mut self) -> wasmtime::Result<Vec<wit::Container>> {
+        self.reads.list()?;
+        Ok(self.records().containers.clone())
+    }
+
     fn activates(&mut self, process: u32) -> wasmtime::Result<Option<String>> {
         self.reads.detail()?;
         Ok(self
@@ -145,6 +152,7 @@ impl State {
             listeners: Vec::new(),
             cmdlines: Vec::new(),
             activates: Vec::new(),
+            containers: Vec::new(),
         };
         self.inventory.as_deref().unwrap_or(&NONE)
     }

@@ -112,7 +112,7 @@ impl Allowance {
     fn matches_listener(&self, l: &Listener, inv: &Inventory) -> bool {
         let netns_ok = self.netns.as_ref().is_none_or(|want| {
             inv.namespace(l.netns)
-                .is_some_and(|ns| super::netns_matches(want, ns))
+                .is_some_and(|ns| super::netns_matches(want, inv, ns, l))
         });
         let process_ok = self.process.as_ref().is_none_or(|want| {
             l.holders.iter().any(|h| {

@@ -78,12 +78,23 @@ pub struct Configured {
 }
 
 /// Whether namespace selector `want` (`host`, `container`, an ip netns name
-/// or path, a container id, an inode) names `ns`. Shared by the allowlist
-/// and rule scoping.
-pub fn netns_matches(want: &str, ns: &crate::model::Netns) -> bool {
+/// or path, an inode, or a container: its name, id, short id, image or
+/// `k8s:NAMESPACE/POD`) names where listener `l` is: its namespace, or a
+/// container holding it (one on the host's network too). Shared by the
+/// allowlist and rule scoping.
+pub fn netns_matches(
+    want: &str,
+    inv: &crate::model::Inventory,
+    ns: &crate::model::Netns,
+    l: &crate::model::Listener,
+) -> bool {
+    let holders = l
+        .holders
+        .iter()
+        .filter_map(|h| h.process.container.as_deref());
     match want {
         "host" => ns.is_host,
-        "container" => !ns.hints.containers.is_empty(),
+        "container" => !ns.hints.containers.is_empty() || holders.count() > 0,
         _ => {
             ns.names.iter().any(|n| n == want)
                 || want == ns.id.inode.to_string()
@@ -91,7 +102,12 @@ pub fn netns_matches(want: &str, ns: &crate::model::Netns) -> bool {
                     .hints
                     .containers
                     .iter()
-                    .any(|c| c == want || c.ends_with(&format!("://{want}")))
+                    .map(String::as_str)
+                    .chain(holders)
+                    .any(|id| match inv.container(id) {
+                        Some(c) => c.is_named(want),
+                        None => id == want || id.ends_with(&format!("://{want}")),
+                    })
         }
     }
 }

@@ -183,10 +183,27 @@ fn describe(inv: &Inventory, l: &Listener) -> String {
     } else {
         super::some_of(names)
     };
-    let ns = inv.namespace(l.netns).map_or_else(
-        || l.netns.to_string(),
-        |n| if n.is_host { "host".into() } else { n.label() },
-    );
+    // The containers holding it are named, whatever namespace they are in
+    // (`--network host` too); else its namespace, by the containers that
+    // own it if any.
+    let mut held_by: Vec<String> = l
+        .holders
+        .iter()
+        .filter_map(|h| h.process.container.as_deref())
+        .map(|c| inv.container_label(c))
+        .collect();
+    held_by.dedup();
+    let ns = match inv.namespace(l.netns) {
+        None => l.netns.to_string(),
+        Some(n) if n.is_host => "host".into(),
+        Some(n) if held_by.is_empty() => inv.netns_display(n),
+        Some(n) => n.label(),
+    };
+    let ns = match held_by.as_slice() {
+        [] => ns,
+        [one] if ns != "host" => format!("container {one}"),
+        _ => format!("{ns}, container {}", held_by.join(", ")),
+    };
     format!(
         "{} {} {holders} in {ns}",
         l.protocol.as_str(),

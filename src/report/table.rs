@@ -14,7 +14,7 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}", heading(ns))?;
+        writeln!(out, "{}", heading(inventory, ns))?;
         let gaps: Vec<&Gap> = inventory
             .gaps
             .iter()
@@ -50,7 +50,7 @@ pub fn write(inventory: &Inventory, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-fn heading(ns: &Netns) -> String {
+fn heading(inventory: &Inventory, ns: &Netns) -> String {
     let mut line = format!("netns {}", ns.id.inode);
     if ns.is_host {
         line.push_str(" (host)");
@@ -60,8 +60,18 @@ fn heading(ns: &Netns) -> String {
     } else if let Some(pid) = ns.pids.first() {
         line.push_str(&format!(" [pid {pid}]"));
     }
-    for hint in ns.hints.units.iter().chain(&ns.hints.containers) {
-        line.push_str(&format!(" {hint}"));
+    for unit in &ns.hints.units {
+        line.push_str(&format!(" {unit}"));
+    }
+    // Containers by what their runtime calls them; a pod's sandbox says so.
+    for id in &ns.hints.containers {
+        match inventory.container(id) {
+            Some(c) if c.sandbox => {
+                line.push_str(&format!(" sandbox of {}", c.display_name()));
+            }
+            Some(_) => line.push_str(&format!(" container {}", inventory.container_label(id))),
+            None => line.push_str(&format!(" {id}")),
+        }
     }
     line
 }

@@ -3,7 +3,9 @@
 //! bulky or new: command lines and socket units' services are asked for one
 //! process at a time, so a plugin that never reads them never copies them.
 
-use crate::{HostFacts, Listener, Netns, Process};
+use std::sync::OnceLock;
+
+use crate::{Container, HostFacts, Listener, Netns, Process};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
@@ -13,6 +15,8 @@ pub struct Inventory {
     pub listeners: Vec<Listener>,
     /// Natively (unit tests), what the host would answer per process.
     pub(crate) local: Local,
+    /// The containers, fetched on first use (ABI 0.2.1).
+    pub(crate) containers: OnceLock<Vec<Container>>,
 }
 
 /// Per-process answers of a natively built inventory ([`crate::testing::Host`]).
@@ -20,6 +24,7 @@ pub struct Inventory {
 pub(crate) struct Local {
     pub cmdlines: Vec<Vec<String>>,
     pub activates: Vec<Option<String>>,
+    pub containers: Vec<Container>,
 }
 
 impl Inventory {
@@ -33,6 +38,7 @@ impl Inventory {
             processes: host::processes(),
             listeners: host::listeners(),
             local: Local::default(),
+            containers: OnceLock::new(),
         }
     }
 
@@ -40,6 +46,23 @@ impl Inventory {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn fetch() -> Inventory {
         crate::testing::Host::new().build()
+    }
+
+    /// Names, images and pods of the containers that processes
+    /// (`Process::container`) and namespaces (`Netns::containers`) name,
+    /// asked of the host the first time.
+    pub fn containers(&self) -> &[Container] {
+        self.containers.get_or_init(|| {
+            #[cfg(target_arch = "wasm32")]
+            return crate::portcullis::plugin::inventory::containers();
+            #[cfg(not(target_arch = "wasm32"))]
+            self.local.containers.clone()
+        })
+    }
+
+    /// What the runtime says of container `id` (as processes name it).
+    pub fn container(&self, id: &str) -> Option<&Container> {
+        self.containers().iter().find(|c| c.id == id)
     }
 
     /// Process `process`'s command line (empty for an unknown index).

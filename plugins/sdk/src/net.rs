@@ -46,6 +46,59 @@ pub fn holder_name(p: &Process) -> &str {
     }
 }
 
+/// A container as people name it: `k8s:NAMESPACE/POD/CONTAINER` for a
+/// pod's, else the runtime's name, else its 12-digit short id.
+pub fn container_name(inv: &Inventory, id: &str) -> String {
+    let bare = id.rsplit("://").next().unwrap_or(id);
+    let short = &bare[..bare.len().min(12)];
+    match inv.container(id) {
+        Some(c) => match (&c.pod, &c.name) {
+            (Some(pod), _) => match &pod.container {
+                Some(name) => format!("k8s:{}/{}/{name}", pod.namespace, pod.name),
+                None => format!("k8s:{}/{}", pod.namespace, pod.name),
+            },
+            (None, Some(name)) => name.clone(),
+            (None, None) => short.to_owned(),
+        },
+        None => short.to_owned(),
+    }
+}
+
+/// " in container web" for a listener a container holds (whatever
+/// namespace it is in: `--network host` too), " in netns NAME" for one in
+/// a named namespace, nothing in the host's. A listener no container holds
+/// is put in its namespace's container (the host names a namespace's
+/// containers only when they own it), a pod's application container before
+/// its sandbox.
+pub fn whereabouts(inv: &Inventory, l: &Listener) -> String {
+    let netns = inv.namespaces.iter().find(|n| n.inode == l.netns);
+    let mut ids: Vec<&str> = holders(inv, l)
+        .filter_map(|p| p.container.as_deref())
+        .collect();
+    if let Some(ns) = netns.filter(|n| ids.is_empty() && !n.is_host) {
+        ids = ns.containers.iter().map(String::as_str).collect();
+        let apps: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !inv.container(id).is_some_and(|c| c.sandbox))
+            .collect();
+        if !apps.is_empty() {
+            ids = apps;
+        }
+    }
+    ids.dedup();
+    if let Some(first) = ids.first() {
+        return format!(" in container {}", container_name(inv, first));
+    }
+    match netns {
+        Some(ns) if !ns.is_host => match ns.names.first() {
+            Some(n) => format!(" in netns {n}"),
+            None => format!(" in netns {}", ns.inode),
+        },
+        _ => String::new(),
+    }
+}
+
 /// `addr:port` as `ss` prints it (IPv6 in brackets).
 pub fn endpoint(l: &Listener) -> String {
     if l.address.contains(':') {

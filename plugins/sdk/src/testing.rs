@@ -46,6 +46,7 @@ impl Host {
                 processes: vec![],
                 listeners: vec![],
                 local: Local::default(),
+                containers: Default::default(),
             },
             netns: HOST_NETNS,
         }
@@ -69,6 +70,19 @@ impl Host {
             external_interfaces: vec![],
         });
         self.netns = inode;
+        self
+    }
+
+    /// Describes container `id` as its runtime would: `name`, `image`.
+    pub fn container(mut self, id: &str, name: &str, image: &str) -> Host {
+        self.inv.local.containers.push(crate::Container {
+            id: id.into(),
+            runtime: id.split_once("://").map_or("docker", |(r, _)| r).into(),
+            name: Some(name.into()),
+            image: Some(image.into()),
+            pod: None,
+            sandbox: false,
+        });
         self
     }
 

@@ -3,8 +3,8 @@
 //! accountable for (`unknown-owner`).
 
 use portcullis_sdk::{
-    Evaluation, Inventory, Level, Listener, Netns, Plugin, PluginError, PluginInfo, Precision,
-    RuleInfo, config, net, ports::PortSet, verdicts,
+    Evaluation, Inventory, Level, Listener, Plugin, PluginError, PluginInfo, Precision, RuleInfo,
+    config, net, ports::PortSet, verdicts,
 };
 use serde::Deserialize;
 
@@ -55,13 +55,12 @@ portcullis_sdk::export_plugin!(Exposure);
 pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in &inventory.listeners {
-        let netns = inventory.namespaces.iter().find(|n| n.inode == l.netns);
-        out.push(wildcard_bind(config, inventory, l, netns));
+        out.push(wildcard_bind(config, inventory, l));
         out.push(if net::is_public(l) {
             let holder = holders_or_unknown(inventory, l);
             verdicts::fail(PUBLIC_BIND, l, format!(
                 "{} {}{} is bound to a public address ({holder}); bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
-                proto(l), net::endpoint(l), where_(netns)
+                proto(l), net::endpoint(l), net::whereabouts(inventory, l)
             ))
         } else {
             verdicts::pass(PUBLIC_BIND, l, "")
@@ -83,12 +82,7 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
     out.finish()
 }
 
-fn wildcard_bind(
-    config: &Config,
-    inv: &Inventory,
-    l: &Listener,
-    netns: Option<&Netns>,
-) -> portcullis_sdk::Verdict {
+fn wildcard_bind(config: &Config, inv: &Inventory, l: &Listener) -> portcullis_sdk::Verdict {
     // Passes carry no message: on a large host they are most verdicts, and
     // the report needs none. A wildcard fails in every namespace, even one
     // with only loopback today: the finding is the service's configuration,
@@ -99,7 +93,12 @@ fn wildcard_bind(
     {
         return verdicts::pass(WILDCARD_BIND, l, "");
     }
-    let what = format!("{} {}{}", proto(l), net::endpoint(l), where_(netns));
+    let what = format!(
+        "{} {}{}",
+        proto(l),
+        net::endpoint(l),
+        net::whereabouts(inv, l)
+    );
     let holder = holders_or_unknown(inv, l);
     verdicts::fail(
         WILDCARD_BIND,
@@ -117,18 +116,6 @@ fn holders_or_unknown(inv: &Inventory, l: &Listener) -> String {
         "an unknown process".to_owned()
     } else {
         names
-    }
-}
-
-/// " in container X" / " in netns NAME" for listeners outside the host's namespace.
-fn where_(netns: Option<&Netns>) -> String {
-    match netns {
-        Some(ns) if !ns.is_host => match (ns.containers.first(), ns.names.first()) {
-            (Some(c), _) => format!(" in container {c}"),
-            (None, Some(n)) => format!(" in netns {n}"),
-            (None, None) => format!(" in netns {}", ns.inode),
-        },
-        _ => String::new(),
     }
 }
 

@@ -47,7 +47,27 @@ fn wildcard_binds_fail_in_every_namespace() {
         msg.contains("nginx") && msg.contains("127.0.0.1"),
         "names the holder and the fix: {msg}"
     );
-    assert!(message(&eval, WILDCARD_BIND, 4).contains("in container docker://abc"));
+    // Known only by its id: the short id.
+    assert!(message(&eval, WILDCARD_BIND, 4).contains("in container abc "));
+}
+
+/// A container is named by what its runtime calls it, in its own namespace
+/// or in the host's (`--network host`), and a pod's sandbox is not taken
+/// for the pod's application.
+#[test]
+fn findings_name_the_container_whatever_its_namespace() {
+    let id = format!("docker://{}", "a".repeat(64));
+    let inv = Host::new()
+        .container(&id, "web", "nginx:1.25")
+        .listen_with("tcp", "0.0.0.0", 8081, "app", |(_, p)| {
+            p.as_mut().unwrap().container = Some(id.clone())
+        })
+        .in_netns(4026532001, "/run/netns/x", Some(&id))
+        .listen("tcp", "0.0.0.0", 3000, "app")
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    assert!(message(&eval, WILDCARD_BIND, 0).contains("0.0.0.0:8081 in container web "));
+    assert!(message(&eval, WILDCARD_BIND, 1).contains("0.0.0.0:3000 in container web "));
 }
 
 #[test]

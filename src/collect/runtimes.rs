@@ -1,0 +1,360 @@
+//! Names, images and pods of containers, from the runtimes' own state on
+//! disk, never their APIs (a scanner in a DaemonSet has no socket to them,
+//! and an API can hang).
+//!
+//! A container's processes have a runtime manager among their ancestors: a
+//! containerd shim (Docker's and Kubernetes' containerd) or conmon (podman,
+//! CRI-O). The manager leads to the container's OCI bundle: a shim runs in
+//! its bundle folder (for a Kubernetes pod, one shim serves the pod and
+//! the containers' bundles are siblings of the sandbox's), conmon is told
+//! it with `-b`. The bundle's `config.json` carries the CRI annotations
+//! (pod, namespace, uid, container name, image); Docker keeps names and
+//! images in `<data root>/containers/<id>/config.v2.json`, which its
+//! bundle's mounts name, so a non-default data root is found too. Every
+//! path is opened through the manager's own `/proc/PID/cwd` or `root`, so
+//! it is the manager's view of the filesystem (a scanner in a container
+//! sees the node's), links are never followed out of it, and each file
+//! must be regular, bounded and owned by the manager's user.
+//!
+//! A container whose runtime state cannot be read is a gap, and is still
+//! listed by its id.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::model::{Container, Gap, GapKind, Pod};
+use crate::os::proc::{ProcDir, ProcRoot};
+
+/// Ancestors looked at above a container process for its manager.
+const MAX_DEPTH: usize = 8;
+/// Processes of one container tried before giving up on it.
+const PIDS_TRIED: usize = 4;
+/// Containers described in one scan; the rest are listed by id only.
+const MAX_CONTAINERS: usize = 4096;
+/// An OCI `config.json` or Docker `config.v2.json`.
+const STATE_BYTES: usize = 4 << 20;
+const SMALL: usize = 64 << 10;
+
+/// Describes each container id (`runtime://id`, or a bare id) from the
+/// processes known to run in it.
+pub fn describe(
+    root: &ProcRoot,
+    wanted: &BTreeMap<String, Vec<i32>>,
+) -> (Vec<Container>, Vec<Gap>) {
+    let mut containers = Vec::new();
+    let mut unreadable: Vec<(String, Vec<i32>)> = Vec::new();
+    for (id, pids) in wanted.iter().take(MAX_CONTAINERS) {
+        match describe_one(root, id, pids) {
+            Ok(c) => containers.push(c),
+            Err(why) => {
+                unreadable.push((why, pids.clone()));
+                containers.push(bare(id));
+            }
+        }
+    }
+    let gaps = unreadable
+        .into_iter()
+        .map(|(why, pids)| Gap {
+            kind: GapKind::ContainerStateUnreadable,
+            netns: None,
+            pids: pids.into_iter().take(16).collect(),
+            detail: why,
+        })
+        .collect();
+    (containers, gaps)
+}
+
+/// A container known only by its id.
+fn bare(id: &str) -> Container {
+    Container {
+        id: id.to_owned(),
+        runtime: id
+            .split_once("://")
+            .map_or("unknown", |(r, _)| r)
+            .to_owned(),
+        name: None,
+        image: None,
+        pod: None,
+        sandbox: false,
+        sources: vec![],
+    }
+}
+
+fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, String> {
+    let bare_id = id.rsplit("://").next().unwrap_or(id);
+    if let Some(name) = id.strip_prefix("lxc://") {
+        // LXC names its containers in the cgroup itself.
+        return Ok(Container {
+            name: Some(name.to_owned()),
+            ..bare(id)
+        });
+    }
+    let manager = pids
+        .iter()
+        .filter(|&&pid| runs_in(root, pid, id))
+        .take(PIDS_TRIED)
+        .find_map(|&pid| manager_of(root, pid))
+        .ok_or_else(|| {
+            format!(
+                "container {}: no runtime process (containerd shim, conmon) above its processes: its name, image and pod are unknown",
+                short(bare_id)
+            )
+        })?;
+    let unreadable = |what: &str, e: &dyn std::fmt::Display| {
+        format!(
+            "container {}: cannot read {what} of {} (pid {}): {e}: its name, image and pod are unknown",
+            short(bare_id),
+            manager.kind.name(),
+            manager.pid
+        )
+    };
+    let dir = root
+        .process(manager.pid)
+        .map_err(|e| unreadable("the runtime process", &e.desc()))?;
+    let (spec, spec_path) = match manager.kind {
+        Kind::Shim => {
+            let cwd = dir
+                .open_dir(c"cwd")
+                .map_err(|e| unreadable("the bundle", &e.desc()))?;
+            let name = CString::new(bare_id).map_err(|e| unreadable("the bundle", &e))?;
+            let bundle = cwd
+                .open_dir(c"..")
+                .and_then(|parent| parent.open_dir_nofollow(&name))
+                .map_err(|e| unreadable("the bundle", &e.desc()))?;
+            let bytes = owned_by(
+                bundle.read_regular(c"config.json", STATE_BYTES),
+                manager.uid,
+            )
+            .map_err(|e| unreadable("the bundle's config.json", &e))?;
+            let folder = dir
+                .readlink_owned(c"cwd")
+                .ok()
+                .map(|p| PathBuf::from(String::from_utf8_lossy(&p).into_owned()))
+                .and_then(|p| Some(p.parent()?.join(bare_id)))
+                .unwrap_or_else(|| PathBuf::from(bare_id));
+            (bytes, folder.join("config.json"))
+        }
+        Kind::Conmon => {
+            let path = manager
+                .bundle
+                .clone()
+                .ok_or_else(|| unreadable("the bundle", &"conmon was given no -b"))?
+                .join("config.json");
+            let bytes = dir
+                .open_dir(c"root")
+                .map_err(|e| e.desc().to_owned())
+                .and_then(|r| owned_by(r.read_beneath(&path, STATE_BYTES), manager.uid))
+                .map_err(|e| unreadable("the bundle's config.json", &e))?;
+            (bytes, path)
+        }
+    };
+    let spec: Value = serde_json::from_slice(&spec)
+        .map_err(|e| unreadable(&spec_path.display().to_string(), &e))?;
+    let mut container = bare(id);
+    container.sources.push(spec_path.display().to_string());
+    let annotations = &spec["annotations"];
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    if let Some(sandbox_name) = text(annotations, "io.kubernetes.cri.sandbox-name") {
+        // containerd's CRI plugin.
+        container.runtime = "containerd".into();
+        container.sandbox =
+            text(annotations, "io.kubernetes.cri.container-type").as_deref() == Some("sandbox");
+        let name = text(annotations, "io.kubernetes.cri.container-name");
+        container.pod = Some(Pod {
+            namespace: text(annotations, "io.kubernetes.cri.sandbox-namespace").unwrap_or_default(),
+            name: sandbox_name,
+            uid: text(annotations, "io.kubernetes.cri.sandbox-uid"),
+            container: name.clone(),
+        });
+        container.name = name;
+        container.image = text(annotations, "io.kubernetes.cri.image-name");
+    } else if let Some(pod_name) = text(annotations, "io.kubernetes.pod.name") {
+        // CRI-O.
+        container.runtime = "cri-o".into();
+        container.sandbox =
+            text(annotations, "io.kubernetes.cri-o.ContainerType").as_deref() == Some("sandbox");
+        let name = text(annotations, "io.kubernetes.container.name").filter(|_| !container.sandbox);
+        container.pod = Some(Pod {
+            namespace: text(annotations, "io.kubernetes.pod.namespace").unwrap_or_default(),
+            name: pod_name,
+            uid: text(annotations, "io.kubernetes.pod.uid"),
+            container: name.clone(),
+        });
+        container.name = name;
+        container.image = text(annotations, "io.kubernetes.cri-o.ImageName");
+    } else if let Some(state) = docker_state_dir(&spec, bare_id) {
+        docker(&dir, &state, manager.uid, &mut container)
+            .map_err(|e| unreadable(&state.join("config.v2.json").display().to_string(), &e))?;
+    } else if manager.kind == Kind::Conmon {
+        container.runtime = "podman".into();
+        container.name = manager.name.clone();
+        container
+            .sources
+            .push(format!("conmon (pid {}) -n", manager.pid));
+    }
+    Ok(container)
+}
+
+/// Docker's names, image and (for cri-dockerd) pod labels.
+fn docker(manager: &ProcDir, state: &Path, uid: u32, c: &mut Container) -> Result<(), String> {
+    let path = state.join("config.v2.json");
+    let bytes = manager
+        .open_dir(c"root")
+        .map_err(|e| e.desc().to_owned())
+        .and_then(|r| owned_by(r.read_beneath(&path, STATE_BYTES), uid))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    c.runtime = "docker".into();
+    c.sources.push(path.display().to_string());
+    c.name = v["Name"]
+        .as_str()
+        .map(|n| n.trim_start_matches('/').to_owned());
+    c.image = v["Config"]["Image"].as_str().map(str::to_owned);
+    let labels = &v["Config"]["Labels"];
+    let label = |k: &str| labels.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(pod) = label("io.kubernetes.pod.name") {
+        c.sandbox = label("io.kubernetes.docker.type").as_deref() == Some("podsandbox");
+        c.pod = Some(Pod {
+            namespace: label("io.kubernetes.pod.namespace").unwrap_or_default(),
+            name: pod,
+            uid: label("io.kubernetes.pod.uid"),
+            container: label("io.kubernetes.container.name").filter(|_| !c.sandbox),
+        });
+    }
+    Ok(())
+}
+
+/// The folder Docker keeps a container's state in, from the bind mounts
+/// of its bundle (`<data root>/containers/<id>/hostname`).
+fn docker_state_dir(spec: &Value, id: &str) -> Option<PathBuf> {
+    spec["mounts"].as_array()?.iter().find_map(|m| {
+        let source = Path::new(m["source"].as_str()?);
+        let folder = source.parent()?;
+        let named = folder.file_name()? == id && folder.parent()?.file_name()? == "containers";
+        (named && source.file_name()? == "hostname").then(|| folder.to_owned())
+    })
+}
+
+/// The bytes, if their file belongs to `uid` (the runtime's user): a file
+/// anybody else could have put there says nothing about the container.
+fn owned_by(read: Result<(Vec<u8>, u32), crate::os::Errno>, uid: u32) -> Result<Vec<u8>, String> {
+    match read {
+        Ok((bytes, owner)) if owner == uid => Ok(bytes),
+        Ok((_, owner)) => Err(format!(
+            "it belongs to uid {owner}, not to the runtime's uid {uid}"
+        )),
+        Err(e) => Err(e.desc().to_owned()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Shim,
+    Conmon,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Shim => "its containerd shim",
+            Kind::Conmon => "its conmon",
+        }
+    }
+}
+
+struct Manager {
+    pid: i32,
+    kind: Kind,
+    uid: u32,
+    /// conmon's `-b` and `-n`.
+    bundle: Option<PathBuf>,
+    name: Option<String>,
+}
+
+/// The runtime process above `pid`, if one is within reach.
+fn manager_of(root: &ProcRoot, pid: i32) -> Option<Manager> {
+    let mut current = pid;
+    for _ in 0..MAX_DEPTH {
+        let parent = parent_of(root, current)?;
+        if parent <= 1 {
+            return None;
+        }
+        let dir = root.process(parent).ok()?;
+        let comm = dir.read(c"comm", SMALL).ok()?;
+        let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+        let kind = if comm.starts_with(b"containerd-shim") || comm.starts_with(b"docker-containe") {
+            Some(Kind::Shim)
+        } else if comm == b"conmon" {
+            Some(Kind::Conmon)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            let uid = dir
+                .read(c"status", SMALL)
+                .ok()
+                .and_then(|s| super::holders::effective_uid(&s))?;
+            let (bundle, name) = match kind {
+                Kind::Conmon => conmon_args(&dir.read(c"cmdline", SMALL).ok()?),
+                Kind::Shim => (None, None),
+            };
+            return Some(Manager {
+                pid: parent,
+                kind,
+                uid,
+                bundle,
+                name,
+            });
+        }
+        current = parent;
+    }
+    None
+}
+
+/// `-b BUNDLE` and `-n NAME` of conmon's command line.
+fn conmon_args(cmdline: &[u8]) -> (Option<PathBuf>, Option<String>) {
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let value = |short: &str, long: &str| {
+        args.iter()
+            .position(|a| a == short || a == long)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    (
+        value("-b", "--bundle").map(PathBuf::from),
+        value("-n", "--name"),
+    )
+}
+
+/// Whether `pid`'s cgroup says it runs in container `id` (a namespace's
+/// processes may belong to several containers, or to none).
+fn runs_in(root: &ProcRoot, pid: i32, id: &str) -> bool {
+    root.process(pid)
+        .and_then(|d| d.read(c"cgroup", SMALL))
+        .ok()
+        .and_then(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            super::cgroup::systemd_path(&text).and_then(super::cgroup::container)
+        })
+        .is_some_and(|c| c == id)
+}
+
+/// The parent pid, from `/proc/PID/stat` (after the command name, which
+/// may hold spaces and parentheses).
+fn parent_of(root: &ProcRoot, pid: i32) -> Option<i32> {
+    let stat = root.process(pid).ok()?.read(c"stat", SMALL).ok()?;
+    let after = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat[after + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
+    let _state = fields.next()?;
+    std::str::from_utf8(fields.next()?).ok()?.parse().ok()
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

@@ -1,0 +1,156 @@
+//! What the container runtimes say of the containers that hold listeners or
+//! own namespaces: names, images and Kubernetes pods, read from the
+//! runtimes' own state on disk (never their APIs).
+
+use serde::{Deserialize, Serialize};
+
+/// One container, as its runtime recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// As holders and namespace hints name it: `runtime://id` (the cgroup's
+    /// id), so `holders[].container` finds it here.
+    pub id: String,
+    /// `docker`, `containerd`, `cri-o` or `podman`.
+    pub runtime: String,
+    /// The runtime's name for it (`docker run --name`, the pod's container
+    /// name for Kubernetes).
+    pub name: Option<String>,
+    /// The image it was created from, as given (`nginx:1.25`).
+    pub image: Option<String>,
+    /// Its Kubernetes pod, when a CRI runtime created it.
+    pub pod: Option<Pod>,
+    /// A pod's sandbox ("pause") container: it holds the pod's namespaces
+    /// and nothing else; the pod's application containers are named
+    /// instead of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox: bool,
+    /// The file each fact came from (a bundle's `config.json`, Docker's
+    /// `config.v2.json`, or conmon's command line).
+    pub sources: Vec<String>,
+}
+
+/// A Kubernetes pod, from the CRI annotations of the container's bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+    /// The container's name in the pod spec (none for the sandbox).
+    pub container: Option<String>,
+}
+
+impl Container {
+    /// The 12-digit short id Docker prints.
+    pub fn short_id(&self) -> &str {
+        let bare = self.id.rsplit("://").next().unwrap_or(&self.id);
+        &bare[..bare.len().min(12)]
+    }
+
+    /// Whether `want` names it, as `--netns` and policies may: its name, its
+    /// id (whole, `runtime://id`, or Docker's 12-digit short id), its image
+    /// (`nginx:1.25`, or `nginx` for any tag), or its pod
+    /// (`k8s:NAMESPACE/POD`, `k8s:NAMESPACE/POD/CONTAINER`).
+    pub fn is_named(&self, want: &str) -> bool {
+        let bare = self.id.rsplit("://").next().unwrap_or(&self.id);
+        if let Some(pod) = want.strip_prefix("k8s:") {
+            return self.pod.as_ref().is_some_and(|p| {
+                let mut parts = pod.splitn(3, '/');
+                parts.next() == Some(p.namespace.as_str())
+                    && parts.next() == Some(p.name.as_str())
+                    && parts
+                        .next()
+                        .is_none_or(|c| p.container.as_deref() == Some(c))
+            });
+        }
+        self.name.as_deref() == Some(want)
+            || want == self.id
+            || want == bare
+            || (want.len() == 12 && bare.starts_with(want))
+            || self
+                .image
+                .as_deref()
+                .is_some_and(|image| image == want || image_repository(image) == want)
+    }
+
+    /// How people name it: `k8s:NAMESPACE/POD/CONTAINER`, the runtime's
+    /// name, else the short id.
+    pub fn display_name(&self) -> String {
+        match (&self.pod, &self.name) {
+            (Some(pod), _) => match &pod.container {
+                Some(c) => format!("k8s:{}/{}/{c}", pod.namespace, pod.name),
+                None => format!("k8s:{}/{}", pod.namespace, pod.name),
+            },
+            (None, Some(name)) => name.clone(),
+            (None, None) => self.short_id().to_owned(),
+        }
+    }
+}
+
+/// An image reference without its tag or digest: `nginx:1.25` → `nginx`,
+/// `registry:5000/app:2` → `registry:5000/app`.
+fn image_repository(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web() -> Container {
+        Container {
+            id: format!("docker://{}", "ab12".repeat(16)),
+            runtime: "docker".into(),
+            name: Some("web".into()),
+            image: Some("registry:5000/shop/web:2.1".into()),
+            pod: None,
+            sandbox: false,
+            sources: vec![],
+        }
+    }
+
+    #[test]
+    fn named_by_name_id_short_id_and_image() {
+        let c = web();
+        for want in [
+            "web",
+            "ab12ab12ab12",
+            &"ab12".repeat(16),
+            &c.id.clone(),
+            "registry:5000/shop/web:2.1",
+            "registry:5000/shop/web",
+        ] {
+            assert!(c.is_named(want), "{want}");
+        }
+        for not in [
+            "we",
+            "ab12ab",
+            "registry:5000/shop",
+            "k8s:default/web",
+            "2.1",
+        ] {
+            assert!(!c.is_named(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn named_by_pod() {
+        let c = Container {
+            pod: Some(Pod {
+                namespace: "shop".into(),
+                name: "web-7d4b9c-x2k4p".into(),
+                uid: None,
+                container: Some("nginx".into()),
+            }),
+            ..web()
+        };
+        assert!(c.is_named("k8s:shop/web-7d4b9c-x2k4p"));
+        assert!(c.is_named("k8s:shop/web-7d4b9c-x2k4p/nginx"));
+        assert!(!c.is_named("k8s:shop/web-7d4b9c-x2k4p/sidecar"));
+        assert!(!c.is_named("k8s:default/web-7d4b9c-x2k4p"));
+        assert_eq!(c.display_name(), "k8s:shop/web-7d4b9c-x2k4p/nginx");
+    }
+}
