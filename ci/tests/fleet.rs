@@ -355,9 +355,9 @@ fn the_shipped_alerting_rules_check_and_pass_their_unit_tests() {
 
 /// A node: its own network namespace, PID namespace (its own PID 1) and
 /// hostname, its listeners started there, and portcullis scanning it as a
-/// node's scanner scans itself. Named namespaces of the machine running
-/// the test are unmounted in the node's mount namespace, so a node sees
-/// only itself. `own_pid_namespace: false` leaves the node without the
+/// node's scanner scans itself. Every namespace mount of the machine
+/// running the test (`ip netns`, a container engine's) is unmounted in the
+/// node's mount namespace, so a node sees only itself. `own_pid_namespace: false` leaves the node without the
 /// flag a confined scanner needs: its scan has a gap (exit 3).
 fn scan_node(name: &str, sockets: Value, own_pid_namespace: bool, out: &Path) -> i32 {
     let ns = NamedNetns::new(&unique(name));
@@ -366,7 +366,7 @@ fn scan_node(name: &str, sockets: Value, own_pid_namespace: bool, out: &Path) ->
     let script = format!(
         r#"set -e
 hostname {name}
-umount -R -l /run/netns 2>/dev/null || true
+grep ' - nsfs ' /proc/self/mountinfo | cut -d' ' -f5 | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 sleep 60 | python3 "$0" "$1" > "$2" &
 i=0
 while [ ! -s "$2" ]; do i=$((i+1)); [ $i -lt 200 ] || exit 99; sleep 0.05; done

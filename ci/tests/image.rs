@@ -14,46 +14,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::validate::*;
 use support::*;
-
-const MIRROR: &str = "http://deb.debian.org/debian";
-
-/// The rootfs, built once per cache (concurrent tests wait for it).
-fn rootfs() -> &'static Path {
-    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
-    ROOTFS.get_or_init(|| {
-        let root = repo().join("ci/.cache/rootfs-bookworm");
-        if root.join(".portcullis-complete").exists() {
-            return root;
-        }
-        let partial = repo().join("ci/.cache/rootfs-bookworm.partial");
-        let _ = std::fs::remove_dir_all(&partial);
-        let _ = std::fs::remove_dir_all(&root);
-        let out = Command::new("debootstrap")
-            .args([
-                "--variant=minbase",
-                "--include=openssh-server,nginx-light,iproute2",
-            ])
-            .args(["bookworm", partial.to_str().unwrap(), MIRROR])
-            .output()
-            .expect("debootstrap (ci/test.sh installs it)");
-        assert!(
-            out.status.success(),
-            "debootstrap failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::write(partial.join(".portcullis-complete"), "").unwrap();
-        std::fs::rename(&partial, &root).unwrap();
-        root
-    })
-}
 
 fn keep_output(name: &str, text: &str) {
     let dir = repo().join("target/e2e");
@@ -163,7 +130,7 @@ fn holders_named(report: &Value, port: u64) -> Vec<String> {
 #[test]
 fn portcullis_inside_a_debian_image_finds_sshd_and_nginx() {
     require_root();
-    let root = rootfs();
+    let root = debian_rootfs();
     std::fs::copy(static_binary(), root.join("usr/local/bin/portcullis")).unwrap();
     let out_dir = root.join("out");
     let _ = std::fs::remove_dir_all(&out_dir);
@@ -253,7 +220,7 @@ fn portcullis_inside_a_debian_image_finds_sshd_and_nginx() {
 #[test]
 fn exec_isolate_runs_nginx_from_the_image() {
     require_root();
-    let root = rootfs();
+    let root = debian_rootfs();
     let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args([
             "exec",

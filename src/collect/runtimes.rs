@@ -227,13 +227,17 @@ fn docker(manager: &ProcDir, state: &Path, uid: u32, c: &mut Container) -> Resul
 }
 
 /// The folder Docker keeps a container's state in, from the bind mounts
-/// of its bundle (`<data root>/containers/<id>/hostname`).
+/// of its bundle (`<data root>/containers/<id>/hostname`; a container on
+/// another's network mounts that one's files, in the same data root).
 fn docker_state_dir(spec: &Value, id: &str) -> Option<PathBuf> {
     spec["mounts"].as_array()?.iter().find_map(|m| {
         let source = Path::new(m["source"].as_str()?);
-        let folder = source.parent()?;
-        let named = folder.file_name()? == id && folder.parent()?.file_name()? == "containers";
-        (named && source.file_name()? == "hostname").then(|| folder.to_owned())
+        let name = source.file_name()?;
+        let containers = source.parent()?.parent()?;
+        let docker_file = ["hostname", "hosts", "resolv.conf"]
+            .iter()
+            .any(|f| name == *f);
+        (docker_file && containers.file_name()? == "containers").then(|| containers.join(id))
     })
 }
 

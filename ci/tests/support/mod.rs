@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -334,4 +335,39 @@ pub fn static_binary() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+const MIRROR: &str = "http://deb.debian.org/debian";
+
+/// A minimal Debian bookworm rootfs (debootstrap, with openssh-server,
+/// nginx-light and iproute2), built once per cache under ci/.cache
+/// (concurrent tests wait for it): the image test boots it, the container
+/// test imports it as a Docker image.
+pub fn debian_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let root = validate::repo().join("ci/.cache/rootfs-bookworm");
+        if root.join(".portcullis-complete").exists() {
+            return root;
+        }
+        let partial = validate::repo().join("ci/.cache/rootfs-bookworm.partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        let _ = std::fs::remove_dir_all(&root);
+        let out = Command::new("debootstrap")
+            .args([
+                "--variant=minbase",
+                "--include=openssh-server,nginx-light,iproute2",
+            ])
+            .args(["bookworm", partial.to_str().unwrap(), MIRROR])
+            .output()
+            .expect("debootstrap (ci/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "debootstrap failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(partial.join(".portcullis-complete"), "").unwrap();
+        std::fs::rename(&partial, &root).unwrap();
+        root
+    })
 }
