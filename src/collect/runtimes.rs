@@ -362,3 +362,141 @@ fn parent_of(root: &ProcRoot, pid: i32) -> Option<i32> {
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    // The test records a host: files and links in a temporary folder.
+    #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+    use std::os::unix::fs::{MetadataExt, symlink};
+
+    use super::*;
+
+    const SANDBOX: &str = "5d8e2f0c1b7a4c9e8f3d2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d";
+    const APP: &str = "9a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+    fn bundles() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/containers/containerd")
+    }
+
+    /// A pod's shim (pid 1990, running in the sandbox's bundle, as uid
+    /// `shim_uid`) with the pause process (2000) and nginx (2001) below it.
+    fn pod_host(tag: &str, shim_uid: u32) -> PathBuf {
+        let proc = std::env::temp_dir().join(format!("pc-runtimes-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&proc);
+        let write = |pid: u32, name: &str, text: &str| {
+            let dir = proc.join(pid.to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), text).unwrap();
+        };
+        write(1990, "comm", "containerd-shim\n");
+        write(1990, "stat", "1990 (containerd-shim) S 1 1990 1 0 -1\n");
+        let u = shim_uid;
+        write(
+            1990,
+            "status",
+            &format!("Name:\tcontainerd-shim\nUid:\t{u}\t{u}\t{u}\t{u}\n"),
+        );
+        symlink(bundles().join(SANDBOX), proc.join("1990/cwd")).unwrap();
+        symlink("/", proc.join("1990/root")).unwrap();
+        let slice =
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod6f0c1a2b.slice";
+        for (pid, comm, id) in [(2000, "pause", SANDBOX), (2001, "nginx", APP)] {
+            write(
+                pid,
+                "stat",
+                &format!("{pid} ({comm}) S 1990 {pid} 1 0 -1\n"),
+            );
+            write(
+                pid,
+                "cgroup",
+                &format!("0::{slice}/cri-containerd-{id}.scope\n"),
+            );
+        }
+        proc
+    }
+
+    fn wanted() -> BTreeMap<String, Vec<i32>> {
+        BTreeMap::from([
+            (format!("containerd://{SANDBOX}"), vec![2000]),
+            (format!("containerd://{APP}"), vec![2001]),
+        ])
+    }
+
+    fn owner() -> u32 {
+        std::fs::metadata(bundles().join(APP).join("config.json"))
+            .unwrap()
+            .uid()
+    }
+
+    #[test]
+    fn a_pods_containers_are_read_from_their_cri_bundles() {
+        let proc = pod_host("cri", owner());
+        let root = ProcRoot::fixture(&proc).unwrap();
+        let (containers, gaps) = describe(&root, &wanted());
+        assert!(gaps.is_empty(), "{gaps:?}");
+        let pod = |container: Option<&str>| Pod {
+            namespace: "shop".into(),
+            name: "web-7d4b9c-x2k4p".into(),
+            uid: Some("6f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+            container: container.map(str::to_owned),
+        };
+        let app = containers.iter().find(|c| c.id.ends_with(APP)).unwrap();
+        assert_eq!(app.runtime, "containerd");
+        assert_eq!(app.name.as_deref(), Some("nginx"));
+        assert_eq!(app.image.as_deref(), Some("docker.io/library/nginx:1.25"));
+        assert_eq!(app.pod, Some(pod(Some("nginx"))));
+        assert!(!app.sandbox);
+        assert_eq!(
+            app.sources,
+            [bundles()
+                .join(APP)
+                .join("config.json")
+                .display()
+                .to_string()]
+        );
+        let sandbox = containers.iter().find(|c| c.id.ends_with(SANDBOX)).unwrap();
+        assert!(sandbox.sandbox);
+        assert_eq!(sandbox.pod, Some(pod(None)));
+        assert_eq!(sandbox.display_name(), "k8s:shop/web-7d4b9c-x2k4p");
+        let _ = std::fs::remove_dir_all(&proc);
+    }
+
+    /// A bundle that is not the runtime's user's says nothing about the
+    /// container: it is known by its id only, and the scan says why.
+    #[test]
+    fn state_owned_by_someone_else_is_a_gap() {
+        let proc = pod_host("owner", owner() + 1);
+        let root = ProcRoot::fixture(&proc).unwrap();
+        let (containers, gaps) = describe(&root, &wanted());
+        assert!(
+            containers
+                .iter()
+                .all(|c| c.name.is_none() && c.pod.is_none())
+        );
+        assert_eq!(gaps.len(), 2);
+        assert!(
+            gaps.iter()
+                .all(|g| g.kind == GapKind::ContainerStateUnreadable)
+        );
+        assert!(
+            gaps[0].detail.contains("belongs to uid"),
+            "{}",
+            gaps[0].detail
+        );
+        let _ = std::fs::remove_dir_all(&proc);
+    }
+
+    #[test]
+    fn conmon_names_its_bundle_and_container() {
+        let args = b"/usr/bin/conmon\0--api-version\x001\0-c\0abc\0-n\0web\0-b\0/var/lib/containers/storage/overlay-containers/abc/userdata\0";
+        let (bundle, name) = conmon_args(args);
+        assert_eq!(
+            bundle,
+            Some(PathBuf::from(
+                "/var/lib/containers/storage/overlay-containers/abc/userdata"
+            ))
+        );
+        assert_eq!(name.as_deref(), Some("web"));
+    }
+}
