@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::model::{Inventory, Listener};
+use crate::model::{Inventory, Listener, Netns};
 
 use portcullis_shared::identity;
 pub use portcullis_shared::{Identity, netns_label};
@@ -14,10 +14,11 @@ pub use portcullis_shared::{Identity, netns_label};
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
     let ns = inv.namespace(l.netns);
     let holder = l.holders.first();
+    let owners = ns.map(|n| owners_of(inv, n)).unwrap_or_default();
     identity::identity(
         ns.is_some_and(|n| n.is_host),
         ns.map_or(&[][..], |n| &n.names),
-        ns.map_or(&[][..], |n| &n.hints.containers),
+        &owners,
         l.protocol.as_str(),
         l.scope.as_str(),
         &l.address,
@@ -29,6 +30,34 @@ pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
             .as_deref(),
         holder.and_then(|h| h.process.unit.as_deref()),
     )
+}
+
+/// The stable names of the containers owning `ns`, from what their
+/// runtimes said (`portcullis_shared::owner_labels`).
+pub fn owners_of(inv: &Inventory, ns: &Netns) -> Vec<String> {
+    let owners: Vec<portcullis_shared::Owner> = ns
+        .hints
+        .containers
+        .iter()
+        .map(|id| {
+            let c = inv.container(id);
+            portcullis_shared::Owner {
+                id,
+                name: c.and_then(|c| c.name.as_deref()),
+                pod: c
+                    .and_then(|c| c.pod.as_ref())
+                    .map(|p| (p.namespace.as_str(), p.name.as_str())),
+                sandbox: c.is_some_and(|c| c.sandbox),
+            }
+        })
+        .collect();
+    portcullis_shared::owner_labels(&owners)
+}
+
+/// A namespace's stable label (`host`, `k8s:shop/web`, `container:web`,
+/// `netns:blue`, `anonymous`).
+pub fn label_of(inv: &Inventory, ns: &Netns) -> String {
+    netns_label(ns.is_host, &ns.names, &owners_of(inv, ns))
 }
 
 /// Every listener's identity, sorted.

@@ -33,16 +33,17 @@ struct Engine {
 }
 
 impl Engine {
-    fn start() -> Engine {
+    /// `tag`: this engine's among the test's (they may run at once).
+    fn start(tag: &str) -> Engine {
         let dockerd = Path::new("/usr/sbin/dockerd");
         assert!(
             dockerd.exists(),
             "{}: install Debian's docker.io (ci/test.sh does)",
             dockerd.display()
         );
-        let netns = NamedNetns::new(&unique("dk"));
+        let netns = NamedNetns::new(&unique(tag));
         // Short: containerd's socket path must fit in a sockaddr_un.
-        let dir = std::env::temp_dir().join(unique("dk"));
+        let dir = std::env::temp_dir().join(unique(tag));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         // nsenter, not `ip netns exec`: that one remounts /sys, hiding the
@@ -188,7 +189,7 @@ const NGINX: [&str; 3] = ["nginx", "-g", "daemon off;"];
 #[test]
 fn containers_are_named_by_their_runtime() {
     require_root();
-    let engine = Engine::start();
+    let engine = Engine::start("dk");
     engine.import_image();
     // Names of this run's own: another engine on the machine may have a
     // `web` too.
@@ -405,4 +406,121 @@ fn containers_are_named_by_their_runtime() {
     );
     let seen: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(container(&seen, &id(&web)), container(&inv, &id(&web)));
+}
+
+/// The findings' fingerprints of a scan of `netns` (`--category pool`).
+fn fingerprints(netns: &str, dir: &Path, tag: &str) -> std::collections::BTreeSet<String> {
+    let sarif = dir.join(format!("{tag}.sarif"));
+    let out = portcullis(&[
+        "scan",
+        "--netns",
+        netns,
+        "--category",
+        "pool",
+        "--format",
+        "summary",
+        "--sarif",
+        sarif.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let run = log["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["automationDetails"]["id"] == "portcullis/pool/")
+        .expect("a findings run");
+    let set: std::collections::BTreeSet<String> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["portcullis/v1"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(!set.is_empty());
+    set
+}
+
+/// Waits until nginx listens in container `name`'s namespace.
+fn nginx_up(engine: &Engine, name: &str) {
+    let pid = engine.inspect(name)["State"]["Pid"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ss(Some(&netns_path(pid)))
+        .is_none_or(|rows| rows.iter().all(|(_, l)| !l.ends_with(":80")))
+    {
+        assert!(Instant::now() < deadline, "nginx did not start in {name}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A container removed and made again with the same name and image, and
+/// the same container on a second node (another engine, another data
+/// root): a new id and a new namespace each time, one identity. The
+/// baseline stays clean and the code-scanning fingerprints are the same.
+#[test]
+fn a_recreated_container_and_a_second_node_keep_its_identity() {
+    require_root();
+    let name = format!("{}-web", unique("id"));
+    let dir = scratch("ident");
+    let first = {
+        let engine = Engine::start("da");
+        engine.import_image();
+        let run = || {
+            engine.must(&[&["run", "-d", "--name", &name, IMAGE][..], &NGINX].concat());
+            nginx_up(&engine, &name);
+        };
+        run();
+        let baseline = dir.join("baseline.json");
+        let out = portcullis(&[
+            "baseline",
+            "--netns",
+            &name,
+            "--output",
+            baseline.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let recorded: Value = serde_json::from_slice(&std::fs::read(&baseline).unwrap()).unwrap();
+        assert!(
+            recorded["listeners"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["netns"] == format!("container:{name}")),
+            "{recorded:#}"
+        );
+        let first = fingerprints(&name, &dir, "first");
+        let old_id = engine.inspect(&name)["Id"].clone();
+        engine.must(&["rm", "-f", &name]);
+        run();
+        assert_ne!(engine.inspect(&name)["Id"], old_id, "a new container");
+        let out = portcullis(&[
+            "scan",
+            "--netns",
+            &name,
+            "--format",
+            "json",
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let drift: Vec<&Value> = report["evaluation"]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["rule"] == "baseline-drift" && v["outcome"] == "fail")
+            .collect();
+        assert!(drift.is_empty(), "{drift:#?}");
+        assert_eq!(fingerprints(&name, &dir, "recreated"), first);
+        first
+    };
+    let engine = Engine::start("db");
+    engine.import_image();
+    engine.must(&[&["run", "-d", "--name", &name, IMAGE][..], &NGINX].concat());
+    nginx_up(&engine, &name);
+    assert_eq!(fingerprints(&name, &dir, "second-node"), first);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,10 +10,11 @@ use sha2::{Digest, Sha256};
 use crate::model::{Inventory, Listener, NetnsId};
 
 /// The namespace's stable name, as the baseline identity gives it
-/// (`host`, `container:<id>`, `netns:<name>`, `anonymous`).
+/// (`host`, `k8s:NAMESPACE/WORKLOAD`, `container:NAME` or `container:ID`,
+/// `netns:<name>`, `anonymous`).
 pub fn netns_label(inv: &Inventory, id: NetnsId) -> String {
     match inv.namespace(id) {
-        Some(ns) => crate::baseline::netns_label(ns.is_host, &ns.names, &ns.hints.containers),
+        Some(ns) => crate::baseline::label_of(inv, ns),
         None => "anonymous".into(),
     }
 }

@@ -103,7 +103,7 @@ fn inventory_series(file: &mut Exposition, report: &Report, inv: &Inventory) {
     }
     let mut namespaces: BTreeMap<&str, usize> = NETNS_KINDS.iter().map(|k| (*k, 0)).collect();
     for ns in &inv.namespaces {
-        let label = crate::baseline::netns_label(ns.is_host, &ns.names, &ns.hints.containers);
+        let label = crate::baseline::label_of(inv, ns);
         *namespaces.entry(netns_kind(&label)).or_default() += 1;
     }
     let family = file.family(
@@ -250,7 +250,7 @@ fn violation_labels(
 fn netns_kind(label: &str) -> &'static str {
     if label == "host" {
         "host"
-    } else if label.starts_with("container:") {
+    } else if label.starts_with("container:") || label.starts_with("k8s:") {
         "container"
     } else if label.starts_with("netns:") {
         "named"
@@ -327,6 +327,7 @@ mod tests {
     fn namespace_kinds_follow_the_stable_label() {
         assert_eq!(netns_kind("host"), "host");
         assert_eq!(netns_kind("container:abc"), "container");
+        assert_eq!(netns_kind("k8s:shop/web"), "container");
         assert_eq!(netns_kind("netns:web"), "named");
         assert_eq!(netns_kind("anonymous"), "anonymous");
     }

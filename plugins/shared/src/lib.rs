@@ -7,4 +7,4 @@ pub mod identity;
 pub mod ports;
 pub mod vocabulary;
 
-pub use identity::{Identity, identity, netns_label};
+pub use identity::{Identity, Owner, identity, netns_label, owner_labels, pod_workload};

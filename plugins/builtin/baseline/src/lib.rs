@@ -67,6 +67,27 @@ impl Plugin for BaselinePlugin {
 #[cfg(target_arch = "wasm32")]
 portcullis_sdk::export_plugin!(BaselinePlugin);
 
+/// The stable names of the containers owning `ns`, as the host computes
+/// them (`portcullis_shared::owner_labels`).
+fn owners_of(inv: &Inventory, ns: &portcullis_sdk::Netns) -> Vec<String> {
+    let owners: Vec<portcullis_sdk::shared::Owner> = ns
+        .containers
+        .iter()
+        .map(|id| {
+            let c = inv.container(id);
+            portcullis_sdk::shared::Owner {
+                id,
+                name: c.and_then(|c| c.name.as_deref()),
+                pod: c
+                    .and_then(|c| c.pod.as_ref())
+                    .map(|p| (p.namespace.as_str(), p.name.as_str())),
+                sandbox: c.is_some_and(|c| c.sandbox),
+            }
+        })
+        .collect();
+    portcullis_sdk::shared::owner_labels(&owners)
+}
+
 /// The identity of a listener in a plugin's inventory.
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
     let ns = inv.namespaces.iter().find(|n| n.inode == l.netns);
@@ -74,7 +95,7 @@ pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
     identity(
         ns.is_some_and(|n| n.is_host),
         ns.map_or(&[][..], |n| &n.names),
-        ns.map_or(&[][..], |n| &n.containers),
+        &ns.map(|n| owners_of(inv, n)).unwrap_or_default(),
         if l.protocol == Protocol::Tcp {
             "tcp"
         } else {
@@ -104,7 +125,7 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory, scanned_only: bool
     let scanned: Vec<String> = inv
         .namespaces
         .iter()
-        .map(|n| portcullis_sdk::shared::netns_label(n.is_host, &n.names, &n.containers))
+        .map(|n| portcullis_sdk::shared::netns_label(n.is_host, &n.names, &owners_of(inv, n)))
         .collect();
     // Multisets: an image may have two listeners with one identity.
     let mut remaining: BTreeMap<&Identity, usize> = BTreeMap::new();

@@ -109,3 +109,23 @@ fn a_selected_scan_compares_only_the_namespaces_it_scanned() {
         "a whole-host scan misses both: {everything:?}"
     );
 }
+
+/// A container recreated with the same name (a new id, a new namespace) is
+/// the same workload: the baseline stays clean. One of another name is not.
+#[test]
+fn a_recreated_container_keeps_its_identity() {
+    let run = |id: &str, name: &str, inode: u64| {
+        Host::new()
+            .container(id, name, "nginx:1.25")
+            .in_netns(inode, &format!("/var/run/docker/netns/{inode:x}"), Some(id))
+            .listen("tcp", "0.0.0.0", 80, "nginx")
+            .build()
+    };
+    let first = run(&format!("docker://{}", "a".repeat(64)), "web", 4026532001);
+    let base = record(&first);
+    assert_eq!(base.listeners[0].netns, "container:web");
+    let again = run(&format!("docker://{}", "b".repeat(64)), "web", 4026532999);
+    assert!(failure_messages(&evaluate(Some(&base), &again, false)).is_empty());
+    let other = run(&format!("docker://{}", "c".repeat(64)), "api", 4026532999);
+    assert_eq!(failure_messages(&evaluate(Some(&base), &other, false)).len(), 2);
+}
