@@ -84,6 +84,8 @@ impl Engine {
                 self.dir.join("docker.sock").display()
             ))
             .args(args)
+            // The classic builder: the examples need no BuildKit.
+            .env("DOCKER_BUILDKIT", "0")
             .output()
             .unwrap()
     }
@@ -522,5 +524,139 @@ fn a_recreated_container_and_a_second_node_keep_its_identity() {
     engine.must(&[&["run", "-d", "--name", &name, IMAGE][..], &NGINX].concat());
     nginx_up(&engine, &name);
     assert_eq!(fingerprints(&name, &dir, "second-node"), first);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A build context: an example's folder with the static binary beside its
+/// Dockerfile, as its comments tell users to put the release binary.
+fn context(example: &str, dir: &Path) -> PathBuf {
+    let ctx = dir.join(example.replace('/', "-"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    for entry in std::fs::read_dir(validate::repo().join("ci/examples").join(example)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, ctx.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(static_binary(), ctx.join("portcullis")).unwrap();
+    ctx
+}
+
+/// The Docker example, built as its comments say (classic builder, no
+/// network: its base comes from the debootstrap rootfs) and run: it passes
+/// the image it ships, writes valid reports, and still fails an image that
+/// opens one port more. The DaemonSet's scanner image builds and scans.
+#[test]
+fn the_docker_examples_build_and_judge_their_images() {
+    require_root();
+    let engine = Engine::start("dx");
+    engine.import_image();
+    engine.must(&["tag", IMAGE, "debian:bookworm-slim"]);
+    let dir = scratch("dx");
+    let ctx = context("docker", &dir);
+    let ctx = ctx.to_str().unwrap();
+    engine.must(&[
+        "build",
+        "--network",
+        "none",
+        "--target",
+        "portcullis-test",
+        "-t",
+        "web:ports",
+        ctx,
+    ]);
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let volume = format!("{}:/out", out_dir.display());
+    let run = |extra: &[&str]| {
+        let fixed = ["run", "--rm", "--network", "none", "--user", "0"];
+        let caps = ["--cap-add", "SYS_PTRACE", "-v", &volume];
+        engine.docker(&[&fixed[..], &caps, extra].concat())
+    };
+    let out = run(&["web:ports", "--format", "summary"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert!(
+        said.starts_with("portcullis: PASS (exit 0) 2 listeners"),
+        "{said}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("portcullis.json")).unwrap()).unwrap();
+    let mut binds: Vec<String> = report["inventory"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{}:{}", l["address"].as_str().unwrap(), l["port"]))
+        .collect();
+    binds.sort();
+    // nginx listens on both families, its IPv6 socket v6-only.
+    assert_eq!(binds, ["0.0.0.0:80", ":::80"]);
+    validate::validate_sarif(&out_dir.join("portcullis.sarif"));
+    validate::validate_junit(&out_dir.join("portcullis.xml"));
+
+    // One port more than the image is for: the same gate fails it.
+    let more = "printf 'server { listen 8081; }\\n' > /etc/nginx/conf.d/more.conf \
+                && exec nginx -g 'daemon off;'";
+    let out = run(&[
+        "--entrypoint",
+        "/usr/local/bin/portcullis",
+        "web:ports",
+        "exec",
+        "--own-pid-namespace",
+        "--settle",
+        "2s",
+        "--policy",
+        "/etc/portcullis.toml",
+        "--format",
+        "summary",
+        "--",
+        "sh",
+        "-c",
+        more,
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}{}", stderr(&out));
+    assert!(
+        said.starts_with("portcullis: FAIL (exit 1) 3 listeners"),
+        "{said}"
+    );
+
+    // The DaemonSet's scanner image, on the suite's base, scanning as the
+    // DaemonSet does (host PIDs, its capabilities, a read-only root).
+    let scanner = context("kubernetes", &dir);
+    let base = format!("BASE={IMAGE}");
+    engine.must(&[
+        "build",
+        "--network",
+        "none",
+        "--build-arg",
+        &base,
+        "-t",
+        "scanner",
+        scanner.to_str().unwrap(),
+    ]);
+    let web = format!("{}-web", unique("dx"));
+    engine.must(&[&["run", "-d", "--name", &web, IMAGE][..], &NGINX].concat());
+    nginx_up(&engine, &web);
+    let said = engine.must(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--cap-add",
+        "SYS_PTRACE",
+        "--cap-add",
+        "DAC_READ_SEARCH",
+        "--read-only",
+        "scanner",
+        "list",
+        "--format",
+        "summary",
+        "--netns",
+        &web,
+    ]);
+    assert_eq!(said, "portcullis: 2 listeners in 1 namespace");
     let _ = std::fs::remove_dir_all(&dir);
 }

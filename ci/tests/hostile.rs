@@ -19,7 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{portcullis, require_root, scratch, stderr, unique};
+use support::{FORGET_NAMESPACE_MOUNTS, portcullis, require_root, scratch, stderr, unique};
 
 /// Runs `cmd` in a process group of its own, killed if it outlives `limit`:
 /// a scan that hangs fails the test instead of hanging it.
@@ -62,7 +62,9 @@ fn private_world(dir: &Path, script: &str) -> Output {
         "sh",
         "-ec",
     ])
-    .arg(format!("ip link set lo up\n{script}"))
+    .arg(format!(
+        "{FORGET_NAMESPACE_MOUNTS}ip link set lo up\n{script}"
+    ))
     .current_dir(dir)
     .env("PORTCULLIS", env!("CARGO_BIN_EXE_portcullis"))
     .env("HIDE", hide_binary())

@@ -23,7 +23,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{require_root, scratch, stderr};
+use support::{FORGET_NAMESPACE_MOUNTS, require_root, scratch, stderr};
 
 struct Block {
     info: String,
@@ -162,7 +162,9 @@ fn every_shell_block_runs() {
                 "sh",
                 "-ec",
             ])
-            .arg(format!("ip link set lo up\n{script}"))
+            .arg(format!(
+                "{FORGET_NAMESPACE_MOUNTS}ip link set lo up\n{script}"
+            ))
             .current_dir(&dir)
             .env(
                 "PATH",

@@ -106,7 +106,7 @@ fn summary_line(merged: &Merged) -> String {
         ExitStatus::Error => "ERROR",
         ExitStatus::Incomplete => "INCOMPLETE",
     };
-    let of = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let of = report::plural;
     let incomplete = s.nodes.iter().filter(|n| !n.complete).count();
     format!(
         "portcullis merge: {word} (exit {}) {} in {}: {}, {}{}{}",

@@ -56,9 +56,9 @@ fn list(args: &ListArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
         Format::Json => report::json::write(&inventory, out),
         Format::Summary => writeln!(
             out,
-            "portcullis: {} listeners in {} namespaces{}",
-            inventory.listeners.len(),
-            inventory.namespaces.len(),
+            "portcullis: {} in {}{}",
+            report::plural(inventory.listeners.len(), "listener", "listeners"),
+            report::plural(inventory.namespaces.len(), "namespace", "namespaces"),
             if inventory.is_complete() {
                 ""
             } else {

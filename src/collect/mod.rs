@@ -184,7 +184,14 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
             &mut pins,
         );
     }
-    let mut inventory = assemble(&host, walk, discovery, ids, scans);
+    let mut inventory = assemble(
+        &host,
+        walk,
+        discovery,
+        ids,
+        scans,
+        request.own_pid_namespace,
+    );
     inventory.only_selected = !request.selectors.is_empty();
     drop(pins);
     if !request.selectors.is_empty() && inventory.listeners.iter().all(|l| !l.owner_unknown()) {
@@ -400,12 +407,15 @@ fn scan_one(
     }))
 }
 
+/// `confined`: `--own-pid-namespace`, so containers' runtimes are out of
+/// sight by choice (a container scanning itself).
 fn assemble(
     host: &Host,
     walk: ProcWalk,
     mut discovery: Discovery,
     ids: Vec<NetnsId>,
     scans: Vec<Option<NetnsScan>>,
+    confined: bool,
 ) -> Inventory {
     let mut attribution = Attribution::new(host, &walk);
     let mut namespaces = Vec::new();
@@ -456,8 +466,11 @@ fn assemble(
                 b.inode,
             ))
     });
-    let (containers, container_gaps) =
-        runtimes::describe(&host.proc, &containers_of(&namespaces, &listeners));
+    let (containers, container_gaps) = runtimes::describe(
+        &host.proc,
+        &containers_of(&namespaces, &listeners),
+        confined,
+    );
     gaps.extend(container_gaps);
     Inventory {
         schema_version: SCHEMA_VERSION,
@@ -494,7 +507,7 @@ fn containers_by_netns(
             .into_iter()
             .map(|c| (c, candidate.pids.iter().take(64).copied().collect()))
             .collect();
-        let (containers, _) = runtimes::describe(root, &wanted);
+        let (containers, _) = runtimes::describe(root, &wanted, true);
         out.extend(containers.into_iter().map(|c| (id, c)));
     }
     out

@@ -39,17 +39,21 @@ const STATE_BYTES: usize = 4 << 20;
 const SMALL: usize = 64 << 10;
 
 /// Describes each container id (`runtime://id`, or a bare id) from the
-/// processes known to run in it.
+/// processes known to run in it. `confined`: the scan sees only its own
+/// PID namespace on purpose (a container judging itself), so a container
+/// with no runtime process in sight is no gap.
 pub fn describe(
     root: &ProcRoot,
     wanted: &BTreeMap<String, Vec<i32>>,
+    confined: bool,
 ) -> (Vec<Container>, Vec<Gap>) {
     let mut containers = Vec::new();
     let mut unreadable: Vec<(String, Vec<i32>)> = Vec::new();
     for (id, pids) in wanted.iter().take(MAX_CONTAINERS) {
         match describe_one(root, id, pids) {
             Ok(c) => containers.push(c),
-            Err(why) => {
+            Err(Unknown::NoManager(_)) if confined => containers.push(bare(id)),
+            Err(Unknown::NoManager(why) | Unknown::Unreadable(why)) => {
                 unreadable.push((why, pids.clone()));
                 containers.push(bare(id));
             }
@@ -83,7 +87,15 @@ fn bare(id: &str) -> Container {
     }
 }
 
-fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, String> {
+/// Why a container is known by its id only.
+enum Unknown {
+    /// No runtime process above its processes.
+    NoManager(String),
+    /// Its runtime's state could not be read.
+    Unreadable(String),
+}
+
+fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, Unknown> {
     let bare_id = id.rsplit("://").next().unwrap_or(id);
     if let Some(name) = id.strip_prefix("lxc://") {
         // LXC names its containers in the cgroup itself.
@@ -98,18 +110,18 @@ fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, St
         .take(PIDS_TRIED)
         .find_map(|&pid| manager_of(root, pid))
         .ok_or_else(|| {
-            format!(
+            Unknown::NoManager(format!(
                 "container {}: no runtime process (containerd shim, conmon) above its processes: its name, image and pod are unknown",
                 short(bare_id)
-            )
+            ))
         })?;
     let unreadable = |what: &str, e: &dyn std::fmt::Display| {
-        format!(
+        Unknown::Unreadable(format!(
             "container {}: cannot read {what} of {} (pid {}): {e}: its name, image and pod are unknown",
             short(bare_id),
             manager.kind.name(),
             manager.pid
-        )
+        ))
     };
     let dir = root
         .process(manager.pid)
@@ -433,7 +445,7 @@ mod tests {
     fn a_pods_containers_are_read_from_their_cri_bundles() {
         let proc = pod_host("cri", owner());
         let root = ProcRoot::fixture(&proc).unwrap();
-        let (containers, gaps) = describe(&root, &wanted());
+        let (containers, gaps) = describe(&root, &wanted(), false);
         assert!(gaps.is_empty(), "{gaps:?}");
         let pod = |container: Option<&str>| Pod {
             namespace: "shop".into(),
@@ -468,7 +480,7 @@ mod tests {
     fn state_owned_by_someone_else_is_a_gap() {
         let proc = pod_host("owner", owner() + 1);
         let root = ProcRoot::fixture(&proc).unwrap();
-        let (containers, gaps) = describe(&root, &wanted());
+        let (containers, gaps) = describe(&root, &wanted(), false);
         assert!(
             containers
                 .iter()

@@ -116,7 +116,7 @@ fn incomplete_mark(inv: &Inventory, eval: &Evaluation) -> &'static str {
 fn counts(inv: &Inventory, eval: &Evaluation) -> String {
     let count = |o: Outcome| eval.verdicts.iter().filter(|v| v.outcome == o).count();
     let enabled = eval.rules.iter().filter(|r| r.enabled).count();
-    let of = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let of = super::plural;
     format!(
         "{} in {}, {}: {} failed, {} allowed, {} passed, {} skipped",
         of(inv.listeners.len(), "listener", "listeners"),

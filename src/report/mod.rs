@@ -225,6 +225,11 @@ pub struct PathError {
     pub source: crate::os::fs::FileError,
 }
 
+/// `1 listener`, `2 listeners`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `text` with every byte but ASCII letters, digits and `keep` as `%XX`.
 pub(crate) fn percent_encode(text: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());

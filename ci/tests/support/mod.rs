@@ -15,6 +15,14 @@ use serde_json::Value;
 
 pub mod validate;
 
+/// Shell lines that unmount every namespace file mounted in the current
+/// mount namespace (`ip netns`'s, a container engine's). A private world
+/// made with `unshare --mount` starts with a copy of the machine's mounts,
+/// and would otherwise see the machine's namespaces (another test's
+/// containers, say) as its own.
+pub const FORGET_NAMESPACE_MOUNTS: &str = "grep ' - nsfs ' /proc/self/mountinfo | cut -d' ' -f5 \
+     | while read -r m; do umount -l \"$m\" 2>/dev/null || true; done\n";
+
 /// Fails (never skips) when not root: CI runs as root, and a skipped
 /// namespace test would pass without proving anything.
 pub fn require_root() {
