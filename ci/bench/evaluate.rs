@@ -99,6 +99,7 @@ fn inventory(listeners: usize) -> Inventory {
                     },
                 }],
                 owner_unknown_reason: None,
+                forwards_to: None,
             }
         })
         .collect();

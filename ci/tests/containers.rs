@@ -356,6 +356,42 @@ fn containers_are_named_by_their_runtime() {
         "{table}"
     );
 
+    // The published port: docker-proxy's listener on dockerd's side says
+    // where it forwards, to the container's address (docker inspect's)
+    // and its namespace, when both namespaces are scanned.
+    let both = scan_json(&["--netns", &engine.netns.name, "--netns", &web_name]);
+    let proxy = both["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["address"] == "0.0.0.0" && l["port"] == 8080)
+        .expect("docker-proxy's listener");
+    assert_eq!(
+        proxy["forwards_to"],
+        serde_json::json!({
+            "address": web["NetworkSettings"]["IPAddress"],
+            "port": 80,
+            "netns": {"dev": inv["namespaces"][0]["dev"], "inode": ns},
+            "container": format!("docker://{}", id(&web)),
+        })
+    );
+    let out = portcullis(&[
+        "scan",
+        "--netns",
+        &engine.netns.name,
+        "--netns",
+        &web_name,
+        "--policy",
+        empty,
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&format!(
+            "publishing container {web_name} ({IMAGE}) port 80"
+        )),
+        "{table}"
+    );
+
     // An allowlist entry by image (without its tag) accepts what
     // containers of that image do.
     let policy = engine.dir.join("policy.toml");

@@ -158,8 +158,12 @@ fn add_mount(d: &mut Discovery, root: &ProcRoot, pid: Option<i32>, mount: NetnsM
             c.paths.insert(point.clone());
             c.open_paths.push(point.into());
         }
-        // Another mount namespace's path, reached through that process's root.
+        // Another mount namespace's path, reached through that process's
+        // root: an `ip netns` mount there is named as in our own.
         Some(pid) => {
+            if let Some(name) = mount.ip_netns_name() {
+                c.ip_names.insert(name);
+            }
             let path = format!("{}{point}", root.path(&format!("{pid}/root")).display());
             c.open_paths.push(path.clone().into());
             c.foreign_mounts.entry(point).or_default().push(path);

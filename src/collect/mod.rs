@@ -21,6 +21,7 @@ mod hostinfo;
 mod ifaces;
 mod mounts;
 mod procwalk;
+mod published;
 mod runtimes;
 mod select;
 mod sockdiag;
@@ -466,6 +467,7 @@ fn assemble(
                 b.inode,
             ))
     });
+    published::link(&mut listeners, &namespaces);
     let (containers, container_gaps) = runtimes::describe(
         &host.proc,
         &containers_of(&namespaces, &listeners),
@@ -647,6 +649,7 @@ impl<'w> Attribution<'w> {
             inode: raw.inode,
             uid: raw.uid,
             owner_unknown_reason: holders.is_empty().then(|| self.unknown_reason(raw.inode)),
+            forwards_to: None,
             holders,
         }
     }

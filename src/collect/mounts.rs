@@ -18,12 +18,14 @@ pub struct NetnsMount {
 }
 
 impl NetnsMount {
-    /// The `ip netns` name, for mounts directly under `/run/netns` or `/var/run/netns`.
+    /// The `ip netns` name, for mounts directly under `/run/netns` or
+    /// `/var/run/netns`, wherever the host's root is: `/host/run/netns/X`
+    /// when a scanner mounts it at `/host`, a mount point of another mount
+    /// namespace as that one sees it. So one host's namespaces have one
+    /// name however the scanner sees them.
     pub fn ip_netns_name(&self) -> Option<String> {
         let parent = self.mount_point.parent()?;
-        if parent == std::path::Path::new("/run/netns")
-            || parent == std::path::Path::new("/var/run/netns")
-        {
+        if parent.ends_with("run/netns") {
             Some(self.mount_point.file_name()?.to_string_lossy().into_owned())
         } else {
             None
@@ -129,6 +131,26 @@ mod tests {
         assert_eq!(mounts[1].mount_point, PathBuf::from("/tmp/pinned ns"));
         assert_eq!(mounts[1].ip_netns_name(), None);
         assert_eq!(mounts[2].ip_netns_name().as_deref(), Some("blue"));
+    }
+
+    /// A scanner that mounts the host's root at `/host` sees `ip netns`
+    /// mounts there: the same names.
+    #[test]
+    fn ip_netns_names_do_not_depend_on_where_the_root_is() {
+        let mount = |path: &str| NetnsMount {
+            ns: NetnsId { dev: 4, inode: 1 },
+            mount_point: path.into(),
+        };
+        assert_eq!(
+            mount("/host/run/netns/blue").ip_netns_name().as_deref(),
+            Some("blue")
+        );
+        assert_eq!(
+            mount("/host/var/run/netns/blue").ip_netns_name().as_deref(),
+            Some("blue")
+        );
+        assert_eq!(mount("/run/docker/netns/ab").ip_netns_name(), None);
+        assert_eq!(mount("/srv/netns/blue").ip_netns_name(), None);
     }
 
     #[test]

@@ -59,6 +59,22 @@ pub struct Listener {
     pub holders: Vec<Holder>,
     /// Why no holder could be found; set exactly when `holders` is empty.
     pub owner_unknown_reason: Option<String>,
+    /// A port a container engine publishes through its userland proxy
+    /// (`docker-proxy`): where the proxy forwards it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwards_to: Option<Forward>,
+}
+
+/// Where a publishing proxy sends what reaches its listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    /// The container's address and port, from the proxy's arguments.
+    pub address: String,
+    pub port: u16,
+    /// The namespace that has the address, when one scanned has it.
+    pub netns: Option<super::NetnsId>,
+    /// That namespace's container (`runtime://id`), when it is one's.
+    pub container: Option<String>,
 }
 
 impl Listener {

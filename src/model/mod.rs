@@ -25,7 +25,7 @@ pub use finding::{
 pub use gap::{Gap, GapKind};
 pub use inventory::{HostFacts, Inventory, SCHEMA_VERSION};
 pub use limits::Limits;
-pub use listener::{Family, Holder, Listener, ProcessDetails, Protocol};
+pub use listener::{Family, Forward, Holder, Listener, ProcessDetails, Protocol};
 pub use netns::{Interface, Netns, NetnsHints, NetnsId, NetnsSource};
 pub use scope::Scope;
 pub use text::{ByteText, bounded};

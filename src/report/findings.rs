@@ -204,8 +204,19 @@ fn describe(inv: &Inventory, l: &Listener) -> String {
         [one] if ns != "host" => format!("container {one}"),
         _ => format!("{ns}, container {}", held_by.join(", ")),
     };
+    // A publishing proxy's listener is the container's port, on the host.
+    let forwards = match &l.forwards_to {
+        Some(f) => {
+            let to = f.container.as_deref().map_or_else(
+                || f.address.clone(),
+                |c| format!("container {}", inv.container_label(c)),
+            );
+            format!(", publishing {to} port {}", f.port)
+        }
+        None => String::new(),
+    };
     format!(
-        "{} {} {holders} in {ns}",
+        "{} {} {holders} in {ns}{forwards}",
         l.protocol.as_str(),
         l.local_column()
     )

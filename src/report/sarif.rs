@@ -498,7 +498,7 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
             })
         })
         .collect();
-    BTreeMap::from([
+    let mut properties = BTreeMap::from([
         ("netns", json!(netns_label(inv, l.netns))),
         ("netnsInode", json!(l.netns.inode)),
         ("protocol", json!(l.protocol.as_str())),
@@ -508,7 +508,11 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
         ("scope", json!(l.scope.as_str())),
         ("holders", Value::Array(holders)),
         ("holderCount", json!(l.holders.len())),
-    ])
+    ]);
+    if let Some(forward) = &l.forwards_to {
+        properties.insert("forwardsTo", json!(forward));
+    }
+    properties
 }
 
 /// How the run went; with `notifications`, also the gaps, plugin failures

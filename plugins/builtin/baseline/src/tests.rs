@@ -127,5 +127,8 @@ fn a_recreated_container_keeps_its_identity() {
     let again = run(&format!("docker://{}", "b".repeat(64)), "web", 4026532999);
     assert!(failure_messages(&evaluate(Some(&base), &again, false)).is_empty());
     let other = run(&format!("docker://{}", "c".repeat(64)), "api", 4026532999);
-    assert_eq!(failure_messages(&evaluate(Some(&base), &other, false)).len(), 2);
+    assert_eq!(
+        failure_messages(&evaluate(Some(&base), &other, false)).len(),
+        2
+    );
 }
