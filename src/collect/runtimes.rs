@@ -167,36 +167,11 @@ fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, Un
         .map_err(|e| unreadable(&spec_path.display().to_string(), &e))?;
     let mut container = bare(id);
     container.sources.push(spec_path.display().to_string());
-    let annotations = &spec["annotations"];
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-    if let Some(sandbox_name) = text(annotations, "io.kubernetes.cri.sandbox-name") {
-        // containerd's CRI plugin.
-        container.runtime = "containerd".into();
-        container.sandbox =
-            text(annotations, "io.kubernetes.cri.container-type").as_deref() == Some("sandbox");
-        let name = text(annotations, "io.kubernetes.cri.container-name");
-        container.pod = Some(Pod {
-            namespace: text(annotations, "io.kubernetes.cri.sandbox-namespace").unwrap_or_default(),
-            name: sandbox_name,
-            uid: text(annotations, "io.kubernetes.cri.sandbox-uid"),
-            container: name.clone(),
-        });
-        container.name = name;
-        container.image = text(annotations, "io.kubernetes.cri.image-name");
-    } else if let Some(pod_name) = text(annotations, "io.kubernetes.pod.name") {
-        // CRI-O.
-        container.runtime = "cri-o".into();
-        container.sandbox =
-            text(annotations, "io.kubernetes.cri-o.ContainerType").as_deref() == Some("sandbox");
-        let name = text(annotations, "io.kubernetes.container.name").filter(|_| !container.sandbox);
-        container.pod = Some(Pod {
-            namespace: text(annotations, "io.kubernetes.pod.namespace").unwrap_or_default(),
-            name: pod_name,
-            uid: text(annotations, "io.kubernetes.pod.uid"),
-            container: name.clone(),
-        });
-        container.name = name;
-        container.image = text(annotations, "io.kubernetes.cri-o.ImageName");
+    if let Some(cri) = CRI
+        .iter()
+        .find(|k| spec["annotations"].get(k.pod_name).is_some())
+    {
+        cri.fill(&spec["annotations"], &mut container);
     } else if let Some(state) = docker_state_dir(&spec, bare_id) {
         docker(&dir, &state, manager.uid, &mut container)
             .map_err(|e| unreadable(&state.join("config.v2.json").display().to_string(), &e))?;
@@ -208,6 +183,64 @@ fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, Un
             .push(format!("conmon (pid {}) -n", manager.pid));
     }
     Ok(container)
+}
+
+/// The annotations a CRI runtime writes into a Kubernetes container's
+/// bundle.
+struct CriKeys {
+    runtime: &'static str,
+    pod_name: &'static str,
+    pod_namespace: &'static str,
+    pod_uid: &'static str,
+    container_name: &'static str,
+    /// `sandbox` or `container`.
+    container_type: &'static str,
+    image: &'static str,
+}
+
+const CRI: [CriKeys; 2] = [
+    CriKeys {
+        runtime: "containerd",
+        pod_name: "io.kubernetes.cri.sandbox-name",
+        pod_namespace: "io.kubernetes.cri.sandbox-namespace",
+        pod_uid: "io.kubernetes.cri.sandbox-uid",
+        container_name: "io.kubernetes.cri.container-name",
+        container_type: "io.kubernetes.cri.container-type",
+        image: "io.kubernetes.cri.image-name",
+    },
+    CriKeys {
+        runtime: "cri-o",
+        pod_name: "io.kubernetes.pod.name",
+        pod_namespace: "io.kubernetes.pod.namespace",
+        pod_uid: "io.kubernetes.pod.uid",
+        container_name: "io.kubernetes.container.name",
+        container_type: "io.kubernetes.cri-o.ContainerType",
+        image: "io.kubernetes.cri-o.ImageName",
+    },
+];
+
+impl CriKeys {
+    /// The pod, name, image and sandbox mark these annotations give.
+    fn fill(&self, annotations: &Value, c: &mut Container) {
+        let text = |key: &str| {
+            annotations
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        c.runtime = self.runtime.into();
+        c.sandbox = text(self.container_type).as_deref() == Some("sandbox");
+        // A sandbox has no container name of its own (CRI-O gives it "POD").
+        let name = text(self.container_name).filter(|_| !c.sandbox);
+        c.pod = Some(Pod {
+            namespace: text(self.pod_namespace).unwrap_or_default(),
+            name: text(self.pod_name).unwrap_or_default(),
+            uid: text(self.pod_uid),
+            container: name.clone(),
+        });
+        c.name = name;
+        c.image = text(self.image);
+    }
 }
 
 /// Docker's names, image and (for cri-dockerd) pod labels.
