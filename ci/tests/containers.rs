@@ -280,6 +280,23 @@ fn containers_are_named_by_their_runtime() {
             .any(|s| s == state.to_str().unwrap()),
         "{c:#}"
     );
+    // Its published ports, as docker inspect lists them.
+    let mut want: Vec<Value> = Vec::new();
+    for (key, bindings) in web["NetworkSettings"]["Ports"].as_object().unwrap() {
+        let (port, protocol) = key.split_once('/').unwrap();
+        for b in bindings.as_array().into_iter().flatten() {
+            want.push(serde_json::json!({
+                "protocol": protocol, "port": port.parse::<u16>().unwrap(),
+                "host_ip": b["HostIp"], "host_port": b["HostPort"].as_str().unwrap().parse::<u16>().unwrap(),
+            }));
+        }
+    }
+    let mut got = c["published"].as_array().unwrap().clone();
+    let key = |v: &Value| v.to_string();
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got, want);
+    assert!(!want.is_empty(), "-p 8080:80 is published");
     let ns = inode_of(&netns_path(pid(&web)));
     assert_eq!(inv["namespaces"].as_array().unwrap().len(), 1);
     assert_eq!(rows_of(&inv, ns), ss(Some(&netns_path(pid(&web)))).unwrap());

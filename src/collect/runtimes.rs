@@ -84,6 +84,7 @@ fn bare(id: &str) -> Container {
         pod: None,
         sandbox: false,
         sources: vec![],
+        published: vec![],
     }
 }
 
@@ -257,6 +258,7 @@ fn docker(manager: &ProcDir, state: &Path, uid: u32, c: &mut Container) -> Resul
         .as_str()
         .map(|n| n.trim_start_matches('/').to_owned());
     c.image = v["Config"]["Image"].as_str().map(str::to_owned);
+    c.published = published_ports(&v["NetworkSettings"]["Ports"]);
     let labels = &v["Config"]["Labels"];
     let label = |k: &str| labels.get(k).and_then(Value::as_str).map(str::to_owned);
     if let Some(pod) = label("io.kubernetes.pod.name") {
@@ -269,6 +271,33 @@ fn docker(manager: &ProcDir, state: &Path, uid: u32, c: &mut Container) -> Resul
         });
     }
     Ok(())
+}
+
+/// Docker's port map (`{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort":
+/// "8080"}]}`), in order.
+fn published_ports(ports: &Value) -> Vec<crate::model::PublishedPort> {
+    let mut out = Vec::new();
+    for (key, bindings) in ports.as_object().into_iter().flatten() {
+        let Some((port, protocol)) = key.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse() else { continue };
+        for b in bindings.as_array().into_iter().flatten() {
+            let Some(host_port) = b["HostPort"].as_str().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            out.push(crate::model::PublishedPort {
+                protocol: protocol.to_owned(),
+                port,
+                host_ip: b["HostIp"].as_str().unwrap_or_default().to_owned(),
+                host_port,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.host_port, &a.host_ip, &a.protocol).cmp(&(b.host_port, &b.host_ip, &b.protocol))
+    });
+    out
 }
 
 /// The folder Docker keeps a container's state in, from the bind mounts
@@ -530,6 +559,27 @@ mod tests {
             gaps[0].detail
         );
         let _ = std::fs::remove_dir_all(&proc);
+    }
+
+    #[test]
+    fn dockers_port_map_is_read_in_order() {
+        let ports = serde_json::json!({
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+            "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+            "9000/tcp": null,
+        });
+        let got: Vec<(String, u16, String, u16)> = published_ports(&ports)
+            .into_iter()
+            .map(|p| (p.protocol, p.port, p.host_ip, p.host_port))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("udp".into(), 53, "127.0.0.1".into(), 5353),
+                ("tcp".into(), 80, "0.0.0.0".into(), 8080),
+                ("tcp".into(), 80, "::".into(), 8080),
+            ]
+        );
     }
 
     #[test]

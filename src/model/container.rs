@@ -27,6 +27,23 @@ pub struct Container {
     /// The file each fact came from (a bundle's `config.json`, Docker's
     /// `config.v2.json`, or conmon's command line).
     pub sources: Vec<String>,
+    /// The ports its runtime publishes on the host (Docker's port map,
+    /// `-p 8080:80`), whether a proxy listens for them or only DNAT rules
+    /// forward them (`--userland-proxy=false`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<PublishedPort>,
+}
+
+/// One port a runtime publishes: `host_ip:host_port` → the container's
+/// `port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub protocol: String,
+    /// The container's port.
+    pub port: u16,
+    /// Empty for every address.
+    pub host_ip: String,
+    pub host_port: u16,
 }
 
 /// A Kubernetes pod, from the CRI annotations of the container's bundle.
@@ -109,6 +126,7 @@ mod tests {
             pod: None,
             sandbox: false,
             sources: vec![],
+            published: vec![],
         }
     }
 

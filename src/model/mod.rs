@@ -17,7 +17,7 @@ pub mod scope;
 pub(crate) mod text;
 mod vocabulary;
 
-pub use container::{Container, Pod};
+pub use container::{Container, Pod, PublishedPort};
 pub use finding::{
     Evaluation, Level, NotApplicable, Outcome, PluginFailure, Precision, Rule, UnusedAllowance,
     Verdict,
