@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::report::sarif::INCOMPLETE_SCAN;
 
 fn result(rule: &str, key: &str, level: &str) -> Value {
     json!({
