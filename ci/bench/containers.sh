@@ -30,11 +30,18 @@ work=$(mktemp -d /tmp/pcbc.XXXX)
 netns="pcbc$$"
 docker=(/usr/bin/docker --host "unix://$work/docker.sock")
 cleanup() {
-  "${docker[@]}" rm -f $("${docker[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-  [ -f "$work/docker.pid" ] && kill "$(cat "$work/docker.pid")" 2>/dev/null || true
-  for _ in $(seq 100); do [ -S "$work/docker.sock" ] || break; sleep 0.1; done
+  set +e
+  "${docker[@]}" rm -f $("${docker[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1
+  daemon=$(cat "$work/docker.pid" 2>/dev/null)
+  if [ -n "$daemon" ]; then
+    kill "$daemon" 2>/dev/null
+    for _ in $(seq 200); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$daemon" 2>/dev/null
+  fi
+  # containerd's shims outlive a daemon that did not stop them.
+  pkill -KILL -f -- "$work/" 2>/dev/null
   grep " $work/" /proc/self/mountinfo | cut -d' ' -f5 | sort -r | while read -r m; do umount -l "$m"; done
-  ip netns del "$netns" 2>/dev/null || true
+  ip netns del "$netns" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -145,6 +145,16 @@ impl Drop for Engine {
         }
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
+        // containerd's shims outlive a daemon that did not stop them (that
+        // is their design): every process still naming our roots goes.
+        let ours = self.dir.to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&ours) {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        }
         // What dockerd leaves mounted under its roots (its default
         // namespace's bind mount, overlays of a killed daemon), deepest
         // first.
