@@ -85,6 +85,7 @@ fn bare(id: &str) -> Container {
         sandbox: false,
         sources: vec![],
         published: vec![],
+        rootless_uid: None,
     }
 }
 
@@ -167,6 +168,7 @@ fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, Un
     let spec: Value = serde_json::from_slice(&spec)
         .map_err(|e| unreadable(&spec_path.display().to_string(), &e))?;
     let mut container = bare(id);
+    container.rootless_uid = (manager.uid != 0).then_some(manager.uid);
     container.sources.push(spec_path.display().to_string());
     if let Some(cri) = CRI
         .iter()

@@ -32,6 +32,12 @@ pub struct Container {
     /// forward them (`--userland-proxy=false`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<PublishedPort>,
+    /// The uid of the runtime process its facts came from, when not root:
+    /// a user's own (rootless) runtime, whose names are that user's word.
+    /// Such a container is matched by its id only, never by a name, image
+    /// or pod a policy trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootless_uid: Option<u32>,
 }
 
 /// One port a runtime publishes: `host_ip:host_port` → the container's
@@ -69,6 +75,12 @@ impl Container {
     /// (`k8s:NAMESPACE/POD`, `k8s:NAMESPACE/POD/CONTAINER`).
     pub fn is_named(&self, want: &str) -> bool {
         let bare = self.id.rsplit("://").next().unwrap_or(&self.id);
+        let by_id = want == self.id || want == bare || (want.len() == 12 && bare.starts_with(want));
+        if self.rootless_uid.is_some() {
+            // A user who runs their own runtime says what its containers
+            // are called; a policy must not take their word for it.
+            return by_id;
+        }
         if let Some(pod) = want.strip_prefix("k8s:") {
             return self.pod.as_ref().is_some_and(|p| {
                 let mut parts = pod.splitn(3, '/');
@@ -80,9 +92,7 @@ impl Container {
             });
         }
         self.name.as_deref() == Some(want)
-            || want == self.id
-            || want == bare
-            || (want.len() == 12 && bare.starts_with(want))
+            || by_id
             || self
                 .image
                 .as_deref()
@@ -127,7 +137,21 @@ mod tests {
             sandbox: false,
             sources: vec![],
             published: vec![],
+            rootless_uid: None,
         }
+    }
+
+    /// A user's own runtime can call its container anything: only its id
+    /// names it.
+    #[test]
+    fn a_rootless_container_is_named_by_its_id_only() {
+        let c = Container {
+            rootless_uid: Some(1000),
+            ..web()
+        };
+        assert!(!c.is_named("web"));
+        assert!(!c.is_named("registry:5000/shop/web"));
+        assert!(c.is_named("ab12ab12ab12"));
     }
 
     #[test]
