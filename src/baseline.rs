@@ -12,13 +12,21 @@ pub use portcullis_shared::{Identity, netns_label};
 
 /// A listener's stable identity (see `identity.rs`).
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
+    let owners = inv
+        .namespace(l.netns)
+        .map(|n| owners_of(inv, n))
+        .unwrap_or_default();
+    identity_with(inv, l, &owners)
+}
+
+/// `identity_of`, with its namespace's [`owners_of`] already known.
+fn identity_with(inv: &Inventory, l: &Listener, owners: &[String]) -> Identity {
     let ns = inv.namespace(l.netns);
     let holder = l.holders.first();
-    let owners = ns.map(|n| owners_of(inv, n)).unwrap_or_default();
     identity::identity(
         ns.is_some_and(|n| n.is_host),
         ns.map_or(&[][..], |n| &n.names),
-        &owners,
+        owners,
         l.protocol.as_str(),
         l.scope.as_str(),
         &l.address,
@@ -62,7 +70,17 @@ pub fn label_of(inv: &Inventory, ns: &Netns) -> String {
 
 /// Every listener's identity, sorted.
 pub fn identities(inv: &Inventory) -> Vec<Identity> {
-    let mut ids: Vec<Identity> = inv.listeners.iter().map(|l| identity_of(inv, l)).collect();
+    // Each namespace's owners once: listeners are many, namespaces few.
+    let owners: std::collections::HashMap<crate::model::NetnsId, Vec<String>> = inv
+        .namespaces
+        .iter()
+        .map(|n| (n.id, owners_of(inv, n)))
+        .collect();
+    let mut ids: Vec<Identity> = inv
+        .listeners
+        .iter()
+        .map(|l| identity_with(inv, l, owners.get(&l.netns).map_or(&[][..], Vec::as_slice)))
+        .collect();
     ids.sort();
     ids
 }

@@ -420,6 +420,8 @@ fn assemble(
 ) -> Inventory {
     let mut attribution = Attribution::new(host, &walk);
     let mut namespaces = Vec::new();
+    // Each container the inventory names, with processes that run in it.
+    let mut containers: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     let mut listeners = Vec::new();
     let mut gaps = std::mem::take(&mut discovery.gaps);
     for (id, scan) in ids.into_iter().zip(scans) {
@@ -441,6 +443,7 @@ fn assemble(
             candidate,
             is_host,
             scan.interfaces,
+            &mut containers,
         ));
     }
     namespaces.sort_by_key(|ns| (!ns.is_host, ns.names.is_empty(), ns.names.clone(), ns.id));
@@ -468,11 +471,14 @@ fn assemble(
             ))
     });
     published::link(&mut listeners, &namespaces);
-    let (containers, container_gaps) = runtimes::describe(
-        &host.proc,
-        &containers_of(&namespaces, &listeners),
-        confined,
-    );
+    for l in &listeners {
+        for h in &l.holders {
+            if let Some(c) = &h.process.container {
+                containers.entry(c.clone()).or_default().push(h.pid);
+            }
+        }
+    }
+    let (containers, container_gaps) = runtimes::describe(&host.proc, &containers, confined);
     gaps.extend(container_gaps);
     Inventory {
         schema_version: SCHEMA_VERSION,
@@ -494,20 +500,9 @@ fn containers_by_netns(
 ) -> Vec<(NetnsId, crate::model::Container)> {
     let mut out = Vec::new();
     for (&id, candidate) in &discovery.candidates {
-        let mut ids: Vec<String> = Vec::new();
-        for &pid in candidate.pids.iter().take(64) {
-            let Ok(bytes) = root.process(pid).and_then(|d| d.read(c"cgroup", 64 << 10)) else {
-                continue;
-            };
-            let text = String::from_utf8_lossy(&bytes);
-            let container = cgroup::systemd_path(&text).and_then(cgroup::container);
-            if let Some(c) = container.filter(|c| !ids.contains(c)) {
-                ids.push(c);
-            }
-        }
-        let wanted: BTreeMap<String, Vec<i32>> = ids
+        let wanted: BTreeMap<String, Vec<i32>> = cgroups_of(root, &candidate.pids, 64)
+            .containers
             .into_iter()
-            .map(|c| (c, candidate.pids.iter().take(64).copied().collect()))
             .collect();
         let (containers, _) = runtimes::describe(root, &wanted, true);
         out.extend(containers.into_iter().map(|c| (id, c)));
@@ -515,41 +510,31 @@ fn containers_by_netns(
     out
 }
 
-/// Every container the inventory mentions, with processes known to run in
-/// it: holders first (they are why it matters), then the namespace's.
-fn containers_of(namespaces: &[Netns], listeners: &[Listener]) -> BTreeMap<String, Vec<i32>> {
-    let mut wanted: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for l in listeners {
-        for h in &l.holders {
-            if let Some(c) = &h.process.container {
-                let pids = wanted.entry(c.clone()).or_default();
-                if !pids.contains(&h.pid) {
-                    pids.push(h.pid);
-                }
-            }
-        }
-    }
-    for ns in namespaces {
-        for c in &ns.hints.containers {
-            let pids = wanted.entry(c.clone()).or_default();
-            pids.extend(ns.pids.iter().take(64));
-        }
-    }
-    wanted
-}
-
+/// `containers`: gets the processes of the containers owning it (for the
+/// runtimes to be asked about them).
 fn netns_record(
     root: &ProcRoot,
     id: NetnsId,
     c: Candidate,
     host: bool,
     interfaces: Vec<Interface>,
+    containers: &mut BTreeMap<String, Vec<i32>>,
 ) -> Netns {
-    let hints = if host {
-        NetnsHints::default()
-    } else {
-        hints_for(root, &c.pids)
-    };
+    let mut hints = NetnsHints::default();
+    if !host {
+        let seen = cgroups_of(root, &c.pids, 16);
+        hints.units = seen.units;
+        // The containers are named only if every process looked at is in
+        // one: a namespace that also holds other processes (a runtime's own,
+        // such as dockerd beside a `--network host` container) is not a
+        // container's.
+        if !seen.outside_containers {
+            for (container, pids) in seen.containers {
+                hints.containers.push(container.clone());
+                containers.entry(container).or_default().extend(pids);
+            }
+        }
+    }
     let mut names: Vec<String> = c.ip_names.into_iter().collect();
     names.extend(c.paths);
     Netns {
@@ -565,14 +550,21 @@ fn netns_record(
     }
 }
 
-/// Units and containers of the first processes living in a namespace. The
-/// containers are named only if every one of those processes is in one:
-/// a namespace that also holds other processes (a runtime's own, such as
-/// dockerd beside a `--network host` container) is not a container's.
-fn hints_for(root: &ProcRoot, pids: &[i32]) -> NetnsHints {
-    let mut hints = NetnsHints::default();
-    let mut outside_containers = false;
-    for &pid in pids.iter().take(16) {
+/// What the cgroups of a namespace's first processes say.
+#[derive(Default)]
+struct Cgroups {
+    /// Their systemd units, each once, in order.
+    units: Vec<String>,
+    /// Their containers, in order, each with its processes among those.
+    containers: Vec<(String, Vec<i32>)>,
+    /// One of them is in no container.
+    outside_containers: bool,
+}
+
+/// Reads the cgroups of the first `limit` of `pids`, once each.
+fn cgroups_of(root: &ProcRoot, pids: &[i32], limit: usize) -> Cgroups {
+    let mut seen = Cgroups::default();
+    for &pid in pids.iter().take(limit) {
         let Ok(bytes) = root
             .process(pid)
             .and_then(|dir| dir.read(c"cgroup", 64 << 10))
@@ -583,21 +575,18 @@ fn hints_for(root: &ProcRoot, pids: &[i32]) -> NetnsHints {
         let Some(path) = cgroup::systemd_path(&text) else {
             continue;
         };
-        let container = cgroup::container(path);
-        outside_containers |= container.is_none();
-        for (value, list) in [
-            (cgroup::unit(path), &mut hints.units),
-            (container, &mut hints.containers),
-        ] {
-            if let Some(v) = value.filter(|v| !list.contains(v)) {
-                list.push(v);
-            }
+        if let Some(unit) = cgroup::unit(path).filter(|u| !seen.units.contains(u)) {
+            seen.units.push(unit);
+        }
+        match cgroup::container(path) {
+            Some(c) => match seen.containers.iter_mut().find(|(id, _)| *id == c) {
+                Some((_, pids)) => pids.push(pid),
+                None => seen.containers.push((c, vec![pid])),
+            },
+            None => seen.outside_containers = true,
         }
     }
-    if outside_containers {
-        hints.containers.clear();
-    }
-    hints
+    seen
 }
 
 /// Turns raw sockets into listeners with their holders.

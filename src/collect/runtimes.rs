@@ -38,10 +38,10 @@ const MAX_CONTAINERS: usize = 4096;
 const STATE_BYTES: usize = 4 << 20;
 const SMALL: usize = 64 << 10;
 
-/// Describes each container id (`runtime://id`, or a bare id) from the
-/// processes known to run in it. `confined`: the scan sees only its own
-/// PID namespace on purpose (a container judging itself), so a container
-/// with no runtime process in sight is no gap.
+/// Describes each container id (`runtime://id`, or a bare id) from
+/// processes its cgroup says run in it. `confined`: the scan sees only its
+/// own PID namespace on purpose (a container judging itself), so a
+/// container with no runtime process in sight is no gap.
 pub fn describe(
     root: &ProcRoot,
     wanted: &BTreeMap<String, Vec<i32>>,
@@ -108,7 +108,6 @@ fn describe_one(root: &ProcRoot, id: &str, pids: &[i32]) -> Result<Container, Un
     }
     let manager = pids
         .iter()
-        .filter(|&&pid| runs_in(root, pid, id))
         .take(PIDS_TRIED)
         .find_map(|&pid| manager_of(root, pid))
         .ok_or_else(|| {
@@ -408,19 +407,6 @@ fn conmon_args(cmdline: &[u8]) -> (Option<PathBuf>, Option<String>) {
         value("-b", "--bundle").map(PathBuf::from),
         value("-n", "--name"),
     )
-}
-
-/// Whether `pid`'s cgroup says it runs in container `id` (a namespace's
-/// processes may belong to several containers, or to none).
-fn runs_in(root: &ProcRoot, pid: i32, id: &str) -> bool {
-    root.process(pid)
-        .and_then(|d| d.read(c"cgroup", SMALL))
-        .ok()
-        .and_then(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            super::cgroup::systemd_path(&text).and_then(super::cgroup::container)
-        })
-        .is_some_and(|c| c == id)
 }
 
 /// The parent pid, from `/proc/PID/stat` (after the command name, which

@@ -101,10 +101,15 @@ fn inventory_series(file: &mut Exposition, report: &Report, inv: &Inventory) {
         let n = inv.gaps.iter().filter(|g| g.kind == kind).count();
         gaps.sample(&[("kind", kind.as_str())], n as f64);
     }
+    // Each namespace's kind, once (listeners are many, namespaces few).
+    let kinds: std::collections::HashMap<crate::model::NetnsId, &'static str> = inv
+        .namespaces
+        .iter()
+        .map(|ns| (ns.id, netns_kind(&crate::baseline::label_of(inv, ns))))
+        .collect();
     let mut namespaces: BTreeMap<&str, usize> = NETNS_KINDS.iter().map(|k| (*k, 0)).collect();
-    for ns in &inv.namespaces {
-        let label = crate::baseline::label_of(inv, ns);
-        *namespaces.entry(netns_kind(&label)).or_default() += 1;
+    for kind in kinds.values() {
+        *namespaces.entry(kind).or_default() += 1;
     }
     let family = file.family(
         "portcullis_namespaces",
@@ -122,8 +127,8 @@ fn inventory_series(file: &mut Exposition, report: &Report, inv: &Inventory) {
         }
     }
     for l in &inv.listeners {
-        let label = super::identity::netns_label(inv, l.netns);
-        let key = (netns_kind(&label), l.scope.as_str(), l.protocol.as_str());
+        let kind = kinds.get(&l.netns).copied().unwrap_or("anonymous");
+        let key = (kind, l.scope.as_str(), l.protocol.as_str());
         *listeners.entry(key).or_default() += 1;
     }
     let family = file.family(

@@ -90,12 +90,23 @@ fn owners_of(inv: &Inventory, ns: &portcullis_sdk::Netns) -> Vec<String> {
 
 /// The identity of a listener in a plugin's inventory.
 pub fn identity_of(inv: &Inventory, l: &Listener) -> Identity {
+    let owners = inv
+        .namespaces
+        .iter()
+        .find(|n| n.inode == l.netns)
+        .map(|n| owners_of(inv, n))
+        .unwrap_or_default();
+    identity_with(inv, l, &owners)
+}
+
+/// `identity_of`, with its namespace's [`owners_of`] already known.
+fn identity_with(inv: &Inventory, l: &Listener, owners: &[String]) -> Identity {
     let ns = inv.namespaces.iter().find(|n| n.inode == l.netns);
     let holder = net::holders(inv, l).next();
     identity(
         ns.is_some_and(|n| n.is_host),
         ns.map_or(&[][..], |n| &n.names),
-        &ns.map(|n| owners_of(inv, n)).unwrap_or_default(),
+        owners,
         if l.protocol == Protocol::Tcp {
             "tcp"
         } else {
@@ -122,10 +133,16 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory, scanned_only: bool
             }],
         };
     };
+    // Each namespace's owners once: listeners are many, namespaces few.
+    let owners: BTreeMap<u64, Vec<String>> = inv
+        .namespaces
+        .iter()
+        .map(|n| (n.inode, owners_of(inv, n)))
+        .collect();
     let scanned: Vec<String> = inv
         .namespaces
         .iter()
-        .map(|n| portcullis_sdk::shared::netns_label(n.is_host, &n.names, &owners_of(inv, n)))
+        .map(|n| portcullis_sdk::shared::netns_label(n.is_host, &n.names, &owners[&n.inode]))
         .collect();
     // Multisets: an image may have two listeners with one identity.
     let mut remaining: BTreeMap<&Identity, usize> = BTreeMap::new();
@@ -136,7 +153,7 @@ pub fn evaluate(baseline: Option<&Baseline>, inv: &Inventory, scanned_only: bool
     }
     let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in &inv.listeners {
-        let id = identity_of(inv, l);
+        let id = identity_with(inv, l, owners.get(&l.netns).map_or(&[][..], Vec::as_slice));
         match remaining.get_mut(&id) {
             Some(n) if *n > 0 => {
                 *n -= 1;
