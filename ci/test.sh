@@ -26,6 +26,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "ci/test.sh: $*"; }
+# No incremental caches: a CI run builds each profile once, and they cost
+# gigabytes of disk (a full disk failed a run once).
+export CARGO_INCREMENTAL=0
+step "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free beside the clone"
 
 if [ "$(id -u)" != 0 ]; then
   echo "ci/test.sh: the namespace tests need root; run it in a root shell" >&2
@@ -122,4 +126,5 @@ CONTAINERS=2 RUNS=1 ci/bench/containers.sh
 
 # One closing line for the whole suite (the last cargo summary above is a
 # crate with no tests of its own, which reads like "no test ran").
+step "disk: target/ holds $(du -sh target | cut -f1), ci/.cache $(du -sh ci/.cache | cut -f1)"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "ci/test.sh: %d passed, %d failed\n", p, f }' "$results"
