@@ -77,6 +77,7 @@ pub mod collect;
 pub mod diag;
 pub mod exec;
 pub mod exit;
+pub mod firewall;
 pub mod judge;
 pub mod merge;
 pub mod model;

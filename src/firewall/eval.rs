@@ -1,0 +1,851 @@
+//! Symbolic evaluation of one packet class through a ruleset: a new TCP
+//! connection or UDP datagram, arriving on one interface for one local
+//! address and port, from any source. Every field but the source address is
+//! known, so matches on them are true or false; the source stays a
+//! [`SourceSet`] that source matches split. The kernel's order is kept:
+//! ingress, prerouting, input, and within a hook base chains by priority.
+//! An `accept` ends only its own base chain; a `drop` is final. Whatever is
+//! not understood and could change the outcome makes it `Unknown`.
+
+use std::net::IpAddr;
+
+use super::ruleset::{
+    Chain, Data, Element, Expr, REGISTER_WORDS, Rule, Ruleset, Set, TableFamily, Verdict, word_of,
+};
+use super::sources::{SourceSet, number};
+use crate::model::Decider;
+
+/// The packet class.
+#[derive(Debug, Clone)]
+pub struct Packet<'a> {
+    /// IPPROTO_TCP (6) or IPPROTO_UDP (17).
+    pub protocol: u8,
+    pub daddr: IpAddr,
+    pub dport: u16,
+    pub iif: &'a str,
+    pub iif_index: u32,
+    /// Whether `daddr` is configured on `iif` (`fib daddr . iif`).
+    pub daddr_on_iif: bool,
+}
+
+impl Packet<'_> {
+    fn v6(&self) -> bool {
+        self.daddr.is_ipv6()
+    }
+
+    fn width(&self) -> usize {
+        if self.v6() { 16 } else { 4 }
+    }
+}
+
+/// What became of a part of the sources.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Let in; by the last accepting rule or policy, `None` when no base
+    /// chain was on the path.
+    Accepted(Option<Decider>),
+    Dropped(Decider),
+    Unknown {
+        reason: String,
+        at: Option<Decider>,
+    },
+}
+
+/// Jumps the kernel allows (`NFT_JUMP_STACK_SIZE`).
+const MAX_DEPTH: usize = 16;
+const CT_NEW: u32 = 1 << 3;
+const CT_UNTRACKED: u32 = 1 << 6;
+const RTN_LOCAL: u32 = 2;
+
+/// The sources split by what becomes of them.
+pub fn decide(ruleset: &Ruleset, packet: &Packet) -> Vec<(SourceSet, Decision)> {
+    let mut eval = Eval {
+        ruleset,
+        packet,
+        ct_state: Some(CT_NEW),
+        mark: Some(0),
+        ct_mark: Some(0),
+    };
+    let mut passing: Vec<(SourceSet, Option<Decider>)> =
+        vec![(SourceSet::full(packet.width()), None)];
+    let mut decided = Vec::new();
+    for chain in base_chains(ruleset, packet) {
+        let mut next = Vec::new();
+        for (sources, by) in passing {
+            for (part, end) in eval.chain(chain, sources, 0) {
+                match end {
+                    End::Accept(d) => next.push((part, Some(d))),
+                    End::Return => match chain.policy {
+                        Some(Verdict::Drop) => {
+                            decided.push((part, Decision::Dropped(policy_of(chain))))
+                        }
+                        _ => next.push((part, by.clone().or(Some(policy_of(chain))))),
+                    },
+                    End::Drop(d) => decided.push((part, Decision::Dropped(d))),
+                    End::Unknown(reason, at) => {
+                        decided.push((part, Decision::Unknown { reason, at }))
+                    }
+                }
+            }
+        }
+        passing = next;
+        if passing.is_empty() {
+            break;
+        }
+    }
+    decided.extend(
+        passing
+            .into_iter()
+            .map(|(s, by)| (s, Decision::Accepted(by))),
+    );
+    decided
+}
+
+/// The base chains a packet of this class meets, in the kernel's order.
+fn base_chains<'r>(ruleset: &'r Ruleset, packet: &Packet) -> Vec<&'r Chain> {
+    let family_fits = |f: TableFamily| match f {
+        TableFamily::Inet => true,
+        TableFamily::Ip => !packet.v6(),
+        TableFamily::Ip6 => packet.v6(),
+        _ => false,
+    };
+    // (stage, priority): 0 ingress, 1 prerouting, 2 input.
+    let mut chains: Vec<((u8, i32), &Chain)> = ruleset
+        .chains
+        .iter()
+        .filter_map(|c| {
+            let hook = c.hook.as_ref()?;
+            let on_device = hook.devices.iter().any(|d| d == packet.iif);
+            let stage = match (c.family, hook.number) {
+                (TableFamily::Netdev, 0) if on_device => 0,
+                (TableFamily::Inet, 5) if on_device => 0,
+                (f, 0) if family_fits(f) => 1,
+                (f, 1) if family_fits(f) => 2,
+                _ => return None,
+            };
+            Some(((stage, hook.priority), c))
+        })
+        .collect();
+    chains.sort_by_key(|(key, _)| *key);
+    chains.into_iter().map(|(_, c)| c).collect()
+}
+
+fn policy_of(chain: &Chain) -> Decider {
+    Decider::Policy {
+        family: chain.family.name(),
+        table: chain.table.clone(),
+        chain: chain.name.clone(),
+        policy: match chain.policy {
+            Some(Verdict::Drop) => "drop".into(),
+            _ => "accept".into(),
+        },
+    }
+}
+
+fn rule_of(chain: &Chain, rule: &Rule) -> Decider {
+    Decider::Rule {
+        family: chain.family.name(),
+        table: chain.table.clone(),
+        chain: chain.name.clone(),
+        handle: rule.handle,
+        comment: rule.comment.clone(),
+    }
+}
+
+/// How a chain ended for a part of the sources.
+#[derive(Debug, Clone)]
+enum End {
+    Accept(Decider),
+    Drop(Decider),
+    /// Fell off the end or returned: the caller goes on.
+    Return,
+    Unknown(String, Option<Decider>),
+}
+
+struct Eval<'a> {
+    ruleset: &'a Ruleset,
+    packet: &'a Packet<'a>,
+    /// Conntrack state bits; `None` once no longer known.
+    ct_state: Option<u32>,
+    mark: Option<u32>,
+    ct_mark: Option<u32>,
+}
+
+/// A register's content.
+#[derive(Debug, Clone)]
+enum Sym {
+    Known(Vec<u8>),
+    /// The source address, whole.
+    Saddr,
+    /// The source address under a mask.
+    SaddrMasked(Vec<u8>),
+    Unknown(String),
+}
+
+/// One way through a rule's expressions.
+#[derive(Debug, Clone)]
+struct Path {
+    guard: SourceSet,
+    regs: Vec<Option<(Sym, usize)>>,
+    verdict: Option<Verdict>,
+    /// A match that was not understood: the rule's verdict is unknown.
+    uncertain: Option<String>,
+    /// A statement whose effect is not understood: the outcome is unknown.
+    fatal: Option<String>,
+    changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Untracked,
+    MarkUnknown,
+    CtMarkUnknown,
+}
+
+enum RuleEffect {
+    Verdict(Verdict),
+    Unknown(String),
+}
+
+impl Eval<'_> {
+    fn chain(&mut self, chain: &Chain, mut live: SourceSet, depth: usize) -> Vec<(SourceSet, End)> {
+        let mut out = Vec::new();
+        if depth > MAX_DEPTH {
+            return vec![(
+                live,
+                End::Unknown(format!("jumps nest deeper than {MAX_DEPTH}"), None),
+            )];
+        }
+        for rule in &chain.rules {
+            if live.is_empty() {
+                break;
+            }
+            let here = || rule_of(chain, rule);
+            for (guard, effect) in self.rule(chain, rule, &live) {
+                let guard = guard.intersect(&live);
+                if guard.is_empty() {
+                    continue;
+                }
+                match effect {
+                    RuleEffect::Verdict(Verdict::Accept) => {
+                        out.push((guard.clone(), End::Accept(here())))
+                    }
+                    RuleEffect::Verdict(Verdict::Drop) => {
+                        out.push((guard.clone(), End::Drop(here())))
+                    }
+                    RuleEffect::Verdict(Verdict::Continue | Verdict::Break) => continue,
+                    RuleEffect::Verdict(Verdict::Return) => out.push((guard.clone(), End::Return)),
+                    RuleEffect::Verdict(Verdict::Jump(target) | Verdict::Goto(target))
+                        if self
+                            .ruleset
+                            .chain(chain.family, &chain.table, &target)
+                            .is_none() =>
+                    {
+                        out.push((
+                            guard.clone(),
+                            End::Unknown(
+                                format!("jumps to a chain `{target}` not dumped"),
+                                Some(here()),
+                            ),
+                        ));
+                    }
+                    RuleEffect::Verdict(Verdict::Jump(target)) => {
+                        let callee = self
+                            .ruleset
+                            .chain(chain.family, &chain.table, &target)
+                            .expect("checked above");
+                        for (part, end) in self.chain(callee, guard.clone(), depth + 1) {
+                            match end {
+                                // Back in this chain, after the jump.
+                                End::Return => {}
+                                end => {
+                                    live = live.minus(&part);
+                                    out.push((part, end));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    RuleEffect::Verdict(Verdict::Goto(target)) => {
+                        let callee = self
+                            .ruleset
+                            .chain(chain.family, &chain.table, &target)
+                            .expect("checked above");
+                        out.extend(self.chain(callee, guard.clone(), depth + 1));
+                    }
+                    RuleEffect::Verdict(Verdict::Queue) => out.push((
+                        guard.clone(),
+                        End::Unknown("queued to a userspace program".into(), Some(here())),
+                    )),
+                    RuleEffect::Verdict(Verdict::Other(code)) => out.push((
+                        guard.clone(),
+                        End::Unknown(format!("verdict code {code}"), Some(here())),
+                    )),
+                    RuleEffect::Unknown(reason) => {
+                        out.push((guard.clone(), End::Unknown(reason, Some(here()))))
+                    }
+                }
+                live = live.minus(&guard);
+            }
+        }
+        if !live.is_empty() {
+            out.push((live, End::Return));
+        }
+        out
+    }
+
+    /// The parts of `live` the rule matches, with what it does to each.
+    fn rule(
+        &mut self,
+        chain: &Chain,
+        rule: &Rule,
+        live: &SourceSet,
+    ) -> Vec<(SourceSet, RuleEffect)> {
+        let mut paths = vec![Path {
+            guard: live.clone(),
+            regs: vec![None; REGISTER_WORDS],
+            verdict: None,
+            uncertain: None,
+            fatal: None,
+            changes: Vec::new(),
+        }];
+        for expr in &rule.exprs {
+            let mut next = Vec::new();
+            for path in paths {
+                if path.verdict.is_some() {
+                    next.push(path); // a verdict ends the rule's evaluation
+                    continue;
+                }
+                next.extend(self.step(chain, expr, path));
+            }
+            paths = next;
+            if paths.is_empty() {
+                return vec![];
+            }
+        }
+        let mut effects = Vec::new();
+        for path in paths {
+            let effect = if let Some(reason) = path.fatal {
+                RuleEffect::Unknown(reason)
+            } else if !path.changes.is_empty()
+                && (path.uncertain.is_some() || !path.guard.is_full())
+            {
+                RuleEffect::Unknown(
+                    "changes conntrack or marks for only some sources, or not surely".into(),
+                )
+            } else {
+                for change in &path.changes {
+                    match change {
+                        Change::Untracked => self.ct_state = Some(CT_UNTRACKED),
+                        Change::MarkUnknown => self.mark = None,
+                        Change::CtMarkUnknown => self.ct_mark = None,
+                    }
+                }
+                match (path.verdict, path.uncertain) {
+                    (None, _) => continue,
+                    (Some(Verdict::Continue), _) => continue,
+                    (Some(v), None) => RuleEffect::Verdict(v),
+                    (Some(_), Some(reason)) => RuleEffect::Unknown(reason),
+                }
+            };
+            effects.push((path.guard, effect));
+        }
+        effects
+    }
+
+    /// One expression on one path: the paths that go on (none: no match).
+    fn step(&self, chain: &Chain, expr: &Expr, mut path: Path) -> Vec<Path> {
+        let p = self.packet;
+        match expr {
+            Expr::Payload {
+                dreg: Some(r),
+                base,
+                offset,
+                len,
+            } => {
+                let value = self.payload(*base, *offset, *len);
+                write(&mut path, *r, value, *len as usize);
+            }
+            Expr::Payload { dreg: None, .. } => {
+                path.fatal.get_or_insert("rewrites the packet".into());
+            }
+            Expr::Meta {
+                key, dreg: Some(r), ..
+            } => match self.meta(*key) {
+                Some(value) => write(&mut path, *r, value.0, value.1),
+                // No output interface on the way in: the kernel breaks.
+                None => return vec![],
+            },
+            Expr::Meta {
+                key, sreg: Some(_), ..
+            } => match key {
+                3 => path.changes.push(Change::MarkUnknown),
+                2 | 12 => {} // priority, nftrace
+                _ => {
+                    path.fatal.get_or_insert(format!("sets meta key {key}"));
+                }
+            },
+            Expr::Ct {
+                key, dreg: Some(r), ..
+            } => {
+                let value = match (key, self.ct_state) {
+                    (0, Some(s)) => Sym::Known(s.to_ne_bytes().to_vec()),
+                    (1, Some(CT_NEW)) => Sym::Known(vec![0]),
+                    (3, Some(CT_NEW)) => match self.ct_mark {
+                        Some(m) => Sym::Known(m.to_ne_bytes().to_vec()),
+                        None => Sym::Unknown("ct mark was set earlier".into()),
+                    },
+                    _ => Sym::Unknown(format!("conntrack key {key}")),
+                };
+                let len = if *key == 1 { 1 } else { 4 };
+                write(&mut path, *r, value, len);
+            }
+            Expr::Ct {
+                key, sreg: Some(_), ..
+            } => match key {
+                3 => path.changes.push(Change::CtMarkUnknown),
+                _ => {
+                    path.fatal
+                        .get_or_insert(format!("sets conntrack key {key}"));
+                }
+            },
+            Expr::Meta { .. } | Expr::Ct { .. } => {
+                path.fatal
+                    .get_or_insert("a meta or ct expression without registers".into());
+            }
+            Expr::Fib {
+                dreg,
+                result,
+                flags,
+            } => {
+                const DADDR: u32 = 2;
+                const IIF: u32 = 8;
+                let value = match (*result, flags & !32) {
+                    (3, DADDR) => Sym::Known(RTN_LOCAL.to_ne_bytes().to_vec()),
+                    (3, f) if f == DADDR | IIF && p.daddr_on_iif => {
+                        Sym::Known(RTN_LOCAL.to_ne_bytes().to_vec())
+                    }
+                    _ => Sym::Unknown(format!(
+                        "a routing lookup (fib result {result}, flags {flags:#x}), such as a reverse-path check"
+                    )),
+                };
+                write(&mut path, *dreg, value, 4);
+            }
+            Expr::Cmp { sreg, op, data } => {
+                let width = p.width();
+                let constraint = match read(&path, *sreg, data.len()) {
+                    Sym::Known(v) => {
+                        let order = v[..data.len().min(v.len())].cmp(data);
+                        return if compare(*op, order) {
+                            vec![path]
+                        } else {
+                            vec![]
+                        };
+                    }
+                    Sym::Saddr if data.len() == width => {
+                        let max = vec![0xff; width];
+                        let zero = vec![0; width];
+                        let eq = SourceSet::range(width, data, data);
+                        Some(match op {
+                            0 => eq,
+                            1 => eq.complement(),
+                            2 => SourceSet::range(width, &zero, data).minus(&eq),
+                            3 => SourceSet::range(width, &zero, data),
+                            4 => SourceSet::range(width, data, &max).minus(&eq),
+                            5 => SourceSet::range(width, data, &max),
+                            _ => return uncertain(path, format!("cmp operator {op}")),
+                        })
+                    }
+                    Sym::SaddrMasked(mask) if data.len() == width && *op <= 1 => {
+                        SourceSet::masked(width, &mask, data)
+                            .map(|s| if *op == 0 { s } else { s.complement() })
+                    }
+                    Sym::Unknown(reason) => return uncertain(path, reason),
+                    _ => None,
+                };
+                match constraint {
+                    Some(c) => return constrain(path, &c),
+                    None => return uncertain(path, "a source address match not understood".into()),
+                }
+            }
+            Expr::Range { sreg, op, from, to } => {
+                let width = p.width();
+                match read(&path, *sreg, from.len()) {
+                    Sym::Known(v) => {
+                        let v = &v[..from.len().min(v.len())];
+                        let inside = v >= &from[..] && v <= &to[..];
+                        return if inside == (*op == 0) {
+                            vec![path]
+                        } else {
+                            vec![]
+                        };
+                    }
+                    Sym::Saddr if from.len() == width => {
+                        let s = SourceSet::range(width, from, to);
+                        let s = if *op == 0 { s } else { s.complement() };
+                        return constrain(path, &s);
+                    }
+                    Sym::Unknown(reason) => return uncertain(path, reason),
+                    _ => return uncertain(path, "a source range not understood".into()),
+                }
+            }
+            Expr::Bitwise {
+                sreg,
+                dreg,
+                len,
+                op,
+                mask,
+                xor,
+            } => {
+                let len = *len as usize;
+                let value = match (read(&path, *sreg, len), op) {
+                    (Sym::Known(v), 0) => Sym::Known(
+                        (0..len)
+                            .map(|i| {
+                                (v.get(i).copied().unwrap_or(0) & mask.get(i).copied().unwrap_or(0))
+                                    ^ xor.get(i).copied().unwrap_or(0)
+                            })
+                            .collect(),
+                    ),
+                    (Sym::Saddr, 0) if xor.iter().all(|&b| b == 0) => {
+                        Sym::SaddrMasked(mask.clone())
+                    }
+                    (Sym::Unknown(r), _) => Sym::Unknown(r),
+                    _ => Sym::Unknown("a bitwise operation not understood".into()),
+                };
+                write(&mut path, *dreg, value, len);
+            }
+            Expr::Lookup {
+                sreg,
+                set,
+                dreg,
+                invert,
+            } => {
+                let Some(set) = self.ruleset.set(chain.family, &chain.table, set) else {
+                    return uncertain(path, format!("set `{set}` was not dumped"));
+                };
+                return self.lookup(path, set, *sreg, *dreg, *invert);
+            }
+            Expr::Immediate {
+                dreg: 0,
+                data: Data::Verdict(v),
+            } => path.verdict = Some(v.clone()),
+            Expr::Immediate {
+                dreg,
+                data: Data::Value(v),
+            } => write(&mut path, *dreg, Sym::Known(v.clone()), v.len()),
+            Expr::Immediate { .. } => {
+                path.fatal
+                    .get_or_insert("a verdict loaded into a data register".into());
+            }
+            Expr::Reject => path.verdict = Some(Verdict::Drop),
+            Expr::Notrack => path.changes.push(Change::Untracked),
+            Expr::Nat(kind) => {
+                path.fatal.get_or_insert(format!(
+                    "{kind} changes where the connection goes, and is not evaluated yet"
+                ));
+            }
+            Expr::Passive => {}
+            Expr::Xt {
+                target: false,
+                name,
+            } => {
+                return uncertain(
+                    path,
+                    format!("the iptables-nft match `{name}` is not evaluated yet"),
+                );
+            }
+            Expr::Xt { target: true, name } => match name.as_str() {
+                "LOG" | "NFLOG" | "TRACE" => {}
+                _ => {
+                    path.fatal.get_or_insert(format!(
+                        "the iptables-nft target `{name}` is not evaluated yet"
+                    ));
+                }
+            },
+            Expr::Other(name) => {
+                return uncertain(
+                    path,
+                    format!("the `{name}` expression is not evaluated yet"),
+                );
+            }
+        }
+        vec![path]
+    }
+
+    fn lookup(
+        &self,
+        path: Path,
+        set: &Set,
+        sreg: u32,
+        dreg: Option<u32>,
+        invert: bool,
+    ) -> Vec<Path> {
+        let width = self.packet.width();
+        let key_len = set.key_len as usize;
+        match read(&path, sreg, key_len) {
+            Sym::Known(key) => {
+                let found = find(set, &key[..key_len.min(key.len())]);
+                match (dreg, found) {
+                    (None, found) if found.is_some() != invert => vec![path],
+                    (None, _) => vec![],
+                    (Some(_), None) => vec![],
+                    (Some(0), Some(element)) => match &element.data {
+                        Some(Data::Verdict(v)) => {
+                            let mut path = path;
+                            path.verdict = Some(v.clone());
+                            vec![path]
+                        }
+                        _ => uncertain(
+                            path,
+                            format!("verdict map `{}` without a verdict", set.name),
+                        ),
+                    },
+                    (Some(r), Some(element)) => match &element.data {
+                        Some(Data::Value(v)) => {
+                            let mut path = path;
+                            write(&mut path, r, Sym::Known(v.clone()), v.len());
+                            vec![path]
+                        }
+                        _ => uncertain(path, format!("map `{}` without a value", set.name)),
+                    },
+                }
+            }
+            Sym::Saddr if key_len == width => {
+                let ranges = ranges(set);
+                match dreg {
+                    None => {
+                        let all = ranges
+                            .iter()
+                            .fold(SourceSet::empty(width), |acc, (s, _)| acc.union(s));
+                        constrain(path, &if invert { all.complement() } else { all })
+                    }
+                    Some(0) => ranges
+                        .into_iter()
+                        .filter_map(|(s, element)| {
+                            let mut branch = path.clone();
+                            branch.guard = branch.guard.intersect(&s);
+                            match &element.data {
+                                _ if branch.guard.is_empty() => None,
+                                Some(Data::Verdict(v)) => {
+                                    branch.verdict = Some(v.clone());
+                                    Some(branch)
+                                }
+                                _ => {
+                                    branch
+                                        .fatal
+                                        .get_or_insert("a verdict map without a verdict".into());
+                                    Some(branch)
+                                }
+                            }
+                        })
+                        .collect(),
+                    Some(_) => uncertain(
+                        path,
+                        format!("map `{}` keyed by the source address", set.name),
+                    ),
+                }
+            }
+            Sym::Unknown(reason) => uncertain(path, reason),
+            _ => uncertain(
+                path,
+                format!(
+                    "set `{}` keyed by a concatenation with the source address",
+                    set.name
+                ),
+            ),
+        }
+    }
+
+    fn payload(&self, base: u32, offset: u32, len: u32) -> Sym {
+        let p = self.packet;
+        let daddr = match p.daddr {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let (o, l) = (offset as usize, len as usize);
+        match (base, p.v6()) {
+            (1, false) if (o, l) == (12, 4) => Sym::Saddr,
+            (1, true) if (o, l) == (8, 16) => Sym::Saddr,
+            (1, false) if o >= 16 && o + l <= 20 => Sym::Known(daddr[o - 16..o - 16 + l].to_vec()),
+            (1, true) if o >= 24 && o + l <= 40 => Sym::Known(daddr[o - 24..o - 24 + l].to_vec()),
+            (1, false) if (o, l) == (9, 1) => Sym::Known(vec![p.protocol]),
+            (1, true) if (o, l) == (6, 1) => Sym::Known(vec![p.protocol]),
+            (2, _) if (o, l) == (2, 2) => Sym::Known(p.dport.to_be_bytes().to_vec()),
+            (2, _) if (o, l) == (0, 2) => Sym::Unknown("a match on the source port".into()),
+            // A new connection's first segment: SYN alone.
+            (2, _) if (o, l) == (13, 1) && p.protocol == 6 => Sym::Known(vec![0x02]),
+            (0, _) => Sym::Unknown("a match on the link-layer header".into()),
+            _ => Sym::Unknown(format!(
+                "a match on header bytes {o}..{} (base {base})",
+                o + l
+            )),
+        }
+    }
+
+    /// `None`: the kernel breaks the rule (an output interface on input).
+    fn meta(&self, key: u32) -> Option<(Sym, usize)> {
+        let p = self.packet;
+        Some(match key {
+            1 => (
+                Sym::Known(if p.v6() {
+                    vec![0x86, 0xdd]
+                } else {
+                    vec![0x08, 0x00]
+                }),
+                2,
+            ),
+            3 => match self.mark {
+                Some(m) => (Sym::Known(m.to_ne_bytes().to_vec()), 4),
+                None => (Sym::Unknown("the packet mark was set earlier".into()), 4),
+            },
+            4 => (Sym::Known(p.iif_index.to_ne_bytes().to_vec()), 4),
+            6 => {
+                let mut name = p.iif.as_bytes().to_vec();
+                name.resize(16, 0);
+                (Sym::Known(name), 16)
+            }
+            5 | 7 | 9 | 22 | 27 => return None,
+            15 => (Sym::Known(vec![if p.v6() { 10 } else { 2 }]), 1),
+            16 => (Sym::Known(vec![p.protocol]), 1),
+            19 => (Sym::Known(vec![0]), 1), // PACKET_HOST
+            _ => (Sym::Unknown(format!("meta key {key}")), 4),
+        })
+    }
+}
+
+fn compare(op: u32, order: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        0 => order == Equal,
+        1 => order != Equal,
+        2 => order == Less,
+        3 => order != Greater,
+        4 => order == Greater,
+        5 => order != Less,
+        _ => false,
+    }
+}
+
+fn uncertain(mut path: Path, reason: String) -> Vec<Path> {
+    path.uncertain.get_or_insert(reason);
+    vec![path]
+}
+
+fn constrain(mut path: Path, set: &SourceSet) -> Vec<Path> {
+    path.guard = path.guard.intersect(set);
+    if path.guard.is_empty() {
+        vec![]
+    } else {
+        vec![path]
+    }
+}
+
+fn write(path: &mut Path, reg: u32, value: Sym, len: usize) {
+    let Some(word) = word_of(reg) else {
+        path.fatal.get_or_insert(format!("register {reg}"));
+        return;
+    };
+    let words = len.div_ceil(4).max(1);
+    for w in word..(word + words).min(REGISTER_WORDS) {
+        path.regs[w] = None;
+    }
+    if word < REGISTER_WORDS {
+        path.regs[word] = Some((value, len));
+    }
+}
+
+/// `len` bytes from a register; a concatenation is read value by value,
+/// each padded to whole words as the kernel lays them out.
+fn read(path: &Path, reg: u32, len: usize) -> Sym {
+    let Some(mut word) = word_of(reg) else {
+        return Sym::Unknown(format!("register {reg}"));
+    };
+    let mut bytes = Vec::new();
+    let mut first = true;
+    while bytes.len() < len {
+        match path.regs.get(word).cloned().flatten() {
+            Some((Sym::Known(v), l)) => {
+                let mut v = v;
+                v.resize(l.div_ceil(4) * 4, 0);
+                word += l.div_ceil(4);
+                bytes.extend(v);
+            }
+            Some((sym, l)) if first && l >= len => return sym,
+            Some((Sym::Unknown(r), _)) => return Sym::Unknown(r),
+            Some(_) => return Sym::Unknown("a concatenation with the source address".into()),
+            None => return Sym::Unknown(format!("register {reg} read before it was written")),
+        }
+        first = false;
+    }
+    bytes.truncate(len);
+    Sym::Known(bytes)
+}
+
+/// The element whose key (or range) holds `key`.
+fn find<'s>(set: &'s Set, key: &[u8]) -> Option<&'s Element> {
+    if set.is_interval() {
+        let mut sorted: Vec<&Element> = set.elements.iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut open: Option<&Element> = None;
+        for e in sorted {
+            if let Some(end) = &e.key_end {
+                if key >= &e.key[..] && key <= &end[..] {
+                    return Some(e);
+                }
+                continue;
+            }
+            if e.key[..] > *key {
+                break;
+            }
+            open = if e.interval_end { None } else { Some(e) };
+        }
+        open
+    } else {
+        set.elements.iter().find(|e| e.key == key)
+    }
+}
+
+/// A set of source addresses as ranges, each with the element that holds it.
+fn ranges(set: &Set) -> Vec<(SourceSet, &Element)> {
+    let width = set.key_len as usize;
+    let mut out = Vec::new();
+    if !set.is_interval() {
+        for e in &set.elements {
+            out.push((SourceSet::range(width, &e.key, &e.key), e));
+        }
+        return out;
+    }
+    let mut sorted: Vec<&Element> = set.elements.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut open: Option<&Element> = None;
+    let max = vec![0xff; width];
+    for e in sorted {
+        if let Some(end) = &e.key_end {
+            out.push((SourceSet::range(width, &e.key, end), e));
+            continue;
+        }
+        if e.interval_end {
+            if let Some(start) = open.take() {
+                let last = number(&e.key).wrapping_sub(1).to_be_bytes();
+                out.push((
+                    SourceSet::range(width, &start.key, &last[16 - width..]),
+                    start,
+                ));
+            }
+        } else {
+            if let Some(start) = open.replace(e) {
+                // Two starts in a row: the first runs up to the second.
+                let last = number(&e.key).wrapping_sub(1).to_be_bytes();
+                out.push((
+                    SourceSet::range(width, &start.key, &last[16 - width..]),
+                    start,
+                ));
+            }
+        }
+    }
+    if let Some(start) = open {
+        out.push((SourceSet::range(width, &start.key, &max), start));
+    }
+    out
+}

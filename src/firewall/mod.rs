@@ -1,0 +1,24 @@
+//! Firewall-aware exposure: can a new connection from outside reach a
+//! listener, through which interface, from which sources, and which rule
+//! decided it.
+//!
+//! [`collect`](crate::collect) dumps each namespace's nftables ruleset over
+//! `NETLINK_NETFILTER` ([`decode`] turns the messages into a [`Ruleset`]);
+//! [`eval`] runs the packet class of each listener through it; [`reach`]
+//! sums the answers up per listener into a
+//! [`Reachability`](crate::model::Reachability). All of it is pure.
+//!
+//! Out of reach, documented in the README: tc and XDP programs, cgroup BPF
+//! filters and cloud security groups; reverse-path filtering and routing
+//! beyond "the address is local".
+
+pub mod decode;
+pub mod eval;
+pub mod reach;
+pub mod ruleset;
+pub mod sources;
+
+#[cfg(test)]
+mod tests;
+
+pub use ruleset::Ruleset;

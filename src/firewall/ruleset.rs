@@ -1,0 +1,254 @@
+//! A namespace's nftables ruleset as the kernel dumped it: plain data, no
+//! I/O. Only what evaluation needs is kept; an expression that is not
+//! understood keeps its name, so evaluation can say why it gave up.
+
+/// `NFPROTO_*`: the family of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TableFamily {
+    Inet,
+    Ip,
+    Ip6,
+    Netdev,
+    Arp,
+    Bridge,
+    Other(u8),
+}
+
+impl TableFamily {
+    pub fn from_raw(raw: u8) -> Self {
+        match raw {
+            1 => Self::Inet,
+            2 => Self::Ip,
+            3 => Self::Arp,
+            5 => Self::Netdev,
+            7 => Self::Bridge,
+            10 => Self::Ip6,
+            other => Self::Other(other),
+        }
+    }
+
+    /// As `nft` names it.
+    pub fn name(self) -> String {
+        match self {
+            Self::Inet => "inet".into(),
+            Self::Ip => "ip".into(),
+            Self::Ip6 => "ip6".into(),
+            Self::Netdev => "netdev".into(),
+            Self::Arp => "arp".into(),
+            Self::Bridge => "bridge".into(),
+            Self::Other(n) => format!("family-{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ruleset {
+    /// The ruleset generation the dump was taken at (the same before and
+    /// after: see `collect::nftables`).
+    pub generation: u32,
+    pub chains: Vec<Chain>,
+    pub sets: Vec<Set>,
+}
+
+impl Ruleset {
+    pub fn chain(&self, family: TableFamily, table: &str, name: &str) -> Option<&Chain> {
+        self.chains
+            .iter()
+            .find(|c| c.family == family && c.table == table && c.name == name)
+    }
+
+    pub fn set(&self, family: TableFamily, table: &str, name: &str) -> Option<&Set> {
+        self.sets
+            .iter()
+            .find(|s| s.family == family && s.table == table && s.name == name)
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub family: TableFamily,
+    pub table: String,
+    pub name: String,
+    /// Set for a base chain: where the kernel calls it.
+    pub hook: Option<Hook>,
+    /// A base chain's policy (accept or drop).
+    pub policy: Option<Verdict>,
+    /// `filter`, `nat` or `route`.
+    pub kind: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    /// `NF_INET_*` (0 prerouting, 1 input, 2 forward, 3 output,
+    /// 4 postrouting, 5 ingress) or `NF_NETDEV_*` (0 ingress, 1 egress).
+    pub number: u32,
+    pub priority: i32,
+    /// The devices an ingress chain is attached to.
+    pub devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub handle: u64,
+    /// nft's `comment "…"`, from the rule's user data.
+    pub comment: Option<String>,
+    pub exprs: Vec<Expr>,
+}
+
+/// Registers are numbered as the kernel numbers them: 0 is the verdict,
+/// 1–4 the 16-byte registers, 8–23 the 4-byte ones (see [`word_of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Payload {
+        dreg: Option<u32>,
+        base: u32,
+        offset: u32,
+        len: u32,
+    },
+    Meta {
+        key: u32,
+        dreg: Option<u32>,
+        /// `meta KEY set …`: a statement.
+        sreg: Option<u32>,
+    },
+    Ct {
+        key: u32,
+        dreg: Option<u32>,
+        sreg: Option<u32>,
+    },
+    Cmp {
+        sreg: u32,
+        op: u32,
+        data: Vec<u8>,
+    },
+    Bitwise {
+        sreg: u32,
+        dreg: u32,
+        len: u32,
+        op: u32,
+        mask: Vec<u8>,
+        xor: Vec<u8>,
+    },
+    Range {
+        sreg: u32,
+        op: u32,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
+    Lookup {
+        sreg: u32,
+        set: String,
+        dreg: Option<u32>,
+        invert: bool,
+    },
+    Immediate {
+        dreg: u32,
+        data: Data,
+    },
+    Fib {
+        dreg: u32,
+        result: u32,
+        flags: u32,
+    },
+    /// `reject`: the packet is dropped (and answered).
+    Reject,
+    /// `notrack`: conntrack leaves the packet untracked.
+    Notrack,
+    /// `dnat`, `snat`, `masquerade`, `redirect`.
+    Nat(String),
+    /// No effect on where a packet goes: `counter`, `log`, `last`.
+    Passive,
+    /// An iptables-nft extension (`match`/`target`) and its name.
+    Xt {
+        target: bool,
+        name: String,
+    },
+    /// Anything else, by its expression name.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data {
+    Value(Vec<u8>),
+    Verdict(Verdict),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Queue,
+    Continue,
+    Break,
+    Return,
+    Jump(String),
+    Goto(String),
+    Other(i32),
+}
+
+impl Verdict {
+    pub fn from_code(code: i32, chain: Option<String>) -> Self {
+        match code {
+            0 => Self::Drop,
+            1 => Self::Accept,
+            3 => Self::Queue,
+            -1 => Self::Continue,
+            -2 => Self::Break,
+            -3 => Self::Jump(chain.unwrap_or_default()),
+            -4 => Self::Goto(chain.unwrap_or_default()),
+            -5 => Self::Return,
+            other => Self::Other(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Set {
+    pub family: TableFamily,
+    pub table: String,
+    pub name: String,
+    pub flags: u32,
+    pub key_len: u32,
+    /// `NFT_DATA_VERDICT` (0xffffff00) for a verdict map.
+    pub data_type: Option<u32>,
+    pub elements: Vec<Element>,
+}
+
+pub const SET_INTERVAL: u32 = 0x4;
+pub const SET_CONCAT: u32 = 0x80;
+
+impl Set {
+    pub fn is_interval(&self) -> bool {
+        self.flags & SET_INTERVAL != 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    pub key: Vec<u8>,
+    /// The inclusive end of a range (`pipapo` sets).
+    pub key_end: Option<Vec<u8>>,
+    /// Marks the exclusive end of the interval begun by the element before
+    /// it (`rbtree` interval sets).
+    pub interval_end: bool,
+    pub data: Option<Data>,
+}
+
+/// The 32-bit word a data register starts at in the kernel's register
+/// file (`nft_parse_register`): the verdict overlays words 0–3, so the
+/// 16-byte register 1 and the 4-byte register 8 both start at word 4.
+pub fn word_of(register: u32) -> Option<usize> {
+    match register {
+        1..=4 => Some(register as usize * 4),
+        8..=23 => Some(register as usize - 4),
+        _ => None,
+    }
+}
+
+/// Words in the register file (`NFT_REG32_NUM` plus the verdict's four).
+pub const REGISTER_WORDS: usize = 20;
