@@ -100,6 +100,7 @@ fn inventory(listeners: usize) -> Inventory {
                 }],
                 owner_unknown_reason: None,
                 forwards_to: None,
+                reachability: None,
             }
         })
         .collect();

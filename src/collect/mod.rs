@@ -20,6 +20,7 @@ mod holders;
 mod hostinfo;
 mod ifaces;
 mod mounts;
+mod nftables;
 mod procwalk;
 mod published;
 mod runtimes;
@@ -269,6 +270,7 @@ struct NetnsScan {
     /// Inodes of its other sockets (non-listening UDP, unix), when asked.
     others: Vec<u64>,
     interfaces: Vec<Interface>,
+    firewall: crate::firewall::reach::NetnsFirewall,
     gaps: Vec<Gap>,
 }
 
@@ -325,6 +327,7 @@ fn scan_one(
                 sockets: vec![],
                 others: vec![],
                 interfaces: vec![],
+                firewall: Default::default(),
                 gaps: vec![gap(GapKind::NetnsNotEnterable, detail)],
             });
         }
@@ -334,6 +337,7 @@ fn scan_one(
             sockets: vec![],
             others: vec![],
             interfaces: vec![],
+            firewall: Default::default(),
             gaps: vec![],
         };
         match ifaces::read() {
@@ -342,6 +346,11 @@ fn scan_one(
                 GapKind::InterfacesUnreadable,
                 format!("getifaddrs: {}", e.desc()),
             )),
+        }
+        scan.firewall = read_firewall(&scan.interfaces);
+        if let Some(Err(why)) = &scan.firewall.ruleset {
+            scan.gaps
+                .push(gap(GapKind::FirewallUnreadable, why.clone()));
         }
         let mut transport = match sockdiag::NetlinkTransport::open() {
             Ok(t) => t,
@@ -393,6 +402,7 @@ fn scan_one(
         sockets: vec![],
         others: vec![],
         interfaces: vec![],
+        firewall: Default::default(),
         gaps: vec![gap(
             GapKind::NetnsNotEnterable,
             match e {
@@ -406,6 +416,35 @@ fn scan_one(
             },
         )],
     }))
+}
+
+/// The firewall of the calling thread's namespace. nf_tables is asked only
+/// when that cannot load it (see [`nftables::presence`]), once per scan.
+fn read_firewall(interfaces: &[Interface]) -> crate::firewall::reach::NetnsFirewall {
+    use crate::os::Errno;
+    static PRESENCE: std::sync::OnceLock<nftables::Presence> = std::sync::OnceLock::new();
+    let ruleset = match PRESENCE.get_or_init(nftables::presence) {
+        nftables::Presence::NotLoaded => Ok(crate::firewall::Ruleset::default()),
+        nftables::Presence::Unknowable(why) => Err(why.clone()),
+        nftables::Presence::Askable => match nftables::Netfilter::open() {
+            Ok(mut socket) => match nftables::snapshot(&mut socket) {
+                // A kernel without nf_tables: no ruleset to have.
+                Err(nftables::SnapshotError::Kernel(Errno::ENOENT | Errno::EOPNOTSUPP)) => {
+                    Ok(crate::firewall::Ruleset::default())
+                }
+                other => other.map_err(|e| format!("nftables: {e}")),
+            },
+            Err(e) if e.raw_os_error() == Some(Errno::EPROTONOSUPPORT as i32) => {
+                Ok(crate::firewall::Ruleset::default())
+            }
+            Err(e) => Err(format!("cannot open a NETLINK_NETFILTER socket: {e}")),
+        },
+    };
+    crate::firewall::reach::NetnsFirewall {
+        ruleset: Some(ruleset),
+        legacy_tables: nftables::legacy_tables(),
+        route_localnet: nftables::route_localnet(interfaces),
+    }
 }
 
 /// `confined`: `--own-pid-namespace`, so containers' runtimes are out of
@@ -434,7 +473,13 @@ fn assemble(
             .map(|i| (i.index, i.name.as_str()))
             .collect();
         for raw in &scan.sockets {
-            listeners.push(attribution.listener(id, raw, &names_by_index, &scan.interfaces));
+            let mut listener = attribution.listener(id, raw, &names_by_index, &scan.interfaces);
+            listener.reachability = Some(crate::firewall::reach::reachability(
+                &scan.firewall,
+                &listener,
+                &scan.interfaces,
+            ));
+            listeners.push(listener);
         }
         gaps.extend(scan.gaps);
         namespaces.push(netns_record(
@@ -639,6 +684,7 @@ impl<'w> Attribution<'w> {
             uid: raw.uid,
             owner_unknown_reason: holders.is_empty().then(|| self.unknown_reason(raw.inode)),
             forwards_to: None,
+            reachability: None,
             holders,
         }
     }

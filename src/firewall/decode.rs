@@ -163,6 +163,16 @@ pub fn rule(family: u8, buf: &[u8]) -> Result<RuleIn, DecodeError> {
             _ => {}
         }
     }
+    // iptables-nft keeps `-m comment` as an xt match, not as user data.
+    let comment = comment.or_else(|| {
+        exprs.iter().find_map(|e| match e {
+            Expr::Xt { name, info, .. } if name == "comment" => {
+                let end = info.iter().position(|&b| b == 0).unwrap_or(info.len());
+                Some(String::from_utf8_lossy(&info[..end]).into_owned())
+            }
+            _ => None,
+        })
+    });
     Ok(RuleIn {
         family: TableFamily::from_raw(family),
         table: required(table, "rule table")?,
@@ -272,6 +282,8 @@ fn expression(buf: &[u8]) -> Result<Expr, DecodeError> {
         "match" | "target" => Expr::Xt {
             target: name == "target",
             name: text(1).unwrap_or_default(),
+            revision: num(2)?.unwrap_or(0),
+            info: nested(3).unwrap_or_default().to_vec(),
         },
         _ => Expr::Other(name),
     })

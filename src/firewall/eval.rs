@@ -175,9 +175,10 @@ struct Eval<'a> {
 #[derive(Debug, Clone)]
 enum Sym {
     Known(Vec<u8>),
-    /// The source address, whole.
-    Saddr,
-    /// The source address under a mask.
+    /// The first N bytes of the source address (all of it, or a prefix
+    /// nft loads alone for a /8 or /16).
+    Saddr(usize),
+    /// The source address under a mask, as wide as the address.
     SaddrMasked(Vec<u8>),
     Unknown(String),
 }
@@ -442,7 +443,7 @@ impl Eval<'_> {
                             vec![]
                         };
                     }
-                    Sym::Saddr if data.len() == width => {
+                    Sym::Saddr(n) if n == width && data.len() == width => {
                         let max = vec![0xff; width];
                         let zero = vec![0; width];
                         let eq = SourceSet::range(width, data, data);
@@ -456,8 +457,18 @@ impl Eval<'_> {
                             _ => return uncertain(path, format!("cmp operator {op}")),
                         })
                     }
-                    Sym::SaddrMasked(mask) if data.len() == width && *op <= 1 => {
-                        SourceSet::masked(width, &mask, data)
+                    Sym::Saddr(n) if data.len() == n && *op <= 1 => {
+                        let mut mask = vec![0xff; n];
+                        mask.resize(width, 0);
+                        let mut value = data.clone();
+                        value.resize(width, 0);
+                        SourceSet::masked(width, &mask, &value)
+                            .map(|s| if *op == 0 { s } else { s.complement() })
+                    }
+                    Sym::SaddrMasked(mask) if data.len() <= width && *op <= 1 => {
+                        let mut value = data.clone();
+                        value.resize(width, 0);
+                        SourceSet::masked(width, &mask, &value)
                             .map(|s| if *op == 0 { s } else { s.complement() })
                     }
                     Sym::Unknown(reason) => return uncertain(path, reason),
@@ -480,7 +491,7 @@ impl Eval<'_> {
                             vec![]
                         };
                     }
-                    Sym::Saddr if from.len() == width => {
+                    Sym::Saddr(n) if n == width && from.len() == width => {
                         let s = SourceSet::range(width, from, to);
                         let s = if *op == 0 { s } else { s.complement() };
                         return constrain(path, &s);
@@ -507,8 +518,10 @@ impl Eval<'_> {
                             })
                             .collect(),
                     ),
-                    (Sym::Saddr, 0) if xor.iter().all(|&b| b == 0) => {
-                        Sym::SaddrMasked(mask.clone())
+                    (Sym::Saddr(n), 0) if n == len && xor.iter().all(|&b| b == 0) => {
+                        let mut mask = mask.clone();
+                        mask.resize(p.width(), 0);
+                        Sym::SaddrMasked(mask)
                     }
                     (Sym::Unknown(r), _) => Sym::Unknown(r),
                     _ => Sym::Unknown("a bitwise operation not understood".into()),
@@ -549,14 +562,25 @@ impl Eval<'_> {
             Expr::Xt {
                 target: false,
                 name,
+                revision,
+                info,
             } => {
-                return uncertain(
-                    path,
-                    format!("the iptables-nft match `{name}` is not evaluated yet"),
-                );
+                return match self.xt_match(name, *revision, info) {
+                    Some(true) => vec![path],
+                    Some(false) => vec![],
+                    None => uncertain(
+                        path,
+                        format!(
+                            "the iptables-nft match `{name}` (revision {revision}) is not evaluated yet"
+                        ),
+                    ),
+                };
             }
-            Expr::Xt { target: true, name } => match name.as_str() {
+            Expr::Xt {
+                target: true, name, ..
+            } => match name.as_str() {
                 "LOG" | "NFLOG" | "TRACE" => {}
+                "REJECT" => path.verdict = Some(Verdict::Drop),
                 _ => {
                     path.fatal.get_or_insert(format!(
                         "the iptables-nft target `{name}` is not evaluated yet"
@@ -611,7 +635,7 @@ impl Eval<'_> {
                     },
                 }
             }
-            Sym::Saddr if key_len == width => {
+            Sym::Saddr(n) if n == width && key_len == width => {
                 let ranges = ranges(set);
                 match dreg {
                     None => {
@@ -657,6 +681,75 @@ impl Eval<'_> {
         }
     }
 
+    /// The iptables matches iptables-nft leaves as `xt` blobs, on the
+    /// packet class; `None` for one not understood.
+    fn xt_match(&self, name: &str, revision: u32, info: &[u8]) -> Option<bool> {
+        let u16_at = |o: usize| info.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+        let u32_at = |o: usize| {
+            info.get(o..o + 4)
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        // xt's state bits: 1 << (ctinfo + 1), NEW is ctinfo 2.
+        let xt_state = |untracked_bit: u32| match self.ct_state? {
+            CT_NEW => Some(CT_NEW),
+            CT_UNTRACKED => Some(untracked_bit),
+            _ => None,
+        };
+        match (name, revision) {
+            ("comment", _) => Some(true),
+            // struct xt_multiport_v1 { u8 flags, count; u16 ports[15];
+            // u8 pflags[15]; u8 invert; }: flags 1 is destination ports.
+            ("multiport", 1) => {
+                let (flags, count) = (*info.first()?, *info.get(1)? as usize);
+                if flags != 1 || count > 15 {
+                    return None;
+                }
+                let port = self.packet.dport;
+                let mut hit = false;
+                let mut i = 0;
+                while i < count {
+                    let low = u16_at(2 + 2 * i)?;
+                    if *info.get(32 + i)? != 0 && i + 1 < count {
+                        hit |= (low..=u16_at(2 + 2 * (i + 1))?).contains(&port);
+                        i += 2;
+                    } else {
+                        hit |= low == port;
+                        i += 1;
+                    }
+                }
+                Some(hit != (*info.get(47)? != 0))
+            }
+            // struct xt_state_info { unsigned int statemask; }
+            ("state", 0) => Some(u32_at(0)? & xt_state(1 << 6)? != 0),
+            // struct xt_conntrack_mtinfo3: eight 16-byte addresses, two
+            // u32 expiries, then u16 fields from byte 136 on.
+            ("conntrack", 3) => {
+                const STATE: u16 = 1;
+                const STATE_ALIAS: u16 = 1 << 13;
+                let flags = u16_at(146)?;
+                if flags & !(STATE | STATE_ALIAS) != 0 {
+                    return None;
+                }
+                let invert = u16_at(148)? & STATE != 0;
+                let state = u32::from(u16_at(150)?);
+                Some((state & xt_state(1 << 8)? != 0) != invert)
+            }
+            // struct xt_addrtype_info_v1 { u16 source, dest; u32 flags; }
+            ("addrtype", 1) => {
+                const LOCAL: u16 = 1 << 2;
+                let (source, dest, flags) = (u16_at(0)?, u16_at(2)?, u32_at(4)?);
+                if source != 0 || flags & 8 != 0 {
+                    return None;
+                }
+                if flags & 4 != 0 && !self.packet.daddr_on_iif {
+                    return None;
+                }
+                Some(dest == 0 || (dest & LOCAL != 0) != (flags & 2 != 0))
+            }
+            _ => None,
+        }
+    }
+
     fn payload(&self, base: u32, offset: u32, len: u32) -> Sym {
         let p = self.packet;
         let daddr = match p.daddr {
@@ -665,8 +758,8 @@ impl Eval<'_> {
         };
         let (o, l) = (offset as usize, len as usize);
         match (base, p.v6()) {
-            (1, false) if (o, l) == (12, 4) => Sym::Saddr,
-            (1, true) if (o, l) == (8, 16) => Sym::Saddr,
+            (1, false) if o == 12 && (1..=4).contains(&l) => Sym::Saddr(l),
+            (1, true) if o == 8 && (1..=16).contains(&l) => Sym::Saddr(l),
             (1, false) if o >= 16 && o + l <= 20 => Sym::Known(daddr[o - 16..o - 16 + l].to_vec()),
             (1, true) if o >= 24 && o + l <= 40 => Sym::Known(daddr[o - 24..o - 24 + l].to_vec()),
             (1, false) if (o, l) == (9, 1) => Sym::Known(vec![p.protocol]),

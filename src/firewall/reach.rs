@@ -101,6 +101,7 @@ pub fn reachability(
     let mut accepted_v6 = SourceSet::empty(16);
     let mut first_unknown: Option<(String, Option<Decider>)> = None;
     let mut first_drop: Option<(f64, Decider)> = None;
+    let mut first_accept: Option<Decider> = None;
     for (iface, daddr) in &paths {
         let packet = Packet {
             protocol,
@@ -132,6 +133,9 @@ pub fn reachability(
         }
         if accepted.is_empty() {
             continue;
+        }
+        if first_accept.is_none() {
+            first_accept = best.as_ref().and_then(|(_, by)| by.clone());
         }
         let_in.insert(iface.name.clone());
         if accepted.share() >= 0.5 && open.is_none() {
@@ -172,7 +176,7 @@ pub fn reachability(
             state: ReachState::Restricted,
             interfaces,
             sources,
-            decided_by: None,
+            decided_by: first_accept,
             reason: None,
         };
     }

@@ -167,6 +167,9 @@ pub enum Expr {
     Xt {
         target: bool,
         name: String,
+        revision: u32,
+        /// The kernel struct it carries, in host byte order.
+        info: Vec<u8>,
     },
     /// Anything else, by its expression name.
     Other(String),

@@ -52,11 +52,14 @@ pub enum GapKind {
     /// could not be read: it is known by its id only, without name, image
     /// or pod.
     ContainerStateUnreadable,
+    /// A namespace's nftables ruleset could not be read: its listeners'
+    /// reachability is `unknown`.
+    FirewallUnreadable,
 }
 
 impl GapKind {
     /// Every kind, in declaration order (metrics write one series each).
-    pub const ALL: [GapKind; 12] = [
+    pub const ALL: [GapKind; 13] = [
         GapKind::NetnsNotEnterable,
         GapKind::SocketDumpFailed,
         GapKind::ProtocolUnsupported,
@@ -69,6 +72,7 @@ impl GapKind {
         GapKind::ScanDeadline,
         GapKind::SettleTimeout,
         GapKind::ContainerStateUnreadable,
+        GapKind::FirewallUnreadable,
     ];
 
     /// The kind as the JSON inventory spells it (`netns_not_enterable`).
@@ -86,6 +90,7 @@ impl GapKind {
             GapKind::ScanDeadline => "scan_deadline",
             GapKind::SettleTimeout => "settle_timeout",
             GapKind::ContainerStateUnreadable => "container_state_unreadable",
+            GapKind::FirewallUnreadable => "firewall_unreadable",
         }
     }
 }

@@ -63,6 +63,11 @@ pub struct Listener {
     /// (`docker-proxy`): where the proxy forwards it. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwards_to: Option<Forward>,
+    /// Whether a new connection from outside the namespace reaches it, as
+    /// the namespace's firewall decides. Absent when not evaluated (an
+    /// inventory from fixtures, or written before 0.1 had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<super::Reachability>,
 }
 
 /// Where a publishing proxy sends what reaches its listener.

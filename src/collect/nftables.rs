@@ -1,0 +1,314 @@
+//! A consistent snapshot of a namespace's nftables ruleset over
+//! `NETLINK_NETFILTER`, and the kernel settings that change reachability.
+//!
+//! The generation id is read before and after the dumps; if the ruleset
+//! changed in between (or the kernel flags a dump `NLM_F_DUMP_INTR`), the
+//! snapshot is taken again, a few times at most. Only `GET` requests are
+//! ever sent. Every read is bounded: a ruleset past [`MAX_BYTES`] is not
+//! read at all, and reachability says so.
+
+use std::io;
+
+use crate::firewall::decode::{self, DecodeError};
+use crate::firewall::ruleset::{Chain, Ruleset, TableFamily};
+pub use crate::os::netlink::{Netfilter, Transport};
+
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const GETCHAIN: u16 = 4;
+const NEWCHAIN: u16 = 3;
+const GETRULE: u16 = 7;
+const NEWRULE: u16 = 6;
+const GETSET: u16 = 10;
+const NEWSET: u16 = 9;
+const GETSETELEM: u16 = 13;
+const NEWSETELEM: u16 = 12;
+const GETGEN: u16 = 16;
+const NEWGEN: u16 = 15;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_DUMP_INTR: u16 = 0x10;
+
+/// Snapshots tried before giving up on a ruleset that keeps changing.
+const ATTEMPTS: u32 = 4;
+/// The most ruleset bytes read from one namespace (all dumps together).
+pub const MAX_BYTES: usize = 64 << 20;
+/// The most sets whose elements are dumped.
+pub const MAX_SETS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("netlink I/O failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the kernel refused the nf_tables dump: {0}")]
+    Kernel(crate::os::Errno),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("the ruleset changed during {0} snapshots in a row")]
+    Changing(u32),
+    #[error("the ruleset is larger than {} MiB", MAX_BYTES >> 20)]
+    TooLarge,
+    #[error("a netlink datagram of {0} bytes was larger than the buffer")]
+    Truncated(usize),
+}
+
+/// The ruleset of the calling thread's namespace.
+pub fn snapshot(transport: &mut impl Transport) -> Result<Ruleset, SnapshotError> {
+    let mut dumper = Dumper {
+        transport,
+        seq: 0,
+        buf: vec![0; 256 * 1024],
+        read: 0,
+    };
+    for _ in 0..ATTEMPTS {
+        let before = dumper.generation()?;
+        let Some(mut ruleset) = dumper.everything()? else {
+            continue;
+        };
+        if dumper.generation()? == before {
+            ruleset.generation = before;
+            return Ok(ruleset);
+        }
+    }
+    Err(SnapshotError::Changing(ATTEMPTS))
+}
+
+struct Dumper<'t, T: Transport> {
+    transport: &'t mut T,
+    seq: u32,
+    buf: Vec<u8>,
+    read: usize,
+}
+
+/// One message of a reply: its nf_tables type, family and attributes.
+struct Message {
+    kind: u16,
+    family: u8,
+    attrs: Vec<u8>,
+}
+
+impl<T: Transport> Dumper<'_, T> {
+    fn generation(&mut self) -> Result<u32, SnapshotError> {
+        let messages = self
+            .ask(GETGEN, NLM_F_REQUEST | NLM_F_ACK, 0, &[])?
+            .ok_or(SnapshotError::Changing(1))?;
+        for m in messages {
+            if m.kind == NEWGEN {
+                return Ok(decode::generation(&m.attrs)?);
+            }
+        }
+        Err(DecodeError("no generation in the reply".into()).into())
+    }
+
+    /// Chains, rules and sets with their elements; `None` when a dump was
+    /// interrupted by a change.
+    fn everything(&mut self) -> Result<Option<Ruleset>, SnapshotError> {
+        let mut ruleset = Ruleset::default();
+        let Some(chains) = self.dump(GETCHAIN, 0, &[])? else {
+            return Ok(None);
+        };
+        for m in chains.iter().filter(|m| m.kind == NEWCHAIN) {
+            ruleset.chains.push(decode::chain(m.family, &m.attrs)?);
+        }
+        let Some(rules) = self.dump(GETRULE, 0, &[])? else {
+            return Ok(None);
+        };
+        for m in rules.iter().filter(|m| m.kind == NEWRULE) {
+            let r = decode::rule(m.family, &m.attrs)?;
+            if let Some(chain) = find_chain(&mut ruleset.chains, r.family, &r.table, &r.chain) {
+                chain.rules.push(r.rule);
+            }
+        }
+        let Some(sets) = self.dump(GETSET, 0, &[])? else {
+            return Ok(None);
+        };
+        for m in sets.iter().filter(|m| m.kind == NEWSET).take(MAX_SETS) {
+            let mut set = decode::set(m.family, &m.attrs)?;
+            let mut request = Vec::new();
+            push_string(&mut request, 1, &set.table);
+            push_string(&mut request, 2, &set.name);
+            let Some(elements) = self.dump(GETSETELEM, m.family, &request)? else {
+                return Ok(None);
+            };
+            for e in elements.iter().filter(|e| e.kind == NEWSETELEM) {
+                set.elements.extend(decode::set_elements(&e.attrs)?.2);
+            }
+            ruleset.sets.push(set);
+        }
+        Ok(Some(ruleset))
+    }
+
+    fn dump(
+        &mut self,
+        kind: u16,
+        family: u8,
+        attrs: &[u8],
+    ) -> Result<Option<Vec<Message>>, SnapshotError> {
+        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs)
+    }
+
+    /// Sends one request and reads its whole answer: `None` if the kernel
+    /// flagged it interrupted.
+    fn ask(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        family: u8,
+        attrs: &[u8],
+    ) -> Result<Option<Vec<Message>>, SnapshotError> {
+        self.seq += 1;
+        let seq = self.seq;
+        let len = 16 + 4 + attrs.len();
+        let mut request = Vec::with_capacity(len);
+        request.extend((len as u32).to_ne_bytes());
+        request.extend(((NFNL_SUBSYS_NFTABLES << 8) | kind).to_ne_bytes());
+        request.extend(flags.to_ne_bytes());
+        request.extend(seq.to_ne_bytes());
+        request.extend(0u32.to_ne_bytes());
+        request.extend([family, 0, 0, 0]);
+        request.extend(attrs);
+        self.transport.send(&request)?;
+        let mut out = Vec::new();
+        let mut interrupted = false;
+        loop {
+            let n = self.transport.recv(&mut self.buf)?;
+            if n > self.buf.len() {
+                return Err(SnapshotError::Truncated(n));
+            }
+            self.read += n;
+            if self.read > MAX_BYTES {
+                return Err(SnapshotError::TooLarge);
+            }
+            let mut offset = 0;
+            while offset + 16 <= n {
+                let h = &self.buf[offset..n];
+                let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
+                let msg_type = u16::from_ne_bytes(h[4..6].try_into().unwrap());
+                let msg_flags = u16::from_ne_bytes(h[6..8].try_into().unwrap());
+                let msg_seq = u32::from_ne_bytes(h[8..12].try_into().unwrap());
+                if msg_len < 16 || msg_len > h.len() {
+                    return Err(DecodeError(format!("netlink message of length {msg_len}")).into());
+                }
+                let body = &h[16..msg_len];
+                offset += msg_len.next_multiple_of(4);
+                if msg_seq != seq {
+                    continue;
+                }
+                interrupted |= msg_flags & NLM_F_DUMP_INTR != 0;
+                match msg_type {
+                    NLMSG_DONE => return Ok((!interrupted).then_some(out)),
+                    NLMSG_ERROR => {
+                        let code = body
+                            .get(0..4)
+                            .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
+                            .unwrap_or(-1);
+                        if code == 0 {
+                            return Ok((!interrupted).then_some(out));
+                        }
+                        let errno = code.checked_neg().unwrap_or(i32::MAX);
+                        return Err(SnapshotError::Kernel(crate::os::Errno::from_raw(errno)));
+                    }
+                    t if t >> 8 == NFNL_SUBSYS_NFTABLES && body.len() >= 4 => out.push(Message {
+                        kind: t & 0xff,
+                        family: body[0],
+                        attrs: body[4..].to_vec(),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn find_chain<'c>(
+    chains: &'c mut [Chain],
+    family: TableFamily,
+    table: &str,
+    name: &str,
+) -> Option<&'c mut Chain> {
+    chains
+        .iter_mut()
+        .find(|c| c.family == family && c.table == table && c.name == name)
+}
+
+fn push_string(buf: &mut Vec<u8>, kind: u16, value: &str) {
+    let len = 4 + value.len() + 1;
+    buf.extend((len as u16).to_ne_bytes());
+    buf.extend(kind.to_ne_bytes());
+    buf.extend(value.as_bytes());
+    buf.push(0);
+    buf.resize(buf.len().next_multiple_of(4), 0);
+}
+
+/// Whether nf_tables can be asked without loading it: nfnetlink loads a
+/// missing subsystem's module on the first request, and portcullis never
+/// changes the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// Loaded, built in, or the kernel has no modules to load.
+    Askable,
+    /// A module the kernel has not loaded: no namespace has a ruleset.
+    NotLoaded,
+    Unknowable(String),
+}
+
+pub fn presence() -> Presence {
+    use crate::os::fs::{FileError, read_text};
+    use std::path::Path;
+    let modules = match read_text(Path::new("/proc/modules"), 4 << 20) {
+        Ok(text) => text,
+        // No module support: nothing can be loaded.
+        Err(FileError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Presence::Askable,
+        Err(e) => return Presence::Unknowable(format!("/proc/modules: {e}")),
+    };
+    if modules.lines().any(|l| l.starts_with("nf_tables ")) {
+        return Presence::Askable;
+    }
+    let release = crate::os::host::uname().release;
+    for root in ["/proc/1/root", ""] {
+        let path = format!("{root}/lib/modules/{release}/modules.builtin");
+        if let Ok(text) = read_text(Path::new(&path), 4 << 20) {
+            return if text.lines().any(|l| l.ends_with("/nf_tables.ko")) {
+                Presence::Askable
+            } else {
+                Presence::NotLoaded
+            };
+        }
+    }
+    Presence::Unknowable(format!(
+        "nf_tables is not a loaded module, and no modules.builtin for {release} says whether it is built in (asking would load it)"
+    ))
+}
+
+/// Legacy iptables tables loaded in the calling thread's namespace.
+pub fn legacy_tables() -> Vec<String> {
+    let mut tables = Vec::new();
+    for (file, prefix) in [
+        ("ip_tables_names", "iptables"),
+        ("ip6_tables_names", "ip6tables"),
+    ] {
+        let path = format!("/proc/thread-self/net/{file}");
+        if let Ok(text) = crate::os::fs::read_text(std::path::Path::new(&path), 64 << 10) {
+            tables.extend(text.split_whitespace().map(|t| format!("{prefix} {t}")));
+        }
+    }
+    tables
+}
+
+/// Interfaces of the calling thread's namespace with `route_localnet` on.
+pub fn route_localnet(
+    interfaces: &[crate::model::Interface],
+) -> std::collections::BTreeSet<String> {
+    let on = |name: &str| {
+        let path = format!("/proc/sys/net/ipv4/conf/{name}/route_localnet");
+        crate::os::fs::read_text(std::path::Path::new(&path), 64).is_ok_and(|t| t.trim() == "1")
+    };
+    let all = on("all");
+    interfaces
+        .iter()
+        .filter(|i| all || on(&i.name))
+        .map(|i| i.name.clone())
+        .collect()
+}
