@@ -7,6 +7,8 @@ SPEC: {
   "comm": "<hex bytes for /proc/self/comm>",        optional
   "forks": N,                                        children sharing every socket
   "hold_netns": ["/path/to/nsfs", ...],              keep these namespaces open
+  "accept": true,                                    accept and close TCP connections
+                                                     (else they queue up to the backlog)
   "sockets": [{
       "proto": "tcp"|"udp", "addr": "::", "port": 0,
       "v6only": true|false,                          IPv6 only
@@ -89,6 +91,16 @@ def main():
         "sockets": [{"fd": s.fileno(), "port": s.getsockname()[1], "inode": os.fstat(s.fileno()).st_ino} for s in sockets],
         "held": held,
     }
+    if spec.get("accept"):
+        import threading
+
+        def serve(listener):
+            while True:
+                listener.accept()[0].close()
+
+        for s in sockets:
+            if s.type == socket.SOCK_STREAM:
+                threading.Thread(target=serve, args=(s,), daemon=True).start()
     print(json.dumps(report), flush=True)
     sys.stdin.read()  # until the test closes our stdin or kills us
 

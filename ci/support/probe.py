@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Test helper: the kernel as the firewall oracle. Run inside the client
+namespace; tries a TCP connect from each source address to each port of the
+server address at once, and prints {"SRC PORT": "connected"|"refused"|"timeout"}.
+
+Usage: probe.py SERVER_ADDR PORTS(comma) SOURCES(comma) [TIMEOUT_S]
+"""
+import json
+import socket
+import sys
+import threading
+
+server, ports, sources = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 1.5
+results = {}
+
+
+def probe(src, port):
+    s = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    try:
+        s.connect((server, int(port)))
+        results[f"{src} {port}"] = "connected"
+    except ConnectionRefusedError:
+        results[f"{src} {port}"] = "refused"
+    except (socket.timeout, TimeoutError):
+        results[f"{src} {port}"] = "timeout"
+    finally:
+        s.close()
+
+
+threads = [threading.Thread(target=probe, args=(s, p)) for s in sources for p in ports]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(results, sort_keys=True))
