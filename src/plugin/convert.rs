@@ -29,6 +29,26 @@ pub fn inventory(inv: &Inventory) -> super::served::Records {
         cmdlines: processes.cmdlines,
         activates: processes.activates,
         containers: inv.containers.iter().map(container).collect(),
+        reachability: inv
+            .listeners
+            .iter()
+            .map(|l| l.reachability.as_ref().map(reachability))
+            .collect(),
+    }
+}
+
+fn reachability(r: &model::Reachability) -> wit::Reachability {
+    wit::Reachability {
+        state: match r.state {
+            model::ReachState::Open => wit::ReachState::Open,
+            model::ReachState::Restricted => wit::ReachState::Restricted,
+            model::ReachState::Filtered => wit::ReachState::Filtered,
+            model::ReachState::Unknown => wit::ReachState::Unknown,
+        },
+        interfaces: r.interfaces.clone(),
+        sources: r.sources.clone(),
+        decided_by: r.decided_by.as_ref().map(ToString::to_string),
+        reason: r.reason.clone(),
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Records {
     pub cmdlines: Vec<Vec<String>>,
     pub activates: Vec<Option<String>>,
     pub containers: Vec<wit::Container>,
+    /// By listener index.
+    pub reachability: Vec<Option<wit::Reachability>>,
 }
 
 /// How much of the inventory one evaluation may read. Copying it is the
@@ -125,6 +127,11 @@ impl current::portcullis::plugin::inventory::Host for State {
         Ok(self.records().containers.clone())
     }
 
+    fn reachabilities(&mut self) -> wasmtime::Result<Vec<Option<wit::Reachability>>> {
+        self.reads.list()?;
+        Ok(self.records().reachability.clone())
+    }
+
     fn activates(&mut self, process: u32) -> wasmtime::Result<Option<String>> {
         self.reads.detail()?;
         Ok(self
@@ -153,6 +160,7 @@ impl State {
             cmdlines: Vec::new(),
             activates: Vec::new(),
             containers: Vec::new(),
+            reachability: Vec::new(),
         };
         self.inventory.as_deref().unwrap_or(&NONE)
     }

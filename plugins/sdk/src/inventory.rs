@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{Container, HostFacts, Listener, Netns, Process};
+use crate::{Container, HostFacts, Listener, Netns, Process, Reachability};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
@@ -17,6 +17,8 @@ pub struct Inventory {
     pub(crate) local: Local,
     /// The containers, fetched on first use (ABI 0.2.1).
     pub(crate) containers: OnceLock<Vec<Container>>,
+    /// Each listener's reachability, fetched on first use (ABI 0.2.2).
+    pub(crate) reachabilities: OnceLock<Vec<Option<Reachability>>>,
 }
 
 /// Per-process answers of a natively built inventory ([`crate::testing::Host`]).
@@ -25,6 +27,7 @@ pub(crate) struct Local {
     pub cmdlines: Vec<Vec<String>>,
     pub activates: Vec<Option<String>>,
     pub containers: Vec<Container>,
+    pub reachabilities: Vec<Option<Reachability>>,
 }
 
 impl Inventory {
@@ -39,6 +42,7 @@ impl Inventory {
             listeners: host::listeners(),
             local: Local::default(),
             containers: OnceLock::new(),
+            reachabilities: OnceLock::new(),
         }
     }
 
@@ -58,6 +62,20 @@ impl Inventory {
             #[cfg(not(target_arch = "wasm32"))]
             self.local.containers.clone()
         })
+    }
+
+    /// Whether the firewall lets the outside reach `listener`; `None`
+    /// where it was not evaluated. Asked of the host the first time.
+    pub fn reachability(&self, listener: &Listener) -> Option<&Reachability> {
+        self.reachabilities
+            .get_or_init(|| {
+                #[cfg(target_arch = "wasm32")]
+                return crate::portcullis::plugin::inventory::reachabilities();
+                #[cfg(not(target_arch = "wasm32"))]
+                self.local.reachabilities.clone()
+            })
+            .get(listener.id as usize)?
+            .as_ref()
     }
 
     /// What the runtime says of container `id` (as processes name it).

@@ -47,6 +47,7 @@ impl Host {
                 listeners: vec![],
                 local: Local::default(),
                 containers: Default::default(),
+                reachabilities: Default::default(),
             },
             netns: HOST_NETNS,
         }
@@ -83,6 +84,15 @@ impl Host {
             pod: None,
             sandbox: false,
         });
+        self
+    }
+
+    /// Sets the reachability of the listener added last.
+    pub fn reach(mut self, reachability: crate::Reachability) -> Host {
+        let last = self.inv.listeners.len().saturating_sub(1);
+        let list = &mut self.inv.local.reachabilities;
+        list.resize(last + 1, None);
+        list[last] = Some(reachability);
         self
     }
 

@@ -1,5 +1,6 @@
 //! Built-in plugin `exposure`: binds that reach further than they should
-//! (`wildcard-bind`, `public-bind`), and listeners nobody can be held
+//! (`wildcard-bind`, `public-bind`), listeners the firewall lets anyone
+//! reach (`unfiltered-exposure`), and listeners nobody can be held
 //! accountable for (`unknown-owner`).
 
 use portcullis_sdk::{
@@ -9,6 +10,9 @@ use portcullis_sdk::{
 use serde::Deserialize;
 
 mod advice;
+mod unfiltered;
+
+pub use unfiltered::UNFILTERED_EXPOSURE;
 
 pub const WILDCARD_BIND: &str = "wildcard-bind";
 pub const UNKNOWN_OWNER: &str = "unknown-owner";
@@ -32,6 +36,7 @@ impl Plugin for Exposure {
                 wildcard_bind_info(),
                 public_bind_info(),
                 unknown_owner_info(),
+                unfiltered::info(),
             ],
             config_schema: Some(CONFIG_SCHEMA.into()),
         }
@@ -65,6 +70,7 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
         } else {
             verdicts::pass(PUBLIC_BIND, l, "")
         });
+        out.push(unfiltered::judge(inventory, l));
         out.push(if l.owner_unknown {
             verdicts::fail(
                 UNKNOWN_OWNER,

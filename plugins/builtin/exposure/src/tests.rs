@@ -117,7 +117,15 @@ fn describes_its_rules() {
         .into_iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(ids, [WILDCARD_BIND, PUBLIC_BIND, UNKNOWN_OWNER]);
+    assert_eq!(
+        ids,
+        [
+            WILDCARD_BIND,
+            PUBLIC_BIND,
+            UNKNOWN_OWNER,
+            UNFILTERED_EXPOSURE
+        ]
+    );
 }
 
 #[test]
@@ -165,5 +173,69 @@ fn the_fix_is_the_holders_own_setting() {
     assert!(
         message(&eval, WILDCARD_BIND, 3).contains("bind it to 127.0.0.1 (or ::1)"),
         "the generic fix for a program it does not know"
+    );
+}
+
+#[test]
+fn unfiltered_exposure_fails_only_where_the_firewall_lets_anyone_in() {
+    use portcullis_sdk::{ReachState, Reachability};
+    let reach = |state, by: Option<&str>| Reachability {
+        state,
+        interfaces: vec!["eth0".into()],
+        sources: vec![],
+        decided_by: by.map(Into::into),
+        reason: None,
+    };
+    let inv = Host::new()
+        .listen("tcp", "0.0.0.0", 5432, "postgres")
+        .reach(reach(ReachState::Open, None))
+        .listen("tcp", "0.0.0.0", 22, "sshd")
+        .reach(reach(
+            ReachState::Filtered,
+            Some("the drop policy of inet filter input"),
+        ))
+        .listen("tcp", "0.0.0.0", 6379, "redis")
+        .reach(reach(
+            ReachState::Restricted,
+            Some("inet filter input handle 7"),
+        ))
+        .listen("tcp", "127.0.0.1", 631, "cupsd")
+        .reach(reach(ReachState::Open, None))
+        .listen("tcp", "0.0.0.0", 80, "nginx")
+        .reach(reach(
+            ReachState::Open,
+            Some("inet filter input handle 4 (\"web\")"),
+        ))
+        .listen("tcp", "0.0.0.0", 9100, "node_exporter")
+        .listen("udp", "0.0.0.0", 68, "dhclient")
+        .reach(reach(ReachState::Open, None))
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    let got: Vec<Outcome> = (0..7)
+        .map(|i| outcome(&eval, UNFILTERED_EXPOSURE, i))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Outcome::Fail,
+            Outcome::Pass,
+            Outcome::Pass,
+            Outcome::Pass,
+            Outcome::Fail,
+            Outcome::Pass,
+            Outcome::Pass
+        ]
+    );
+    assert_eq!(
+        message(&eval, UNFILTERED_EXPOSURE, 0),
+        "tcp 0.0.0.0:5432 (postgres) can be reached by anyone on eth0, with no firewall rule on the way; bind it to loopback or a private address, or filter it in the firewall, unless the outside must reach it"
+    );
+    assert!(
+        message(&eval, UNFILTERED_EXPOSURE, 4)
+            .contains("let in by inet filter input handle 4 (\"web\")")
+    );
+    assert_eq!(
+        message(&eval, UNFILTERED_EXPOSURE, 5),
+        "reachability not evaluated"
     );
 }
