@@ -347,10 +347,10 @@ fn scan_one(
                 format!("getifaddrs: {}", e.desc()),
             )),
         }
-        scan.firewall = read_firewall(&scan.interfaces);
-        if let Some(Err(why)) = &scan.firewall.ruleset {
-            scan.gaps
-                .push(gap(GapKind::FirewallUnreadable, why.clone()));
+        let (firewall, unreadable) = read_firewall(&scan.interfaces);
+        scan.firewall = firewall;
+        if let Some(why) = unreadable {
+            scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
         }
         let mut transport = match sockdiag::NetlinkTransport::open() {
             Ok(t) => t,
@@ -418,33 +418,58 @@ fn scan_one(
     }))
 }
 
-/// The firewall of the calling thread's namespace. nf_tables is asked only
-/// when that cannot load it (see [`nftables::presence`]), once per scan.
-fn read_firewall(interfaces: &[Interface]) -> crate::firewall::reach::NetnsFirewall {
+/// The firewall of the calling thread's namespace, and why it could not
+/// be read when that is a gap. nf_tables is asked only when that cannot
+/// load it (see [`nftables::presence`]), decided once per scan.
+///
+/// Without CAP_NET_ADMIN nf_tables refuses even a read (a container given
+/// only the capabilities to see processes): reachability is then
+/// `unknown` with that reason and the rules that need it skip, but the
+/// inventory is whole, so it is no gap.
+fn read_firewall(
+    interfaces: &[Interface],
+) -> (crate::firewall::reach::NetnsFirewall, Option<String>) {
     use crate::os::Errno;
     static PRESENCE: std::sync::OnceLock<nftables::Presence> = std::sync::OnceLock::new();
-    let ruleset = match PRESENCE.get_or_init(nftables::presence) {
-        nftables::Presence::NotLoaded => Ok(crate::firewall::Ruleset::default()),
-        nftables::Presence::Unknowable(why) => Err(why.clone()),
+    const NEEDS_NET_ADMIN: &str =
+        "reading nftables needs CAP_NET_ADMIN, which portcullis was not given";
+    let empty = crate::firewall::Ruleset::default;
+    let (ruleset, gap) = match PRESENCE.get_or_init(nftables::presence) {
+        nftables::Presence::NotLoaded => (Ok(empty()), None),
+        nftables::Presence::Unknowable(why) => (Err(why.clone()), Some(why.clone())),
         nftables::Presence::Askable => match nftables::Netfilter::open() {
             Ok(mut socket) => match nftables::snapshot(&mut socket) {
+                Ok(ruleset) => (Ok(ruleset), None),
                 // A kernel without nf_tables: no ruleset to have.
                 Err(nftables::SnapshotError::Kernel(Errno::ENOENT | Errno::EOPNOTSUPP)) => {
-                    Ok(crate::firewall::Ruleset::default())
+                    (Ok(empty()), None)
                 }
-                other => other.map_err(|e| format!("nftables: {e}")),
+                Err(nftables::SnapshotError::Kernel(Errno::EPERM)) => {
+                    (Err(NEEDS_NET_ADMIN.into()), None)
+                }
+                Err(e) => {
+                    let why = format!("nftables: {e}");
+                    (Err(why.clone()), Some(why))
+                }
             },
             Err(e) if e.raw_os_error() == Some(Errno::EPROTONOSUPPORT as i32) => {
-                Ok(crate::firewall::Ruleset::default())
+                (Ok(empty()), None)
             }
-            Err(e) => Err(format!("cannot open a NETLINK_NETFILTER socket: {e}")),
+            Err(e) if e.raw_os_error() == Some(Errno::EPERM as i32) => {
+                (Err(NEEDS_NET_ADMIN.into()), None)
+            }
+            Err(e) => {
+                let why = format!("cannot open a NETLINK_NETFILTER socket: {e}");
+                (Err(why.clone()), Some(why))
+            }
         },
     };
-    crate::firewall::reach::NetnsFirewall {
+    let firewall = crate::firewall::reach::NetnsFirewall {
         ruleset: Some(ruleset),
         legacy_tables: nftables::legacy_tables(),
         route_localnet: nftables::route_localnet(interfaces),
-    }
+    };
+    (firewall, gap)
 }
 
 /// `confined`: `--own-pid-namespace`, so containers' runtimes are out of

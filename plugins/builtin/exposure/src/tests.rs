@@ -222,7 +222,7 @@ fn unfiltered_exposure_fails_only_where_the_firewall_lets_anyone_in() {
             Outcome::Pass,
             Outcome::Pass,
             Outcome::Fail,
-            Outcome::Pass,
+            Outcome::Skip,
             Outcome::Pass
         ]
     );

@@ -11,9 +11,19 @@ use portcullis_sdk::{
 pub const UNFILTERED_EXPOSURE: &str = "unfiltered-exposure";
 
 pub fn judge(inv: &Inventory, l: &Listener) -> Verdict {
+    // Not evaluated, or not understood: the rule cannot judge, and says so
+    // (a skip, never a pass).
     let Some(reach) = inv.reachability(l) else {
-        return verdicts::pass(UNFILTERED_EXPOSURE, l, "reachability not evaluated");
+        return verdicts::skip(UNFILTERED_EXPOSURE, l, "reachability not evaluated");
     };
+    if reach.state == ReachState::Unknown {
+        let why = reach.reason.clone().unwrap_or_default();
+        return verdicts::skip(
+            UNFILTERED_EXPOSURE,
+            l,
+            format!("reachability unknown: {why}"),
+        );
+    }
     // A DHCP client takes offers from servers it does not know yet: open
     // is its protocol, as for wildcard-bind.
     if reach.state != ReachState::Open
