@@ -155,7 +155,9 @@ fn the_seeds_worked_example_under_the_default_policy() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|v| v["outcome"] == "fail")
+        // The namespace has no firewall: unfiltered-exposure warns about
+        // what anyone on its links can reach, which does not fail the gate.
+        .filter(|v| v["outcome"] == "fail" && v["level"] == "error")
         .collect();
     assert_eq!(
         failures.len(),
