@@ -352,7 +352,7 @@ fn scan_one(
         if let Some(why) = unreadable {
             scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
         }
-        let mut transport = match sockdiag::NetlinkTransport::open() {
+        let mut transport = match sockdiag::NetlinkTransport::sock_diag() {
             Ok(t) => t,
             Err(e) => {
                 scan.gaps.push(gap(
@@ -437,7 +437,7 @@ fn read_firewall(
     let (ruleset, gap) = match PRESENCE.get_or_init(nftables::presence) {
         nftables::Presence::NotLoaded => (Ok(empty()), None),
         nftables::Presence::Unknowable(why) => (Err(why.clone()), Some(why.clone())),
-        nftables::Presence::Askable => match nftables::Netfilter::open() {
+        nftables::Presence::Askable => match nftables::Netfilter::netfilter() {
             Ok(mut socket) => match nftables::snapshot(&mut socket) {
                 Ok(ruleset) => (Ok(ruleset), None),
                 // A kernel without nf_tables: no ruleset to have.

@@ -1,5 +1,6 @@
-//! Netlink sockets: the kernel's socket tables are asked through
-//! `NETLINK_SOCK_DIAG`, in the calling thread's network namespace.
+//! Netlink sockets, in the calling thread's network namespace: the
+//! kernel's socket tables are asked through `NETLINK_SOCK_DIAG`, the
+//! firewall's ruleset through `NETLINK_NETFILTER`.
 
 use std::io;
 
@@ -12,49 +13,40 @@ pub trait Transport {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 }
 
-/// A `NETLINK_SOCK_DIAG` socket in the calling thread's network namespace.
-pub struct SockDiag(netlink_sys::Socket);
+/// A netlink socket of one protocol, in the calling thread's network
+/// namespace, connected to the kernel.
+pub struct Netlink(netlink_sys::Socket);
 
-impl SockDiag {
-    pub fn open() -> io::Result<Self> {
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
+/// `NETLINK_SOCK_DIAG`: the kernel's socket tables.
+pub type SockDiag = Netlink;
+/// `NETLINK_NETFILTER`: nf_tables answers dumps of the ruleset on it.
+/// Reads only: portcullis never sends a message that changes a table.
+pub type Netfilter = Netlink;
+
+impl Netlink {
+    fn open_protocol(protocol: isize) -> io::Result<Self> {
+        let mut socket = netlink_sys::Socket::new(protocol)?;
         socket.bind_auto()?;
         socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        Ok(SockDiag(socket))
+        Ok(Netlink(socket))
+    }
+
+    pub fn sock_diag() -> io::Result<Self> {
+        Self::open_protocol(netlink_sys::protocols::NETLINK_SOCK_DIAG)
+    }
+
+    pub fn netfilter() -> io::Result<Self> {
+        Self::open_protocol(netlink_sys::protocols::NETLINK_NETFILTER)
     }
 }
 
-impl Transport for SockDiag {
+impl Transport for Netlink {
     fn send(&mut self, request: &[u8]) -> io::Result<()> {
         self.0.send(request, 0).map(drop)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // MSG_TRUNC makes the kernel report the datagram's real length.
-        self.0.recv(&mut &mut buf[..], nix::libc::MSG_TRUNC)
-    }
-}
-
-/// A `NETLINK_NETFILTER` socket in the calling thread's network namespace:
-/// nf_tables answers dumps of the ruleset on it. Reads only: portcullis
-/// never sends a message that changes a table.
-pub struct Netfilter(netlink_sys::Socket);
-
-impl Netfilter {
-    pub fn open() -> io::Result<Self> {
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_NETFILTER)?;
-        socket.bind_auto()?;
-        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        Ok(Netfilter(socket))
-    }
-}
-
-impl Transport for Netfilter {
-    fn send(&mut self, request: &[u8]) -> io::Result<()> {
-        self.0.send(request, 0).map(drop)
-    }
-
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.recv(&mut &mut buf[..], nix::libc::MSG_TRUNC)
     }
 }
