@@ -187,6 +187,7 @@ mod tests {
                 .collect(),
             gaps: vec![],
             containers: vec![],
+            published: vec![],
             only_selected: false,
         }
     }

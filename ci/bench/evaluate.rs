@@ -111,6 +111,7 @@ fn inventory(listeners: usize) -> Inventory {
         listeners,
         gaps: vec![],
         containers: vec![],
+        published: vec![],
         only_selected: false,
     }
 }

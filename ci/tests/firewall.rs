@@ -22,6 +22,9 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 use support::*;
 
+#[path = "firewall/published.rs"]
+mod published;
+
 const SERVER: &str = "10.201.0.1";
 const PORTS: [u16; 6] = [2201, 2202, 2203, 2204, 2205, 2206];
 /// Two sources in 10.201.0.0/25, one outside it, and one that no ruleset
@@ -39,6 +42,11 @@ struct World {
 
 impl World {
     fn new(tag: &str) -> World {
+        World::with_sockets(tag, &[])
+    }
+
+    /// A world whose server also holds `extra` sockets (listen.py specs).
+    fn with_sockets(tag: &str, extra: &[Value]) -> World {
         require_root();
         let server = NamedNetns::new(&unique(&format!("pcfw-s-{tag}")));
         let client = NamedNetns::new(&unique(&format!("pcfw-c-{tag}")));
@@ -53,10 +61,11 @@ impl World {
             client.ip(&format!("addr add {source}/24 dev c0"));
         }
         client.ip("link set c0 up");
-        let sockets: Vec<Value> = PORTS
+        let mut sockets: Vec<Value> = PORTS
             .iter()
             .map(|p| json!({"proto": "tcp", "addr": "0.0.0.0", "port": p}))
             .collect();
+        sockets.extend(extra.iter().cloned());
         let helper = Helper::spawn(
             &["ip", "netns", "exec", &server.name],
             json!({ "sockets": sockets, "accept": true }),
@@ -105,8 +114,12 @@ impl World {
     /// What the kernel does with a new connection from each source to
     /// each port.
     fn probe(&self) -> BTreeMap<(String, u16), String> {
+        self.probe_ports(&PORTS)
+    }
+
+    fn probe_ports(&self, ports: &[u16]) -> BTreeMap<(String, u16), String> {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/support/probe.py");
-        let ports: Vec<String> = PORTS.iter().map(u16::to_string).collect();
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
         let out = Command::new("ip")
             .args(["netns", "exec", &self.client_name, "python3"])
             .arg(script)
@@ -154,27 +167,33 @@ impl World {
             let why = format!(
                 "{case}: port {port}: portcullis says {r}, the kernel let in {connected:?}"
             );
-            match state.as_str() {
-                "open" => assert!(connected.contains(&INTERNET), "{why}"),
-                "filtered" => assert!(connected.is_empty(), "{why}"),
-                "restricted" => {
-                    let listed: Vec<&str> = r["sources"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|s| s.as_str().unwrap())
-                        .collect();
-                    for source in SOURCES {
-                        let inside = listed.iter().any(|block| contains(block, source));
-                        assert_eq!(inside, connected.contains(&source), "{why}: {source}");
-                    }
-                }
-                "unknown" => assert!(r["reason"].is_string(), "{why}"),
-                other => panic!("{why}: state {other}"),
-            }
+            judge(r, &connected, &why);
             states.insert(port, state);
         }
         states
+    }
+}
+
+/// Whether a reachability (`state`, `sources`, `reason`) agrees with the
+/// sources the kernel let through.
+fn judge(r: &Value, connected: &[&str], why: &str) {
+    match r["state"].as_str().unwrap() {
+        "open" => assert!(connected.contains(&INTERNET), "{why}"),
+        "filtered" => assert!(connected.is_empty(), "{why}"),
+        "restricted" => {
+            let listed: Vec<&str> = r["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            for source in SOURCES {
+                let inside = listed.iter().any(|block| contains(block, source));
+                assert_eq!(inside, connected.contains(&source), "{why}: {source}");
+            }
+        }
+        "unknown" => assert!(r["reason"].is_string(), "{why}"),
+        other => panic!("{why}: state {other}"),
     }
 }
 

@@ -117,6 +117,7 @@ pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
             namespaces: vec![],
             listeners: vec![],
             containers: vec![],
+            published: vec![],
             gaps: vec![Gap {
                 kind: GapKind::ScanDeadline,
                 netns: None,
@@ -340,14 +341,16 @@ fn scan_one(
             firewall: Default::default(),
             gaps: vec![],
         };
+        let mut subnets = vec![];
         match ifaces::read() {
-            Ok(list) => scan.interfaces = list,
+            Ok((list, nets)) => (scan.interfaces, subnets) = (list, nets),
             Err(e) => scan.gaps.push(gap(
                 GapKind::InterfacesUnreadable,
                 format!("getifaddrs: {}", e.desc()),
             )),
         }
-        let (firewall, unreadable) = read_firewall(&scan.interfaces);
+        let (mut firewall, unreadable) = read_firewall(&scan.interfaces);
+        firewall.subnets = subnets;
         scan.firewall = firewall;
         if let Some(why) = unreadable {
             scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
@@ -464,10 +467,14 @@ fn read_firewall(
             }
         },
     };
+    let [forwarding, forwarding6] = nftables::forwarding(interfaces);
     let firewall = crate::firewall::reach::NetnsFirewall {
         ruleset: Some(ruleset),
         legacy_tables: nftables::legacy_tables(),
         route_localnet: nftables::route_localnet(interfaces),
+        forwarding,
+        forwarding6,
+        subnets: vec![],
     };
     (firewall, gap)
 }
@@ -488,6 +495,7 @@ fn assemble(
     let mut containers: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     let mut listeners = Vec::new();
     let mut gaps = std::mem::take(&mut discovery.gaps);
+    let mut firewalls = Vec::new();
     for (id, scan) in ids.into_iter().zip(scans) {
         let Some(scan) = scan else { continue };
         let candidate = discovery.candidates.remove(&id).unwrap_or_default();
@@ -507,6 +515,7 @@ fn assemble(
             listeners.push(listener);
         }
         gaps.extend(scan.gaps);
+        firewalls.push((id, scan.firewall, scan.interfaces.clone()));
         namespaces.push(netns_record(
             &host.proc,
             id,
@@ -541,6 +550,7 @@ fn assemble(
             ))
     });
     published::link(&mut listeners, &namespaces);
+    let published = published::translated(&firewalls, &listeners, &namespaces);
     for l in &listeners {
         for h in &l.holders {
             if let Some(c) = &h.process.container {
@@ -556,6 +566,7 @@ fn assemble(
         namespaces,
         listeners,
         containers,
+        published,
         gaps,
         only_selected: false,
     }

@@ -312,3 +312,22 @@ pub fn route_localnet(
         .map(|i| i.name.clone())
         .collect()
 }
+
+/// Interfaces of the calling thread's namespace that forward the packets
+/// they receive: IPv4 (`net.ipv4.conf.IFACE.forwarding`, which
+/// `ip_forward` sets for all) and IPv6 (`net.ipv6.conf.IFACE.forwarding`).
+pub fn forwarding(
+    interfaces: &[crate::model::Interface],
+) -> [std::collections::BTreeSet<String>; 2] {
+    ["ipv4", "ipv6"].map(|family| {
+        interfaces
+            .iter()
+            .filter(|i| {
+                let path = format!("/proc/sys/net/{family}/conf/{}/forwarding", i.name);
+                crate::os::fs::read_text(std::path::Path::new(&path), 64)
+                    .is_ok_and(|t| t.trim() == "1")
+            })
+            .map(|i| i.name.clone())
+            .collect()
+    })
+}

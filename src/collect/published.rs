@@ -4,12 +4,55 @@
 //! -container-port 80`), and the namespace that has that address is the
 //! container's. With the proxy turned off (`--userland-proxy=false`), or
 //! for Kubernetes hostPort/NodePort, there is no proxy socket at all, only
-//! DNAT rules: that is the firewall evaluation's to find, from the
-//! containers' published ports and the rules.
+//! DNAT rules: [`translated`] finds those, with the firewall evaluation,
+//! and names the namespace and listener each leads to.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::model::{Forward, Listener, Netns};
+use crate::firewall::reach::NetnsFirewall;
+use crate::model::{Forward, Interface, Listener, Netns, NetnsId, Published, PublishedPath};
+
+/// Every port the namespaces' firewalls publish by translation, with the
+/// namespace and listener each one reaches (`listeners` in their final
+/// order: the index is the listener's id).
+pub fn translated(
+    firewalls: &[(NetnsId, NetnsFirewall, Vec<Interface>)],
+    listeners: &[Listener],
+    namespaces: &[Netns],
+) -> Vec<Published> {
+    let ports: BTreeSet<_> = listeners.iter().map(|l| (l.protocol, l.port)).collect();
+    let mut out = Vec::new();
+    for (id, fw, interfaces) in firewalls {
+        for mut p in crate::firewall::publish::published(fw, *id, interfaces, &ports) {
+            let Ok(addr) = p.to.address.parse::<IpAddr>() else {
+                continue;
+            };
+            p.to.netns = match p.path {
+                PublishedPath::Local => Some(*id),
+                PublishedPath::Forward => namespaces
+                    .iter()
+                    .find(|ns| {
+                        ns.id != *id && ns.interfaces.iter().any(|i| i.addresses.contains(&addr))
+                    })
+                    .map(|ns| ns.id),
+            };
+            p.to.listener = p.to.netns.and_then(|ns| {
+                listeners
+                    .iter()
+                    .position(|l| {
+                        l.netns == ns
+                            && l.protocol == p.protocol
+                            && l.port == p.to.port
+                            && crate::firewall::reach::covers(l, addr)
+                    })
+                    .map(|i| i as u32)
+            });
+            out.push(p);
+        }
+    }
+    out
+}
 
 /// Sets `forwards_to` on every listener a publishing proxy holds.
 pub fn link(listeners: &mut [Listener], namespaces: &[Netns]) {

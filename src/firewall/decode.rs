@@ -3,7 +3,9 @@
 //! (`linux/netfilter/nf_tables.h`); nftables puts integers in network byte
 //! order. Malformed input is an error, never a partial ruleset.
 
-use super::ruleset::{Chain, Data, Element, Expr, Hook, Rule, Set, TableFamily, Verdict};
+use super::ruleset::{
+    Chain, Data, Element, Expr, Hook, Nat, NatKind, Rule, Set, TableFamily, Verdict,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("undecodable nf_tables message: {0}")]
@@ -271,12 +273,27 @@ fn expression(buf: &[u8]) -> Result<Expr, DecodeError> {
         },
         "reject" => Expr::Reject,
         "notrack" => Expr::Notrack,
-        "nat" | "masq" | "redir" => Expr::Nat(match name.as_str() {
-            // NFT_NAT_SNAT 0, NFT_NAT_DNAT 1.
-            "nat" if num(1)? == Some(1) => "dnat".into(),
-            "nat" => "snat".into(),
-            "masq" => "masquerade".into(),
-            _ => "redirect".into(),
+        // NFTA_NAT_TYPE 1 (NFT_NAT_SNAT 0, NFT_NAT_DNAT 1), _FAMILY 2,
+        // _REG_ADDR_MIN 3, _REG_PROTO_MIN 5; NFTA_REDIR_REG_PROTO_MIN 1.
+        "nat" => Expr::Nat(Nat {
+            kind: if need(1)? == 1 {
+                NatKind::Dnat
+            } else {
+                NatKind::Snat
+            },
+            family: num(2)?,
+            addr_reg: num(3)?,
+            port_reg: num(5)?,
+        }),
+        "redir" | "masq" => Expr::Nat(Nat {
+            kind: if name == "redir" {
+                NatKind::Redirect
+            } else {
+                NatKind::Masquerade
+            },
+            family: None,
+            addr_reg: None,
+            port_reg: num(1)?,
         }),
         "counter" | "log" | "last" => Expr::Passive,
         "match" | "target" => Expr::Xt {

@@ -10,7 +10,8 @@
 use std::net::IpAddr;
 
 use super::ruleset::{
-    Chain, Data, Element, Expr, REGISTER_WORDS, Rule, Ruleset, Set, TableFamily, Verdict, word_of,
+    Chain, Data, Element, Expr, Nat, NatKind, REGISTER_WORDS, Rule, Ruleset, Set, TableFamily,
+    Verdict, word_of,
 };
 use super::sources::{SourceSet, number};
 use crate::model::Decider;
@@ -26,6 +27,14 @@ pub struct Packet<'a> {
     pub iif_index: u32,
     /// Whether `daddr` is configured on `iif` (`fib daddr . iif`).
     pub daddr_on_iif: bool,
+    /// Whether `daddr` is an address of the namespace: the packet goes to
+    /// input. A translated packet for another host is forwarded instead.
+    pub local: bool,
+    /// The interface a forwarded packet leaves by (name, index).
+    pub oif: Option<(&'a str, u32)>,
+    /// `iif`'s first address of the packet's family: where `redirect`
+    /// sends it.
+    pub iif_address: Option<IpAddr>,
 }
 
 impl Packet<'_> {
@@ -45,6 +54,13 @@ pub enum Decision {
     /// chain was on the path.
     Accepted(Option<Decider>),
     Dropped(Decider),
+    /// Sent elsewhere by `dnat` or `redirect` in a prerouting chain of
+    /// this priority: the rest of the way is [`decide_after`]'s.
+    Translated {
+        to: (IpAddr, u16),
+        by: Decider,
+        priority: i32,
+    },
     Unknown {
         reason: String,
         at: Option<Decider>,
@@ -55,10 +71,23 @@ pub enum Decision {
 const MAX_DEPTH: usize = 16;
 const CT_NEW: u32 = 1 << 3;
 const CT_UNTRACKED: u32 = 1 << 6;
+const RTN_UNICAST: u32 = 1;
 const RTN_LOCAL: u32 = 2;
 
 /// The sources split by what becomes of them.
 pub fn decide(ruleset: &Ruleset, packet: &Packet) -> Vec<(SourceSet, Decision)> {
+    decide_after(ruleset, packet, None, SourceSet::full(packet.width()))
+}
+
+/// The same for the `sources` of a packet that a prerouting chain of
+/// priority `after` translated: the chains it has met are skipped (and
+/// ingress, which met the packet before). Not translated again.
+pub fn decide_after(
+    ruleset: &Ruleset,
+    packet: &Packet,
+    after: Option<i32>,
+    sources: SourceSet,
+) -> Vec<(SourceSet, Decision)> {
     let mut eval = Eval {
         ruleset,
         packet,
@@ -66,10 +95,14 @@ pub fn decide(ruleset: &Ruleset, packet: &Packet) -> Vec<(SourceSet, Decision)> 
         mark: Some(0),
         ct_mark: Some(0),
     };
-    let mut passing: Vec<(SourceSet, Option<Decider>)> =
-        vec![(SourceSet::full(packet.width()), None)];
+    let mut passing: Vec<(SourceSet, Option<Decider>)> = vec![(sources, None)];
     let mut decided = Vec::new();
-    for chain in base_chains(ruleset, packet) {
+    let chains = base_chains(ruleset, packet)
+        .into_iter()
+        .filter(|(stage, priority, _)| {
+            after.is_none_or(|after| *stage > 1 || (*stage == 1 && *priority > after))
+        });
+    for (_, priority, chain) in chains {
         let mut next = Vec::new();
         for (sources, by) in passing {
             for (part, end) in eval.chain(chain, sources, 0) {
@@ -82,6 +115,16 @@ pub fn decide(ruleset: &Ruleset, packet: &Packet) -> Vec<(SourceSet, Decision)> 
                         _ => next.push((part, by.clone().or(Some(policy_of(chain))))),
                     },
                     End::Drop(d) => decided.push((part, Decision::Dropped(d))),
+                    End::Dnat(to, by) if after.is_none() => {
+                        decided.push((part, Decision::Translated { to, by, priority }))
+                    }
+                    End::Dnat(_, by) => decided.push((
+                        part,
+                        Decision::Unknown {
+                            reason: "translated twice on its way in".into(),
+                            at: Some(by),
+                        },
+                    )),
                     End::Unknown(reason, at) => {
                         decided.push((part, Decision::Unknown { reason, at }))
                     }
@@ -101,15 +144,17 @@ pub fn decide(ruleset: &Ruleset, packet: &Packet) -> Vec<(SourceSet, Decision)> 
     decided
 }
 
-/// The base chains a packet of this class meets, in the kernel's order.
-fn base_chains<'r>(ruleset: &'r Ruleset, packet: &Packet) -> Vec<&'r Chain> {
+/// The base chains a packet of this class meets, in the kernel's order,
+/// with their stage (0 ingress, 1 prerouting, 2 input or forward) and
+/// priority.
+fn base_chains<'r>(ruleset: &'r Ruleset, packet: &Packet) -> Vec<(u8, i32, &'r Chain)> {
     let family_fits = |f: TableFamily| match f {
         TableFamily::Inet => true,
         TableFamily::Ip => !packet.v6(),
         TableFamily::Ip6 => packet.v6(),
         _ => false,
     };
-    // (stage, priority): 0 ingress, 1 prerouting, 2 input.
+    let last_hook = if packet.oif.is_some() { 2 } else { 1 };
     let mut chains: Vec<((u8, i32), &Chain)> = ruleset
         .chains
         .iter()
@@ -120,14 +165,17 @@ fn base_chains<'r>(ruleset: &'r Ruleset, packet: &Packet) -> Vec<&'r Chain> {
                 (TableFamily::Netdev, 0) if on_device => 0,
                 (TableFamily::Inet, 5) if on_device => 0,
                 (f, 0) if family_fits(f) => 1,
-                (f, 1) if family_fits(f) => 2,
+                (f, h) if h == last_hook && family_fits(f) => 2,
                 _ => return None,
             };
             Some(((stage, hook.priority), c))
         })
         .collect();
     chains.sort_by_key(|(key, _)| *key);
-    chains.into_iter().map(|(_, c)| c).collect()
+    chains
+        .into_iter()
+        .map(|((stage, priority), c)| (stage, priority, c))
+        .collect()
 }
 
 fn policy_of(chain: &Chain) -> Decider {
@@ -159,6 +207,8 @@ enum End {
     Drop(Decider),
     /// Fell off the end or returned: the caller goes on.
     Return,
+    /// `dnat`/`redirect` to this address and port: ends the base chain.
+    Dnat((IpAddr, u16), Decider),
     Unknown(String, Option<Decider>),
 }
 
@@ -194,6 +244,8 @@ struct Path {
     /// A statement whose effect is not understood: the outcome is unknown.
     fatal: Option<String>,
     changes: Vec<Change>,
+    /// Where a `dnat` or `redirect` sends the packet.
+    dnat: Option<(IpAddr, u16)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +257,7 @@ enum Change {
 
 enum RuleEffect {
     Verdict(Verdict),
+    Dnat((IpAddr, u16)),
     Unknown(String),
 }
 
@@ -285,6 +338,7 @@ impl Eval<'_> {
                     RuleEffect::Unknown(reason) => {
                         out.push((guard.clone(), End::Unknown(reason, Some(here()))))
                     }
+                    RuleEffect::Dnat(to) => out.push((guard.clone(), End::Dnat(to, here()))),
                 }
                 live = live.minus(&guard);
             }
@@ -309,6 +363,7 @@ impl Eval<'_> {
             uncertain: None,
             fatal: None,
             changes: Vec::new(),
+            dnat: None,
         }];
         for expr in &rule.exprs {
             let mut next = Vec::new();
@@ -345,6 +400,9 @@ impl Eval<'_> {
                 match (path.verdict, path.uncertain) {
                     (None, _) => continue,
                     (Some(Verdict::Continue), _) => continue,
+                    (Some(_), None) if path.dnat.is_some() => {
+                        RuleEffect::Dnat(path.dnat.expect("checked"))
+                    }
                     (Some(v), None) => RuleEffect::Verdict(v),
                     (Some(_), Some(reason)) => RuleEffect::Unknown(reason),
                 }
@@ -421,10 +479,12 @@ impl Eval<'_> {
             } => {
                 const DADDR: u32 = 2;
                 const IIF: u32 = 8;
+                let kind = if p.local { RTN_LOCAL } else { RTN_UNICAST };
                 let value = match (*result, flags & !32) {
-                    (3, DADDR) => Sym::Known(RTN_LOCAL.to_ne_bytes().to_vec()),
-                    (3, f) if f == DADDR | IIF && p.daddr_on_iif => {
-                        Sym::Known(RTN_LOCAL.to_ne_bytes().to_vec())
+                    (3, DADDR) => Sym::Known(kind.to_ne_bytes().to_vec()),
+                    (3, f) if f == DADDR | IIF && (p.daddr_on_iif || !p.local) => {
+                        let on_iif = if p.local { RTN_LOCAL } else { RTN_UNICAST };
+                        Sym::Known(on_iif.to_ne_bytes().to_vec())
                     }
                     _ => Sym::Unknown(format!(
                         "a routing lookup (fib result {result}, flags {flags:#x}), such as a reverse-path check"
@@ -553,11 +613,7 @@ impl Eval<'_> {
             }
             Expr::Reject => path.verdict = Some(Verdict::Drop),
             Expr::Notrack => path.changes.push(Change::Untracked),
-            Expr::Nat(kind) => {
-                path.fatal.get_or_insert(format!(
-                    "{kind} changes where the connection goes, and is not evaluated yet"
-                ));
-            }
+            Expr::Nat(nat) => self.nat(nat, &mut path),
             Expr::Passive => {}
             Expr::Xt {
                 target: false,
@@ -577,10 +633,25 @@ impl Eval<'_> {
                 };
             }
             Expr::Xt {
-                target: true, name, ..
+                target: true,
+                name,
+                revision,
+                info,
             } => match name.as_str() {
                 "LOG" | "NFLOG" | "TRACE" => {}
                 "REJECT" => path.verdict = Some(Verdict::Drop),
+                "SNAT" | "MASQUERADE" => path.verdict = Some(Verdict::Accept),
+                "DNAT" | "REDIRECT" => match self.xt_nat(name == "REDIRECT", *revision, info) {
+                    Some(to) => {
+                        path.dnat = Some(to);
+                        path.verdict = Some(Verdict::Accept);
+                    }
+                    None => {
+                        path.fatal.get_or_insert(format!(
+                            "the iptables-nft target `{name}` (revision {revision}) sends it somewhere not understood"
+                        ));
+                    }
+                },
                 _ => {
                     path.fatal.get_or_insert(format!(
                         "the iptables-nft target `{name}` is not evaluated yet"
@@ -744,10 +815,88 @@ impl Eval<'_> {
                 if flags & 4 != 0 && !self.packet.daddr_on_iif {
                     return None;
                 }
-                Some(dest == 0 || (dest & LOCAL != 0) != (flags & 2 != 0))
+                const UNICAST: u16 = 1 << 1;
+                let is = if self.packet.local { LOCAL } else { UNICAST };
+                Some(dest == 0 || (dest & is != 0) != (flags & 2 != 0))
             }
             _ => None,
         }
+    }
+
+    /// A nat statement on one path. Source translation does not change
+    /// where the packet goes; `dnat` and `redirect` do, when the target is
+    /// the same for every source on the path.
+    fn nat(&self, nat: &Nat, path: &mut Path) {
+        let p = self.packet;
+        let family = if p.v6() { 10 } else { 2 };
+        if nat.family.is_some_and(|f| f != family && f != 1) {
+            return; // `dnat ip to …` in an inet table leaves IPv6 alone
+        }
+        let port = match nat.port_reg {
+            None => Some(p.dport),
+            Some(r) => match read(path, r, 2) {
+                Sym::Known(v) if v.len() >= 2 => Some(u16::from_be_bytes([v[0], v[1]])),
+                _ => None,
+            },
+        };
+        let addr = match (nat.kind, nat.addr_reg) {
+            (NatKind::Snat | NatKind::Masquerade, _) => {
+                path.verdict = Some(Verdict::Accept);
+                return;
+            }
+            (NatKind::Redirect, _) => p.iif_address,
+            (NatKind::Dnat, None) => Some(p.daddr),
+            (NatKind::Dnat, Some(r)) => match read(path, r, p.width()) {
+                Sym::Known(v) if v.len() >= p.width() => ip_from(&v[..p.width()]),
+                _ => None,
+            },
+        };
+        match addr.zip(port) {
+            Some(to) => {
+                path.dnat = Some(to);
+                path.verdict = Some(Verdict::Accept);
+            }
+            None => {
+                path.fatal.get_or_insert(format!(
+                    "{} to a target that depends on the source, or that is not understood",
+                    nat.kind.name()
+                ));
+            }
+        }
+    }
+
+    /// iptables' `DNAT`/`REDIRECT` blobs: `struct nf_nat_ipv4_multi_range_compat`
+    /// (revision 0 on IPv4: u32 rangesize, then u32 flags, be32 min_ip,
+    /// max_ip, be16 min port, max port) or `nf_nat_range`/`nf_nat_range2`
+    /// (u32 flags, 16-byte min and max address, be16 min and max port).
+    fn xt_nat(&self, redirect: bool, revision: u32, info: &[u8]) -> Option<(IpAddr, u16)> {
+        const MAP_IPS: u32 = 1;
+        const PROTO_SPECIFIED: u32 = 2;
+        let p = self.packet;
+        let u32_at = |o: usize| {
+            info.get(o..o + 4)
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let be16_at = |o: usize| info.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        let (flags, addr, port) = if revision == 0 && !p.v6() {
+            if u32_at(0)? != 1 {
+                return None;
+            }
+            (u32_at(4)?, info.get(8..12)?, be16_at(16)?)
+        } else {
+            (u32_at(0)?, info.get(4..4 + p.width())?, be16_at(36)?)
+        };
+        let to_addr = match (redirect, flags & MAP_IPS != 0) {
+            (true, _) => p.iif_address?,
+            (false, true) => ip_from(addr)?,
+            (false, false) => p.daddr,
+        };
+        let to_port = if flags & PROTO_SPECIFIED != 0 {
+            port
+        } else {
+            p.dport
+        };
+        Some((to_addr, to_port))
     }
 
     fn payload(&self, base: u32, offset: u32, len: u32) -> Sym {
@@ -777,6 +926,7 @@ impl Eval<'_> {
     }
 
     /// `None`: the kernel breaks the rule (an output interface on input).
+    /// (An output interface's type, group or kind is not known.)
     fn meta(&self, key: u32) -> Option<(Sym, usize)> {
         let p = self.packet;
         Some(match key {
@@ -793,17 +943,31 @@ impl Eval<'_> {
                 None => (Sym::Unknown("the packet mark was set earlier".into()), 4),
             },
             4 => (Sym::Known(p.iif_index.to_ne_bytes().to_vec()), 4),
+            5 => (Sym::Known(p.oif?.1.to_ne_bytes().to_vec()), 4),
+            7 => {
+                let mut name = p.oif?.0.as_bytes().to_vec();
+                name.resize(16, 0);
+                (Sym::Known(name), 16)
+            }
             6 => {
                 let mut name = p.iif.as_bytes().to_vec();
                 name.resize(16, 0);
                 (Sym::Known(name), 16)
             }
-            5 | 7 | 9 | 22 | 27 => return None,
+            9 | 22 | 27 if p.oif.is_none() => return None,
             15 => (Sym::Known(vec![if p.v6() { 10 } else { 2 }]), 1),
             16 => (Sym::Known(vec![p.protocol]), 1),
             19 => (Sym::Known(vec![0]), 1), // PACKET_HOST
             _ => (Sym::Unknown(format!("meta key {key}")), 4),
         })
+    }
+}
+
+fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
     }
 }
 

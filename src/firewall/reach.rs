@@ -23,6 +23,40 @@ pub struct NetnsFirewall {
     /// Interfaces with `net.ipv4.conf.*.route_localnet` on (the `all`
     /// switch turns it on for every one).
     pub route_localnet: BTreeSet<String>,
+    /// Interfaces that forward IPv4 (`net.ipv4.conf.*.forwarding`) and
+    /// IPv6 (`net.ipv6.conf.*.forwarding`) packets they receive.
+    pub forwarding: BTreeSet<String>,
+    pub forwarding6: BTreeSet<String>,
+    /// The subnets on the interfaces: where a forwarded packet goes.
+    pub subnets: Vec<Subnet>,
+}
+
+/// An address with its prefix length, on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub interface: String,
+    pub address: IpAddr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub fn holds(&self, addr: IpAddr) -> bool {
+        let bits = |a: IpAddr| match a {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32u32),
+            IpAddr::V6(v6) => (u128::from(v6), 128u32),
+        };
+        let ((net, width), (other, other_width)) = (bits(self.address), bits(addr));
+        let prefix = u32::from(self.prefix).min(width);
+        if width != other_width {
+            return false;
+        }
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - prefix)
+        };
+        net & mask == other & mask
+    }
 }
 
 /// Paths evaluated per listener at most: (interface × address) pairs.
@@ -95,25 +129,165 @@ pub fn reachability(
         Protocol::Tcp => 6,
         Protocol::Udp => 17,
     };
-    let mut open: Option<(String, Option<Decider>)> = None;
-    let mut let_in: BTreeSet<String> = BTreeSet::new();
-    let mut accepted_v4 = SourceSet::empty(4);
-    let mut accepted_v6 = SourceSet::empty(16);
-    let mut first_unknown: Option<(String, Option<Decider>)> = None;
-    let mut first_drop: Option<(f64, Decider)> = None;
-    let mut first_accept: Option<Decider> = None;
+    let mut summary = Summary::default();
     for (iface, daddr) in &paths {
-        let packet = Packet {
-            protocol,
-            daddr: *daddr,
-            dport: listener.port,
-            iif: &iface.name,
-            iif_index: iface.index,
-            daddr_on_iif: iface.addresses.contains(daddr),
-        };
-        let mut accepted = SourceSet::empty(if daddr.is_ipv6() { 16 } else { 4 });
-        let mut best: Option<(f64, Option<Decider>)> = None;
+        let packet = arrival(iface, *daddr, protocol, listener.port);
+        let mut decisions = Vec::new();
         for (part, decision) in eval::decide(ruleset, &packet) {
+            match decision {
+                // Translated to this very socket (a redirect to its own
+                // port): follow it there.
+                Decision::Translated { to, priority, .. }
+                    if to.1 == listener.port && covers(listener, to.0) =>
+                {
+                    decisions.extend(follow(fw, interfaces, &packet, to, priority, part));
+                }
+                Decision::Translated { by, .. } => decisions.push((part, Decision::Dropped(by))),
+                other => decisions.push((part, other)),
+            }
+        }
+        summary.add(&iface.name, daddr.is_ipv6(), decisions);
+    }
+    summary.finish()
+}
+
+/// A new connection from outside arriving on `iface` for `daddr`.
+pub(super) fn arrival<'i>(
+    iface: &'i Interface,
+    daddr: IpAddr,
+    protocol: u8,
+    dport: u16,
+) -> Packet<'i> {
+    Packet {
+        protocol,
+        daddr,
+        dport,
+        iif: &iface.name,
+        iif_index: iface.index,
+        daddr_on_iif: iface.addresses.contains(&daddr),
+        local: true,
+        oif: None,
+        iif_address: iface
+            .addresses
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv6() == daddr.is_ipv6()),
+    }
+}
+
+/// Whether a packet for `addr` on the listener's port is the listener's.
+pub fn covers(listener: &Listener, addr: IpAddr) -> bool {
+    match listener.address.as_str() {
+        "*" => true,
+        "0.0.0.0" => addr.is_ipv4(),
+        "::" => addr.is_ipv6() || listener.v6only == Some(false),
+        text => text.parse().map(canonical) == Ok(canonical(addr)),
+    }
+}
+
+/// The rest of the way of the `sources` of `packet` once a prerouting
+/// chain of `priority` translated it to `to`: into the namespace's own
+/// input when `to` is local, else through the kernel's forwarding and the
+/// forward filters.
+pub(super) fn follow(
+    fw: &NetnsFirewall,
+    interfaces: &[Interface],
+    packet: &Packet,
+    to: (IpAddr, u16),
+    priority: i32,
+    sources: SourceSet,
+) -> Vec<(SourceSet, Decision)> {
+    let kernel = |why: String| vec![(sources.clone(), Decision::Dropped(Decider::Kernel { why }))];
+    let ruleset = match &fw.ruleset {
+        Some(Ok(r)) => r,
+        _ => unreachable!("a translation comes from a ruleset"),
+    };
+    let (addr, port) = (canonical(to.0), to.1);
+    let local = addr.is_loopback() || interfaces.iter().any(|i| i.addresses.contains(&addr));
+    let mut next = Packet {
+        daddr: addr,
+        dport: port,
+        daddr_on_iif: interfaces
+            .iter()
+            .any(|i| i.name == packet.iif && i.addresses.contains(&addr)),
+        ..packet.clone()
+    };
+    if local {
+        match addr {
+            IpAddr::V4(a) if a.is_loopback() && !fw.route_localnet.contains(packet.iif) => {
+                return kernel(format!(
+                    "translated to {addr}, a loopback address the kernel drops from {} (route_localnet is off)",
+                    packet.iif
+                ));
+            }
+            IpAddr::V6(a) if a.is_loopback() => {
+                return kernel(format!(
+                    "translated to {addr}, which the kernel drops from outside"
+                ));
+            }
+            _ => {}
+        }
+        return eval::decide_after(ruleset, &next, Some(priority), sources);
+    }
+    let forwarding = if addr.is_ipv6() {
+        &fw.forwarding6
+    } else {
+        &fw.forwarding
+    };
+    if !forwarding.contains(packet.iif) {
+        return kernel(format!(
+            "translated to {addr}, but forwarding is off on {}",
+            packet.iif
+        ));
+    }
+    let Some(oif) = route(fw, interfaces, addr) else {
+        return vec![(
+            sources,
+            Decision::Unknown {
+                reason: format!(
+                    "translated to {addr}, which no subnet of the namespace holds: its route is not read"
+                ),
+                at: None,
+            },
+        )];
+    };
+    next.local = false;
+    next.oif = Some((&oif.name, oif.index));
+    eval::decide_after(ruleset, &next, Some(priority), sources)
+}
+
+/// The interface whose subnet holds `addr` (the longest prefix): where the
+/// kernel forwards a packet for it.
+fn route<'i>(
+    fw: &NetnsFirewall,
+    interfaces: &'i [Interface],
+    addr: IpAddr,
+) -> Option<&'i Interface> {
+    fw.subnets
+        .iter()
+        .filter(|s| s.holds(addr))
+        .max_by_key(|s| s.prefix)
+        .and_then(|s| interfaces.iter().find(|i| i.name == s.interface && i.up))
+}
+
+/// What the decisions of every (interface, address) a connection arrives
+/// by add up to.
+#[derive(Default)]
+pub(super) struct Summary {
+    open: Option<(String, Option<Decider>)>,
+    let_in: BTreeSet<String>,
+    accepted_v4: Option<SourceSet>,
+    accepted_v6: Option<SourceSet>,
+    first_unknown: Option<(String, Option<Decider>)>,
+    first_drop: Option<(f64, Decider)>,
+    first_accept: Option<Decider>,
+}
+
+impl Summary {
+    pub(super) fn add(&mut self, iface: &str, v6: bool, decisions: Vec<(SourceSet, Decision)>) {
+        let mut accepted = SourceSet::empty(if v6 { 16 } else { 4 });
+        let mut best: Option<(f64, Option<Decider>)> = None;
+        for (part, decision) in decisions {
             match decision {
                 Decision::Accepted(by) => {
                     accepted = accepted.union(&part);
@@ -121,71 +295,75 @@ pub fn reachability(
                         best = Some((part.share(), by));
                     }
                 }
-                Decision::Dropped(by) => {
-                    if first_drop.as_ref().is_none_or(|(s, _)| part.share() > *s) {
-                        first_drop = Some((part.share(), by));
+                Decision::Dropped(by) | Decision::Translated { by, .. } => {
+                    if self
+                        .first_drop
+                        .as_ref()
+                        .is_none_or(|(s, _)| part.share() > *s)
+                    {
+                        self.first_drop = Some((part.share(), by));
                     }
                 }
                 Decision::Unknown { reason, at } => {
-                    first_unknown.get_or_insert((reason, at));
+                    self.first_unknown.get_or_insert((reason, at));
                 }
             }
         }
         if accepted.is_empty() {
-            continue;
+            return;
         }
-        if first_accept.is_none() {
-            first_accept = best.as_ref().and_then(|(_, by)| by.clone());
+        if self.first_accept.is_none() {
+            self.first_accept = best.as_ref().and_then(|(_, by)| by.clone());
         }
-        let_in.insert(iface.name.clone());
-        if accepted.share() >= 0.5 && open.is_none() {
-            open = Some((iface.name.clone(), best.and_then(|(_, by)| by)));
+        self.let_in.insert(iface.to_string());
+        if accepted.share() >= 0.5 && self.open.is_none() {
+            self.open = Some((iface.to_string(), best.and_then(|(_, by)| by)));
         }
-        if daddr.is_ipv6() {
-            accepted_v6 = accepted_v6.union(&accepted);
+        let slot = if v6 {
+            &mut self.accepted_v6
         } else {
-            accepted_v4 = accepted_v4.union(&accepted);
+            &mut self.accepted_v4
+        };
+        *slot = Some(match slot.take() {
+            Some(before) => before.union(&accepted),
+            None => accepted,
+        });
+    }
+
+    pub(super) fn finish(self) -> Reachability {
+        let interfaces: Vec<String> = self.let_in.into_iter().collect();
+        if let Some((_, by)) = self.open {
+            return Reachability {
+                state: ReachState::Open,
+                interfaces,
+                sources: vec![],
+                decided_by: by,
+                reason: None,
+            };
         }
-    }
-    let interfaces: Vec<String> = let_in.into_iter().collect();
-    if let Some((_, by)) = open {
-        return Reachability {
-            state: ReachState::Open,
-            interfaces,
-            sources: vec![],
-            decided_by: by,
-            reason: None,
+        let sources: Vec<String> = [self.accepted_v4, self.accepted_v6]
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.describe())
+            .collect();
+        let (state, decided_by, reason) = if let Some((reason, at)) = self.first_unknown {
+            (ReachState::Unknown, at, Some(reason))
+        } else if !sources.is_empty() {
+            (ReachState::Restricted, self.first_accept, None)
+        } else {
+            (
+                ReachState::Filtered,
+                self.first_drop.map(|(_, by)| by),
+                None,
+            )
         };
-    }
-    let sources: Vec<String> = accepted_v4
-        .describe()
-        .into_iter()
-        .chain(accepted_v6.describe())
-        .collect();
-    if let Some((reason, at)) = first_unknown {
-        return Reachability {
-            state: ReachState::Unknown,
-            interfaces,
-            sources,
-            decided_by: at,
-            reason: Some(reason),
-        };
-    }
-    if !sources.is_empty() {
-        return Reachability {
-            state: ReachState::Restricted,
+        Reachability {
+            state,
             interfaces,
             sources,
-            decided_by: first_accept,
-            reason: None,
-        };
-    }
-    Reachability {
-        state: ReachState::Filtered,
-        interfaces,
-        sources,
-        decided_by: first_drop.map(|(_, by)| by),
-        reason: None,
+            decided_by,
+            reason,
+        }
     }
 }
 
@@ -221,11 +399,20 @@ fn paths<'i>(
             .collect(),
         (text, _) => text.parse().map(canonical).into_iter().collect(),
     };
-    let wanted: BTreeSet<IpAddr> = wanted.into_iter().collect();
+    arrivals(fw, &wanted.into_iter().collect(), external)
+}
+
+/// The (interface, address) pairs by which a new connection from outside
+/// can arrive for one of the `wanted` local addresses.
+pub(super) fn arrivals<'i>(
+    fw: &NetnsFirewall,
+    wanted: &BTreeSet<IpAddr>,
+    external: &[&'i Interface],
+) -> Vec<(&'i Interface, IpAddr)> {
     let mut out = Vec::new();
     for iface in external {
         let localnet = fw.route_localnet.contains(&iface.name);
-        for &addr in &wanted {
+        for &addr in wanted {
             let allowed = match addr {
                 IpAddr::V4(a) if a.is_loopback() => localnet,
                 IpAddr::V6(a) if a.is_loopback() => false,
@@ -244,7 +431,7 @@ fn paths<'i>(
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it carries.
-fn canonical(addr: IpAddr) -> IpAddr {
+pub(super) fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(a) => a.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
         v4 => v4,

@@ -160,7 +160,7 @@ pub enum Expr {
     /// `notrack`: conntrack leaves the packet untracked.
     Notrack,
     /// `dnat`, `snat`, `masquerade`, `redirect`.
-    Nat(String),
+    Nat(Nat),
     /// No effect on where a packet goes: `counter`, `log`, `last`.
     Passive,
     /// An iptables-nft extension (`match`/`target`) and its name.
@@ -173,6 +173,37 @@ pub enum Expr {
     },
     /// Anything else, by its expression name.
     Other(String),
+}
+
+/// A nat statement: where its target address and port are loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nat {
+    pub kind: NatKind,
+    /// `NFPROTO_IPV4` (2) or `NFPROTO_IPV6` (10) for `dnat`/`snat`.
+    pub family: Option<u32>,
+    /// The register holding the (lowest) target address.
+    pub addr_reg: Option<u32>,
+    /// The register holding the (lowest) target port, in network order.
+    pub port_reg: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatKind {
+    Dnat,
+    Snat,
+    Masquerade,
+    Redirect,
+}
+
+impl NatKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dnat => "dnat",
+            Self::Snat => "snat",
+            Self::Masquerade => "masquerade",
+            Self::Redirect => "redirect",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

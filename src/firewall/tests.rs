@@ -143,6 +143,9 @@ fn packet(port: u16) -> Packet<'static> {
         iif: "eth0",
         iif_index: 2,
         daddr_on_iif: true,
+        local: true,
+        oif: None,
+        iif_address: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
     }
 }
 
@@ -155,6 +158,7 @@ fn one(ruleset: &Ruleset, port: u16) -> Vec<(Vec<String>, String)> {
                 Decision::Accepted(_) => "accepted".to_string(),
                 Decision::Dropped(_) => "dropped".to_string(),
                 Decision::Unknown { reason, .. } => format!("unknown: {reason}"),
+                Decision::Translated { to, .. } => format!("to {}:{}", to.0, to.1),
             };
             (s.describe(), what)
         })
@@ -327,7 +331,18 @@ fn what_is_not_understood_is_unknown_and_a_known_mismatch_still_rules_out() {
                 dport(22),
                 vec![Expr::Other("limit".into()), verdict(Verdict::Accept)],
             ),
-            with(dport(80), vec![Expr::Nat("dnat".into())]),
+            with(
+                dport(80),
+                vec![
+                    Expr::Payload {
+                        dreg: Some(R1),
+                        base: 1,
+                        offset: 12,
+                        len: 4,
+                    },
+                    nat(NatKind::Dnat, Some(R1), None),
+                ],
+            ),
         ],
     );
     assert!(
@@ -339,6 +354,59 @@ fn what_is_not_understood_is_unknown_and_a_known_mismatch_still_rules_out() {
     );
     assert!(one(&rs, 80)[0].1.starts_with("unknown: dnat"));
     assert_eq!(one(&rs, 443)[0].1, "dropped");
+}
+
+fn nat(kind: NatKind, addr_reg: Option<u32>, port_reg: Option<u32>) -> Expr {
+    Expr::Nat(Nat {
+        kind,
+        family: Some(2),
+        addr_reg,
+        port_reg,
+    })
+}
+
+#[test]
+fn dnat_and_redirect_send_the_packet_elsewhere() {
+    let immediate = |dreg: u32, bytes: &[u8]| Expr::Immediate {
+        dreg,
+        data: Data::Value(bytes.to_vec()),
+    };
+    let mut rs = input(Verdict::Accept, vec![]);
+    rs.chains = vec![chain(
+        "prerouting",
+        Some((0, -100)),
+        Verdict::Accept,
+        vec![
+            with(
+                dport(8080),
+                vec![
+                    immediate(R1, &[172, 17, 0, 2]),
+                    immediate(2, &80u16.to_be_bytes()),
+                    nat(NatKind::Dnat, Some(R1), Some(2)),
+                ],
+            ),
+            with(
+                dport(8081),
+                vec![
+                    immediate(R1, &2201u16.to_be_bytes()),
+                    nat(NatKind::Redirect, None, Some(R1)),
+                ],
+            ),
+            with(dport(8082), vec![nat(NatKind::Dnat, None, None)]),
+        ],
+    )];
+    rs.chains[0].kind = "nat".into();
+    assert_eq!(
+        one(&rs, 8080),
+        vec![(vec!["0.0.0.0/0".into()], "to 172.17.0.2:80".into())]
+    );
+    assert_eq!(one(&rs, 8081)[0].1, "to 10.0.0.1:2201");
+    assert_eq!(
+        one(&rs, 8082)[0].1,
+        "to 10.0.0.1:8082",
+        "a dnat without a target changes nothing"
+    );
+    assert_eq!(one(&rs, 22)[0].1, "accepted");
 }
 
 #[test]

@@ -22,6 +22,10 @@ pub struct Inventory {
     /// them). Inventories from before it have none.
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// Ports the firewalls publish with `dnat` or `redirect`, and where
+    /// each leads (omitted when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<super::Published>,
     /// What could not be looked at. Non-empty means the scan is incomplete.
     pub gaps: Vec<Gap>,
     /// The scan looked only at the namespaces `--netns` named: what is not

@@ -13,6 +13,8 @@ pub struct IfAddr {
     /// The interface index (from its link-layer entry).
     pub index: Option<u32>,
     pub address: Option<IpAddr>,
+    /// The prefix length of `address` (from its netmask).
+    pub prefix: Option<u8>,
 }
 
 /// Every entry `getifaddrs(3)` gives. It asks netlink, which answers for the
@@ -30,6 +32,14 @@ pub fn if_addrs() -> Result<Vec<IfAddr>, Errno> {
                     a.as_sockaddr_in()
                         .map(|v4| IpAddr::from(v4.ip()))
                         .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::from(v6.ip())))
+                }),
+                prefix: entry.netmask.as_ref().and_then(|m| {
+                    m.as_sockaddr_in()
+                        .map(|v4| u32::from(v4.ip()).count_ones() as u8)
+                        .or_else(|| {
+                            m.as_sockaddr_in6()
+                                .map(|v6| u128::from(v6.ip()).count_ones() as u8)
+                        })
                 }),
                 name: entry.interface_name,
             }
