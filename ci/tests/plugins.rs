@@ -228,7 +228,24 @@ fn a_well_behaved_external_plugin_judges_alongside_the_builtins() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let listeners = report["inventory"]["listeners"].as_array().unwrap().len();
     let verdicts = report["evaluation"]["verdicts"].as_array().unwrap();
-    let by = |plugin: &str| verdicts.iter().filter(|v| v["plugin"] == plugin).count();
+    // Rules that judge every listener (the firewall ones judge loopback
+    // listeners and published ports only).
+    let every = |v: &&serde_json::Value| {
+        ![
+            "firewall-bypass-by-dnat",
+            "published-without-listener",
+            "loopback-reachable",
+        ]
+        .iter()
+        .any(|r| v["rule"] == *r)
+    };
+    let by = |plugin: &str| {
+        verdicts
+            .iter()
+            .filter(|v| v["plugin"] == plugin)
+            .filter(every)
+            .count()
+    };
     assert_eq!(
         by("hostile"),
         listeners,
@@ -312,7 +329,7 @@ fn compiled_plugins_are_cached_privately_and_reused() {
     let listing = run();
     assert!(
         listing.contains(&format!(
-            "hostile          0.0.1      0.2.2  1      {}",
+            "hostile          0.0.1      0.2.3  1      {}",
             plugin("hostile").display()
         )),
         "{listing}"
@@ -402,10 +419,17 @@ fn judges_as_the_current_builtin(abi: &str) {
         mine
     };
     let old_verdicts = verdicts("builtins = false\n", &[old], &format!("abi-{abi}"));
-    // unfiltered-exposure came with ABI 0.2.2: older builds have no such rule.
+    // The firewall rules came with ABI 0.2.2 and 0.2.3: older builds have
+    // no such rules.
+    let newer = [
+        "unfiltered-exposure",
+        "firewall-bypass-by-dnat",
+        "published-without-listener",
+        "loopback-reachable",
+    ];
     let current: Vec<serde_json::Value> = verdicts("", &[], &format!("abi-current-{abi}"))
         .into_iter()
-        .filter(|v| v["rule"] != "unfiltered-exposure")
+        .filter(|v| !newer.iter().any(|r| v["rule"] == *r))
         .collect();
     assert!(!current.is_empty());
     assert_eq!(old_verdicts, current);

@@ -34,17 +34,46 @@ pub fn inventory(inv: &Inventory) -> super::served::Records {
             .iter()
             .map(|l| l.reachability.as_ref().map(reachability))
             .collect(),
+        published: inv.published.iter().map(published).collect(),
+    }
+}
+
+fn reach_state(s: model::ReachState) -> wit::ReachState {
+    match s {
+        model::ReachState::Open => wit::ReachState::Open,
+        model::ReachState::Restricted => wit::ReachState::Restricted,
+        model::ReachState::Filtered => wit::ReachState::Filtered,
+        model::ReachState::Unknown => wit::ReachState::Unknown,
+    }
+}
+
+fn published(p: &model::Published) -> wit::PublishedPort {
+    wit::PublishedPort {
+        netns: p.netns.inode,
+        protocol: match p.protocol {
+            Protocol::Tcp => wit::Protocol::Tcp,
+            Protocol::Udp => wit::Protocol::Udp,
+        },
+        port: p.port,
+        addresses: p.addresses.clone(),
+        interfaces: p.interfaces.clone(),
+        translated_by: p.translated_by.to_string(),
+        to_address: p.to.address.clone(),
+        to_port: p.to.port,
+        to_netns: p.to.netns.map(|n| n.inode),
+        to_listener: p.to.listener,
+        path: match p.path {
+            model::PublishedPath::Local => wit::PublishedPath::Local,
+            model::PublishedPath::Forward => wit::PublishedPath::Forward,
+        },
+        reach: reachability(&p.reach),
+        input: reach_state(p.input),
     }
 }
 
 fn reachability(r: &model::Reachability) -> wit::Reachability {
     wit::Reachability {
-        state: match r.state {
-            model::ReachState::Open => wit::ReachState::Open,
-            model::ReachState::Restricted => wit::ReachState::Restricted,
-            model::ReachState::Filtered => wit::ReachState::Filtered,
-            model::ReachState::Unknown => wit::ReachState::Unknown,
-        },
+        state: reach_state(r.state),
         interfaces: r.interfaces.clone(),
         sources: r.sources.clone(),
         decided_by: r.decided_by.as_ref().map(ToString::to_string),

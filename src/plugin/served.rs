@@ -26,6 +26,7 @@ pub struct Records {
     pub containers: Vec<wit::Container>,
     /// By listener index.
     pub reachability: Vec<Option<wit::Reachability>>,
+    pub published: Vec<wit::PublishedPort>,
 }
 
 /// How much of the inventory one evaluation may read. Copying it is the
@@ -132,6 +133,11 @@ impl current::portcullis::plugin::inventory::Host for State {
         Ok(self.records().reachability.clone())
     }
 
+    fn published(&mut self) -> wasmtime::Result<Vec<wit::PublishedPort>> {
+        self.reads.list()?;
+        Ok(self.records().published.clone())
+    }
+
     fn activates(&mut self, process: u32) -> wasmtime::Result<Option<String>> {
         self.reads.detail()?;
         Ok(self
@@ -161,6 +167,7 @@ impl State {
             activates: Vec::new(),
             containers: Vec::new(),
             reachability: Vec::new(),
+            published: Vec::new(),
         };
         self.inventory.as_deref().unwrap_or(&NONE)
     }

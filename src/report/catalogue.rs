@@ -7,16 +7,18 @@ use crate::model::Rule;
 
 /// `portcullis rules`: one row per rule.
 pub fn rules(rules: &[Rule], out: &mut dyn Write) -> io::Result<()> {
+    // As wide as the longest id, so external plugins' ids line up too.
+    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0).max(24);
     writeln!(
         out,
-        "{:<24} {:<12} {:<8} {:<8} DESCRIPTION",
+        "{:<width$} {:<12} {:<8} {:<8} DESCRIPTION",
         "RULE", "PLUGIN", "LEVEL", "ENABLED"
     )?;
     for r in rules {
         let enabled = if r.enabled { "yes" } else { "no" };
         writeln!(
             out,
-            "{:<24} {:<12} {:<8} {:<8} {}",
+            "{:<width$} {:<12} {:<8} {:<8} {}",
             r.id,
             r.plugin,
             r.level.as_str(),

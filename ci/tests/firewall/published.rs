@@ -110,6 +110,53 @@ impl Behind {
         out
     }
 
+    /// The failures of the published-port rules in a real scan of both
+    /// namespaces: (rule, listener address:port or the mapping's subject).
+    fn failures(&self) -> Vec<(String, String)> {
+        let out = portcullis(&[
+            "scan",
+            "--format",
+            "json",
+            "--policy",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/empty-policy.toml"),
+            "--netns",
+            &self.world.server.path(),
+            "--netns",
+            &self.container.path(),
+        ]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", stderr(&out));
+        });
+        let listeners = report["inventory"]["listeners"].as_array().unwrap();
+        let mut got: Vec<(String, String)> = report["evaluation"]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["outcome"] == "fail")
+            .filter(|v| {
+                let rule = v["rule"].as_str().unwrap();
+                [
+                    "firewall-bypass-by-dnat",
+                    "published-without-listener",
+                    "loopback-reachable",
+                ]
+                .contains(&rule)
+            })
+            .map(|v| {
+                let what = match v["listener"].as_u64() {
+                    Some(i) => {
+                        let l = &listeners[i as usize];
+                        format!("{}:{}", l["address"].as_str().unwrap(), l["port"])
+                    }
+                    None => v["subject"].as_str().unwrap().to_owned(),
+                };
+                (v["rule"].as_str().unwrap().to_owned(), what)
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
     fn listener(&self, inv: &Value, index: &Value) -> (String, u16) {
         let l = &inv["listeners"][index.as_u64().expect("a listener") as usize];
         (
@@ -182,6 +229,24 @@ table inet filter {
         ("127.0.0.1".into(), 2207)
     );
 
+    let pair = |rule: &str, what: &str| (rule.to_owned(), what.to_owned());
+    assert_eq!(
+        b.failures(),
+        [
+            pair("firewall-bypass-by-dnat", "0.0.0.0:80"),
+            pair(
+                "firewall-bypass-by-dnat",
+                "published tcp 8081 -> 10.202.0.2:81"
+            ),
+            pair("loopback-reachable", "127.0.0.1:2207"),
+            pair(
+                "published-without-listener",
+                "published tcp 8081 -> 10.202.0.2:81"
+            ),
+        ],
+        "input drops 8080 and 8081, forward lets anyone through to the container"
+    );
+
     b.sysctl("net.ipv4.conf.s0.route_localnet", "0");
     b.sysctl("net.ipv4.ip_forward", "0");
     let got = b.agree("forwarding and route_localnet off");
@@ -192,6 +257,7 @@ table inet filter {
             "{port}"
         );
     }
+    assert_eq!(b.failures(), [], "nothing gets through: nothing to find");
 }
 
 #[test]
@@ -227,6 +293,14 @@ fn a_docker_shaped_layout_agrees_with_the_kernel() {
         "INPUT's drop policy seems to close it"
     );
     assert_eq!(got[&8080]["path"], "forward");
+    assert_eq!(
+        b.failures(),
+        [(
+            "firewall-bypass-by-dnat".to_owned(),
+            "0.0.0.0:80".to_owned()
+        )],
+        "the container's listener, which ufw-like INPUT rules seem to close"
+    );
 
     // DOCKER-USER is where Docker says to restrict published ports.
     run(
@@ -250,4 +324,5 @@ fn a_docker_shaped_layout_agrees_with_the_kernel() {
     let got = b.agree("docker-shaped, DOCKER-USER restricts");
     assert_eq!(got[&8080]["reach"]["state"], "restricted");
     assert_eq!(got[&8080]["reach"]["sources"], json!(["10.201.0.0/25"]));
+    assert_eq!(b.failures(), [], "restricted in DOCKER-USER: deliberate");
 }

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{Container, HostFacts, Listener, Netns, Process, Reachability};
+use crate::{Container, HostFacts, Listener, Netns, Process, PublishedPort, Reachability};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
@@ -19,6 +19,8 @@ pub struct Inventory {
     pub(crate) containers: OnceLock<Vec<Container>>,
     /// Each listener's reachability, fetched on first use (ABI 0.2.2).
     pub(crate) reachabilities: OnceLock<Vec<Option<Reachability>>>,
+    /// The published ports, fetched on first use (ABI 0.2.3).
+    pub(crate) published: OnceLock<Vec<PublishedPort>>,
 }
 
 /// Per-process answers of a natively built inventory ([`crate::testing::Host`]).
@@ -28,6 +30,7 @@ pub(crate) struct Local {
     pub activates: Vec<Option<String>>,
     pub containers: Vec<Container>,
     pub reachabilities: Vec<Option<Reachability>>,
+    pub published: Vec<PublishedPort>,
 }
 
 impl Inventory {
@@ -43,6 +46,7 @@ impl Inventory {
             local: Local::default(),
             containers: OnceLock::new(),
             reachabilities: OnceLock::new(),
+            published: OnceLock::new(),
         }
     }
 
@@ -76,6 +80,17 @@ impl Inventory {
             })
             .get(listener.id as usize)?
             .as_ref()
+    }
+
+    /// The ports the firewalls publish with `dnat` or `redirect`, and where
+    /// each leads. Asked of the host the first time.
+    pub fn published(&self) -> &[PublishedPort] {
+        self.published.get_or_init(|| {
+            #[cfg(target_arch = "wasm32")]
+            return crate::portcullis::plugin::inventory::published();
+            #[cfg(not(target_arch = "wasm32"))]
+            self.local.published.clone()
+        })
     }
 
     /// What the runtime says of container `id` (as processes name it).

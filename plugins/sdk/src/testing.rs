@@ -48,6 +48,7 @@ impl Host {
                 local: Local::default(),
                 containers: Default::default(),
                 reachabilities: Default::default(),
+                published: Default::default(),
             },
             netns: HOST_NETNS,
         }
@@ -93,6 +94,12 @@ impl Host {
         let list = &mut self.inv.local.reachabilities;
         list.resize(last + 1, None);
         list[last] = Some(reachability);
+        self
+    }
+
+    /// Adds a port the firewall publishes, as the host would describe it.
+    pub fn publish(mut self, published: crate::PublishedPort) -> Host {
+        self.inv.local.published.push(published);
         self
     }
 

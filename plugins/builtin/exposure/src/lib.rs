@@ -1,7 +1,9 @@
 //! Built-in plugin `exposure`: binds that reach further than they should
 //! (`wildcard-bind`, `public-bind`), listeners the firewall lets anyone
-//! reach (`unfiltered-exposure`), and listeners nobody can be held
-//! accountable for (`unknown-owner`).
+//! reach (`unfiltered-exposure`), what DNAT publishes
+//! (`firewall-bypass-by-dnat`, `published-without-listener`), loopback
+//! listeners the outside reaches (`loopback-reachable`), and listeners
+//! nobody can be held accountable for (`unknown-owner`).
 
 use portcullis_sdk::{
     Evaluation, Inventory, Level, Listener, Plugin, PluginError, PluginInfo, Precision, RuleInfo,
@@ -10,8 +12,10 @@ use portcullis_sdk::{
 use serde::Deserialize;
 
 mod advice;
+mod published;
 mod unfiltered;
 
+pub use published::{FIREWALL_BYPASS_BY_DNAT, LOOPBACK_REACHABLE, PUBLISHED_WITHOUT_LISTENER};
 pub use unfiltered::UNFILTERED_EXPOSURE;
 
 pub const WILDCARD_BIND: &str = "wildcard-bind";
@@ -32,12 +36,15 @@ impl Plugin for Exposure {
         PluginInfo {
             name: "exposure".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            rules: vec![
+            rules: [
                 wildcard_bind_info(),
                 public_bind_info(),
                 unknown_owner_info(),
                 unfiltered::info(),
-            ],
+            ]
+            .into_iter()
+            .chain(published::infos())
+            .collect(),
             config_schema: Some(CONFIG_SCHEMA.into()),
         }
     }
@@ -85,6 +92,7 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
             verdicts::pass(UNKNOWN_OWNER, l, "")
         });
     }
+    published::judge(inventory, &mut out);
     out.finish()
 }
 

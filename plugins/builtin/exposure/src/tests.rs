@@ -123,7 +123,10 @@ fn describes_its_rules() {
             WILDCARD_BIND,
             PUBLIC_BIND,
             UNKNOWN_OWNER,
-            UNFILTERED_EXPOSURE
+            UNFILTERED_EXPOSURE,
+            FIREWALL_BYPASS_BY_DNAT,
+            PUBLISHED_WITHOUT_LISTENER,
+            LOOPBACK_REACHABLE
         ]
     );
 }
@@ -238,4 +241,106 @@ fn unfiltered_exposure_fails_only_where_the_firewall_lets_anyone_in() {
         message(&eval, UNFILTERED_EXPOSURE, 5),
         "reachability not evaluated"
     );
+}
+
+#[test]
+fn published_ports_are_judged_where_they_lead() {
+    use portcullis_sdk::{Protocol, PublishedPath, PublishedPort, ReachState, Reachability};
+    let reach = |state| Reachability {
+        state,
+        interfaces: vec!["eth0".into()],
+        sources: vec![],
+        decided_by: Some("ip filter DOCKER handle 9".into()),
+        reason: None,
+    };
+    let port = |port, to_port, to_listener, path, input, state| PublishedPort {
+        netns: 1,
+        protocol: Protocol::Tcp,
+        port,
+        addresses: vec!["10.0.0.5".into()],
+        interfaces: vec!["eth0".into()],
+        translated_by: "ip nat DOCKER handle 12".into(),
+        to_address: "172.17.0.2".into(),
+        to_port,
+        to_netns: Some(2),
+        to_listener,
+        path,
+        reach: reach(state),
+        input,
+    };
+    let inv = Host::new()
+        .listen("tcp", "127.0.0.1", 5432, "postgres")
+        .listen("tcp", "127.0.0.1", 6379, "redis")
+        .reach(reach(ReachState::Restricted))
+        .listen("tcp", "127.0.0.1", 9000, "php-fpm")
+        .in_netns(2, "web", Some("docker://5a77"))
+        .listen("tcp", "0.0.0.0", 80, "nginx")
+        .publish(port(
+            8080,
+            80,
+            Some(3),
+            PublishedPath::Forward,
+            ReachState::Filtered,
+            ReachState::Open,
+        ))
+        // The same port restricted in DOCKER-USER: deliberate, no bypass.
+        .publish(port(
+            8443,
+            443,
+            None,
+            PublishedPath::Forward,
+            ReachState::Filtered,
+            ReachState::Restricted,
+        ))
+        .publish(port(
+            9001,
+            9000,
+            Some(2),
+            PublishedPath::Local,
+            ReachState::Open,
+            ReachState::Open,
+        ))
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    assert_eq!(outcome(&eval, FIREWALL_BYPASS_BY_DNAT, 3), Outcome::Fail);
+    assert_eq!(
+        message(&eval, FIREWALL_BYPASS_BY_DNAT, 3),
+        "tcp port 8080 on eth0 is closed by the input filters but forwarded to 172.17.0.2:80 (nginx in container 5a77) by ip nat DOCKER handle 12, and ip filter DOCKER handle 9 lets anyone through: the host's firewall does not protect it. Restrict it where forwarded traffic is filtered (Docker: the DOCKER-USER chain), or publish it on 127.0.0.1 only"
+    );
+    let all = portcullis_sdk::verdicts::all(&eval);
+    let bypasses = all
+        .iter()
+        .filter(|v| v.rule_id == FIREWALL_BYPASS_BY_DNAT)
+        .count();
+    assert_eq!(bypasses, 1, "restricted and local ports are no bypass");
+    let stale: Vec<_> = all
+        .iter()
+        .filter(|v| v.rule_id == PUBLISHED_WITHOUT_LISTENER)
+        .collect();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0].listener, None);
+    assert_eq!(
+        stale[0].subject.as_deref(),
+        Some("published tcp 8443 -> 172.17.0.2:443")
+    );
+    assert_eq!(outcome(&eval, LOOPBACK_REACHABLE, 0), Outcome::Pass);
+    assert_eq!(
+        outcome(&eval, LOOPBACK_REACHABLE, 1),
+        Outcome::Fail,
+        "route_localnet"
+    );
+    assert!(
+        message(&eval, LOOPBACK_REACHABLE, 1)
+            .contains("route_localnet lets some sources reach it on eth0")
+    );
+    assert_eq!(
+        outcome(&eval, LOOPBACK_REACHABLE, 2),
+        Outcome::Fail,
+        "a DNAT to loopback"
+    );
+    let loopback = all
+        .iter()
+        .filter(|v| v.rule_id == LOOPBACK_REACHABLE)
+        .count();
+    assert_eq!(loopback, 3, "judged on loopback listeners only");
 }
