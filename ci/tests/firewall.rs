@@ -151,6 +151,50 @@ impl World {
         out
     }
 
+    /// A scan's SARIF result for the listener on `port` carries its
+    /// reachability and the rule that decided it, and its message says it.
+    fn sarif_names_the_deciding_rule(&self, port: u16, reach: &Value) {
+        let file = std::env::temp_dir().join(format!("{}.sarif", unique("fw")));
+        let out = portcullis(&[
+            "scan",
+            "--netns",
+            &self.server.path(),
+            "--sarif",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.status.code().is_some(), "{}", stderr(&out));
+        let sarif: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let results = sarif["runs"][0]["results"].as_array().unwrap();
+        let wildcard = results
+            .iter()
+            .find(|r| r["ruleId"] == "wildcard-bind" && r["properties"]["port"] == port)
+            .expect("0.0.0.0 fails wildcard-bind");
+        let by = wildcard["properties"]["reachability"]["decidedBy"]
+            .as_str()
+            .unwrap();
+        let d = &reach["decided_by"];
+        assert_eq!(
+            by,
+            format!(
+                "{} {} {} handle {} (\"{}\")",
+                d["family"].as_str().unwrap(),
+                d["table"].as_str().unwrap(),
+                d["chain"].as_str().unwrap(),
+                d["handle"],
+                d["comment"].as_str().unwrap()
+            )
+        );
+        assert_eq!(wildcard["properties"]["reachability"]["state"], "open");
+        let text = wildcard["message"]["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!(
+                "the firewall lets anyone reach it on s0 (let in by {by})"
+            )),
+            "{text}"
+        );
+    }
+
     /// Checks portcullis against the kernel; returns each port's state.
     fn agree(&self, case: &str) -> BTreeMap<u16, String> {
         let truth = self.probe();
@@ -264,6 +308,7 @@ fn nftables_rulesets_agree_with_the_kernel() {
     let reach = world.reachability();
     assert_eq!(reach[&2201]["decided_by"]["comment"], "public");
     assert_eq!(reach[&2206]["decided_by"]["kind"], "policy");
+    world.sarif_names_the_deciding_rule(2201, &reach[&2201]);
 
     world.nft(
         r#"table inet a {

@@ -512,6 +512,21 @@ fn listener_properties(inv: &Inventory, l: &Listener) -> BTreeMap<&'static str, 
     if let Some(forward) = &l.forwards_to {
         properties.insert("forwardsTo", json!(forward));
     }
+    // What the firewall does, and the rule that decided it: what a reviewer
+    // opens first when an alert says a port is exposed.
+    if let Some(r) = &l.reachability {
+        properties.insert(
+            "reachability",
+            json!({
+                "state": r.state.as_str(),
+                "interfaces": r.interfaces.iter().take(bounds::HOLDERS).collect::<Vec<_>>(),
+                "sources": r.sources.iter().take(bounds::HOLDERS).collect::<Vec<_>>(),
+                "decidedBy": r.decided_by.as_ref().map(ToString::to_string),
+                "decider": r.decided_by,
+                "reason": r.reason.as_deref().map(|t| crate::model::bounded(t, bounds::PATH)),
+            }),
+        );
+    }
     properties
 }
 

@@ -1,6 +1,6 @@
 //! Questions about a listener's bind, answered from its scope.
 
-use crate::{Inventory, Listener, Process, Scope};
+use crate::{Inventory, Listener, Process, ReachState, Scope};
 
 /// Only this namespace can connect (127/8, ::1, ::ffff:127/104).
 pub fn is_loopback(l: &Listener) -> bool {
@@ -128,3 +128,34 @@ const ALL_SCOPES: [Scope; 7] = [
     Scope::Wildcard,
     Scope::DualStack,
 ];
+
+/// What the firewall does with new connections from outside to the
+/// listener, as a clause for a finding's message (`, and the firewall lets
+/// anyone reach it on eth0`); empty where reachability was not evaluated
+/// or is unknown, so a message never claims more than was seen.
+pub fn reach_clause(inv: &Inventory, l: &Listener) -> String {
+    let Some(r) = inv.reachability(l) else {
+        return String::new();
+    };
+    let by = |before: &str, after: &str| match &r.decided_by {
+        Some(d) => format!("{before}{d}{after}"),
+        None => String::new(),
+    };
+    match r.state {
+        ReachState::Open => format!(
+            ", and the firewall lets anyone reach it on {}{}",
+            r.interfaces.join(", "),
+            by(" (let in by ", ")")
+        ),
+        ReachState::Restricted => format!(
+            ", and the firewall lets only {} reach it{}",
+            r.sources.join(", "),
+            by(" (by ", ")")
+        ),
+        ReachState::Filtered => format!(
+            ", though new connections from outside are filtered{}",
+            by(" by ", "")
+        ),
+        ReachState::Unknown => String::new(),
+    }
+}

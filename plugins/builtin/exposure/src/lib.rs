@@ -71,8 +71,8 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
         out.push(if net::is_public(l) {
             let holder = holders_or_unknown(inventory, l);
             verdicts::fail(PUBLIC_BIND, l, format!(
-                "{} {}{} is bound to a public address ({holder}); bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
-                proto(l), net::endpoint(l), net::whereabouts(inventory, l)
+                "{} {}{} is bound to a public address ({holder}){}; bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
+                proto(l), net::endpoint(l), net::whereabouts(inventory, l), net::reach_clause(inventory, l)
             ))
         } else {
             verdicts::pass(PUBLIC_BIND, l, "")
@@ -118,7 +118,8 @@ fn wildcard_bind(config: &Config, inv: &Inventory, l: &Listener) -> portcullis_s
         WILDCARD_BIND,
         l,
         format!(
-            "{what} listens on every address ({holder}); {}",
+            "{what} listens on every address ({holder}){}; {}",
+            net::reach_clause(inv, l),
             advice::remedy(inv, l)
         ),
     )

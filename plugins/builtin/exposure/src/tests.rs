@@ -344,3 +344,57 @@ fn published_ports_are_judged_where_they_lead() {
         .count();
     assert_eq!(loopback, 3, "judged on loopback listeners only");
 }
+
+#[test]
+fn findings_say_what_the_firewall_does() {
+    use portcullis_sdk::{ReachState, Reachability};
+    let reach = |state, sources: &[&str], by: &str| Reachability {
+        state,
+        interfaces: vec!["eth0".into()],
+        sources: sources.iter().map(|s| s.to_string()).collect(),
+        decided_by: Some(by.into()),
+        reason: None,
+    };
+    let inv = Host::new()
+        .listen("tcp", "0.0.0.0", 5432, "postgres")
+        .reach(reach(
+            ReachState::Open,
+            &[],
+            "the accept policy of inet filter input",
+        ))
+        .listen("tcp", "0.0.0.0", 6379, "redis")
+        .reach(reach(
+            ReachState::Filtered,
+            &[],
+            "inet filter input handle 7",
+        ))
+        .listen("tcp", "0.0.0.0", 8080, "java")
+        .reach(reach(
+            ReachState::Restricted,
+            &["10.0.0.0/8"],
+            "inet filter input handle 9",
+        ))
+        .listen("tcp", "0.0.0.0", 9090, "prometheus")
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    let m = |id| message(&eval, WILDCARD_BIND, id);
+    assert!(
+        m(0).starts_with("tcp 0.0.0.0:5432 listens on every address (postgres), and the firewall lets anyone reach it on eth0 (let in by the accept policy of inet filter input); "),
+        "{}",
+        m(0)
+    );
+    assert!(
+        m(1).starts_with("tcp 0.0.0.0:6379 listens on every address (redis), though new connections from outside are filtered by inet filter input handle 7; "),
+        "{}",
+        m(1)
+    );
+    assert!(
+        m(2).contains("(java), and the firewall lets only 10.0.0.0/8 reach it (by inet filter input handle 9); "),
+        "{}",
+        m(2)
+    );
+    assert!(
+        m(3).starts_with("tcp 0.0.0.0:9090 listens on every address (prometheus); "),
+        "not evaluated: nothing said"
+    );
+}

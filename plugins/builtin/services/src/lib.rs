@@ -96,9 +96,10 @@ fn message(s: &Service, inv: &Inventory, l: &Listener, verdict: &str) -> String 
         format!(" ({holders})")
     };
     format!(
-        "{}{by} on {proto} {} {verdict}: {}. Fix: {}. [{}]",
+        "{}{by} on {proto} {} {verdict}{}: {}. Fix: {}. [{}]",
         s.name,
         net::endpoint(l),
+        net::reach_clause(inv, l),
         s.why,
         s.fix,
         s.source
