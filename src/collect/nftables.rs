@@ -115,11 +115,21 @@ impl<T: Transport> Dumper<'_, T> {
         let Some(rules) = self.dump(GETRULE, 0, &[])? else {
             return Ok(None);
         };
+        // By (family, table, name): a ruleset of thousands of rules in
+        // hundreds of chains is not searched chain by chain per rule.
+        let index: std::collections::HashMap<(TableFamily, &str, &str), usize> =
+            chains_index(&ruleset.chains);
+        let mut placed: Vec<(usize, crate::firewall::ruleset::Rule)> =
+            Vec::with_capacity(rules.len());
         for m in rules.iter().filter(|m| m.kind == NEWRULE) {
             let r = decode::rule(m.family, &m.attrs)?;
-            if let Some(chain) = find_chain(&mut ruleset.chains, r.family, &r.table, &r.chain) {
-                chain.rules.push(r.rule);
+            if let Some(&i) = index.get(&(r.family, r.table.as_str(), r.chain.as_str())) {
+                placed.push((i, r.rule));
             }
+        }
+        drop(index);
+        for (i, rule) in placed {
+            ruleset.chains[i].rules.push(rule);
         }
         let Some(sets) = self.dump(GETSET, 0, &[])? else {
             return Ok(None);
@@ -135,6 +145,9 @@ impl<T: Transport> Dumper<'_, T> {
             for e in elements.iter().filter(|e| e.kind == NEWSETELEM) {
                 set.elements.extend(decode::set_elements(&e.attrs)?.2);
             }
+            // Once here, not at every lookup (stable: equal keys keep the
+            // kernel's order, start before end).
+            set.elements.sort_by(|a, b| a.key.cmp(&b.key));
             ruleset.sets.push(set);
         }
         Ok(Some(ruleset))
@@ -222,15 +235,12 @@ impl<T: Transport> Dumper<'_, T> {
     }
 }
 
-fn find_chain<'c>(
-    chains: &'c mut [Chain],
-    family: TableFamily,
-    table: &str,
-    name: &str,
-) -> Option<&'c mut Chain> {
+fn chains_index(chains: &[Chain]) -> std::collections::HashMap<(TableFamily, &str, &str), usize> {
     chains
-        .iter_mut()
-        .find(|c| c.family == family && c.table == table && c.name == name)
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.family, c.table.as_str(), c.name.as_str()), i))
+        .collect()
 }
 
 fn push_string(buf: &mut Vec<u8>, kind: u16, value: &str) {

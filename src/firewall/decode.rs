@@ -22,7 +22,8 @@ struct Attr<'a> {
 }
 
 fn attrs(mut buf: &[u8]) -> Result<Vec<Attr<'_>>, DecodeError> {
-    let mut out = Vec::new();
+    // Most nestings hold a handful: one allocation, no regrowth.
+    let mut out = Vec::with_capacity(8);
     while buf.len() >= 4 {
         let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
         let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;

@@ -88,6 +88,36 @@ pub fn decide_after(
     after: Option<i32>,
     sources: SourceSet,
 ) -> Vec<(SourceSet, Decision)> {
+    walk(
+        ruleset,
+        packet,
+        Walk {
+            after,
+            ..Walk::default()
+        },
+        sources,
+    )
+}
+
+/// Which base chains a walk meets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Walk {
+    /// Resume after the prerouting chains up to this priority (a packet
+    /// translated there).
+    pub after: Option<i32>,
+    /// Stop after prerouting: what is translated is all that is asked.
+    pub prerouting_only: bool,
+    /// Leave out the nat base chains: what the filters alone decide.
+    pub without_nat: bool,
+}
+
+pub fn walk(
+    ruleset: &Ruleset,
+    packet: &Packet,
+    walk: Walk,
+    sources: SourceSet,
+) -> Vec<(SourceSet, Decision)> {
+    let after = walk.after;
     let mut eval = Eval {
         ruleset,
         packet,
@@ -101,7 +131,9 @@ pub fn decide_after(
         .into_iter()
         .filter(|(stage, priority, _)| {
             after.is_none_or(|after| *stage > 1 || (*stage == 1 && *priority > after))
-        });
+        })
+        .filter(|(stage, _, _)| !walk.prerouting_only || *stage <= 1)
+        .filter(|(_, _, chain)| !walk.without_nat || chain.kind != "nat");
     for (_, priority, chain) in chains {
         let mut next = Vec::new();
         for (sources, by) in passing {
@@ -356,6 +388,9 @@ impl Eval<'_> {
         rule: &Rule,
         live: &SourceSet,
     ) -> Vec<(SourceSet, RuleEffect)> {
+        if self.surely_misses(rule) {
+            return vec![];
+        }
         let mut paths = vec![Path {
             guard: live.clone(),
             regs: vec![None; REGISTER_WORDS],
@@ -410,6 +445,63 @@ impl Eval<'_> {
             effects.push((path.guard, effect));
         }
         effects
+    }
+
+    /// Whether a comparison of a field the packet class fixes (protocol,
+    /// port, interface) fails before the rule does anything: most rules of
+    /// a large ruleset are about other ports, and this tells so without
+    /// the symbolic machinery. Looks only up to the first expression with
+    /// an effect, which would run before a later comparison fails.
+    fn surely_misses(&self, rule: &Rule) -> bool {
+        let mut known = Known::default();
+        let p = self.packet;
+        let dport = p.dport.to_be_bytes();
+        let mut ifname = [0u8; 16];
+        let name = p.iif.as_bytes();
+        ifname[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
+        for expr in &rule.exprs {
+            match expr {
+                Expr::Payload {
+                    dreg: Some(r),
+                    base: 2,
+                    offset: 2,
+                    len: 2,
+                } => known.set(*r, &dport),
+                Expr::Meta {
+                    key: 16,
+                    dreg: Some(r),
+                    ..
+                } => known.set(*r, &[p.protocol]),
+                Expr::Meta {
+                    key: 15,
+                    dreg: Some(r),
+                    ..
+                } => known.set(*r, &[if p.v6() { 10 } else { 2 }]),
+                Expr::Meta {
+                    key: 6,
+                    dreg: Some(r),
+                    ..
+                } => known.set(*r, &ifname),
+                Expr::Cmp { sreg, op, data } => {
+                    if let Some(value) = known.get(*sreg)
+                        && data.len() <= value.len()
+                        && !compare(*op, value[..data.len()].cmp(data))
+                    {
+                        return true;
+                    }
+                }
+                // Loads and matches without effects: look on, forgetting
+                // what they overwrite.
+                Expr::Payload { dreg: Some(r), .. }
+                | Expr::Meta { dreg: Some(r), .. }
+                | Expr::Ct { dreg: Some(r), .. }
+                | Expr::Bitwise { dreg: r, .. }
+                | Expr::Fib { dreg: r, .. } => known.set(*r, &[]),
+                Expr::Range { .. } | Expr::Lookup { dreg: None, .. } | Expr::Passive => {}
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// One expression on one path: the paths that go on (none: no match).
@@ -710,9 +802,7 @@ impl Eval<'_> {
                 let ranges = ranges(set);
                 match dreg {
                     None => {
-                        let all = ranges
-                            .iter()
-                            .fold(SourceSet::empty(width), |acc, (s, _)| acc.union(s));
+                        let all = SourceSet::union_all(width, ranges.iter().map(|(s, _)| s));
                         constrain(path, &if invert { all.complement() } else { all })
                     }
                     Some(0) => ranges
@@ -963,6 +1053,45 @@ impl Eval<'_> {
     }
 }
 
+/// A few registers' known contents, without allocating: what
+/// [`Eval::surely_misses`] tracks.
+#[derive(Default)]
+struct Known {
+    /// (first word, bytes, length); length 0 is "not known".
+    held: [(usize, [u8; 16], usize); 4],
+    next: usize,
+}
+
+impl Known {
+    /// Loads `value` (empty: something not known) into `reg`, forgetting
+    /// whatever it overlaps.
+    fn set(&mut self, reg: u32, value: &[u8]) {
+        let Some(word) = word_of(reg) else { return };
+        let words = |len: usize| len.div_ceil(4).max(1);
+        let end = word + words(value.len());
+        for h in self.held.iter_mut() {
+            if h.2 > 0 && h.0 < end && word < h.0 + words(h.2) {
+                h.2 = 0;
+            }
+        }
+        if !value.is_empty() {
+            let mut bytes = [0; 16];
+            let len = value.len().min(16);
+            bytes[..len].copy_from_slice(&value[..len]);
+            self.held[self.next % 4] = (word, bytes, len);
+            self.next += 1;
+        }
+    }
+
+    fn get(&self, reg: u32) -> Option<&[u8]> {
+        let word = word_of(reg)?;
+        self.held
+            .iter()
+            .find(|h| h.2 > 0 && h.0 == word)
+            .map(|h| &h.1[..h.2])
+    }
+}
+
 fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
@@ -1042,10 +1171,8 @@ fn read(path: &Path, reg: u32, len: usize) -> Sym {
 /// The element whose key (or range) holds `key`.
 fn find<'s>(set: &'s Set, key: &[u8]) -> Option<&'s Element> {
     if set.is_interval() {
-        let mut sorted: Vec<&Element> = set.elements.iter().collect();
-        sorted.sort_by(|a, b| a.key.cmp(&b.key));
         let mut open: Option<&Element> = None;
-        for e in sorted {
+        for e in sorted(set) {
             if let Some(end) = &e.key_end {
                 if key >= &e.key[..] && key <= &end[..] {
                     return Some(e);
@@ -1063,6 +1190,16 @@ fn find<'s>(set: &'s Set, key: &[u8]) -> Option<&'s Element> {
     }
 }
 
+/// An interval set's elements by key (the snapshot sorts them once; a set
+/// built otherwise is sorted here, stably, as the kernel's order may not be).
+fn sorted(set: &Set) -> Vec<&Element> {
+    let mut sorted: Vec<&Element> = set.elements.iter().collect();
+    if !sorted.is_sorted_by(|a, b| a.key <= b.key) {
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    sorted
+}
+
 /// A set of source addresses as ranges, each with the element that holds it.
 fn ranges(set: &Set) -> Vec<(SourceSet, &Element)> {
     let width = set.key_len as usize;
@@ -1073,11 +1210,9 @@ fn ranges(set: &Set) -> Vec<(SourceSet, &Element)> {
         }
         return out;
     }
-    let mut sorted: Vec<&Element> = set.elements.iter().collect();
-    sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let mut open: Option<&Element> = None;
     let max = vec![0xff; width];
-    for e in sorted {
+    for e in sorted(set) {
         if let Some(end) = &e.key_end {
             out.push((SourceSet::range(width, &e.key, end), e));
             continue;

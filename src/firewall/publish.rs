@@ -12,7 +12,8 @@ use std::net::IpAddr;
 
 use super::eval::{self, Decision};
 use super::reach::{NetnsFirewall, Summary, arrival, arrivals, canonical, follow};
-use super::ruleset::{Chain, Expr, NatKind, Ruleset, TableFamily};
+use super::ruleset::{Expr, NatKind, Ruleset, TableFamily};
+use super::sources::SourceSet;
 use crate::model::{
     Decider, Interface, NetnsId, Protocol, Published, PublishedPath, PublishedTarget,
 };
@@ -50,7 +51,14 @@ pub fn published(
         .filter(|a| !a.is_loopback())
         .collect();
     let arrivals = arrivals(fw, &local, &external);
-    let untranslated = without_translation(ruleset);
+    let prerouting = eval::Walk {
+        prerouting_only: true,
+        ..eval::Walk::default()
+    };
+    let filters_alone = eval::Walk {
+        without_nat: true,
+        ..eval::Walk::default()
+    };
     let mut found: BTreeMap<Key, Found> = BTreeMap::new();
     let mut evaluations = 0;
     'ports: for (protocol, port) in candidates {
@@ -64,7 +72,8 @@ pub fn published(
                 break 'ports;
             }
             let packet = arrival(iface, *daddr, proto, port);
-            for (part, decision) in eval::decide(ruleset, &packet) {
+            let whole = SourceSet::full(if daddr.is_ipv6() { 16 } else { 4 });
+            for (part, decision) in eval::walk(ruleset, &packet, prerouting, whole) {
                 let Decision::Translated { to, by, priority } = decision else {
                     continue;
                 };
@@ -88,7 +97,7 @@ pub fn published(
                 entry.addresses.insert(*daddr);
                 entry.interfaces.insert(iface.name.clone());
                 let v6 = daddr.is_ipv6();
-                let filtered_alone = eval::decide_after(&untranslated, &packet, None, part.clone());
+                let filtered_alone = eval::walk(ruleset, &packet, filters_alone, part.clone());
                 entry.input.add(&iface.name, v6, filtered_alone);
                 let rest = follow(fw, interfaces, &packet, to, priority, part);
                 entry.reach.add(&iface.name, to.0.is_ipv6(), rest);
@@ -154,21 +163,6 @@ fn translating_tables(ruleset: &Ruleset) -> BTreeSet<(TableFamily, &str)> {
         })
         .map(|c| (c.family, c.table.as_str()))
         .collect()
-}
-
-/// The ruleset without its nat base chains: what the filters alone do.
-fn without_translation(ruleset: &Ruleset) -> Ruleset {
-    let is_nat_base = |c: &Chain| c.hook.is_some() && c.kind == "nat";
-    Ruleset {
-        generation: ruleset.generation,
-        chains: ruleset
-            .chains
-            .iter()
-            .filter(|c| !is_nat_base(c))
-            .cloned()
-            .collect(),
-        sets: ruleset.sets.clone(),
-    }
 }
 
 /// The (protocol, port) pairs the translating tables' rules match on.

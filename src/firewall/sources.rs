@@ -139,6 +139,23 @@ impl SourceSet {
         }
     }
 
+    /// The union of many sets at once (one sort, not one merge per set).
+    pub fn union_all<'s>(width: usize, sets: impl IntoIterator<Item = &'s SourceSet>) -> Self {
+        let mut all: Vec<(u128, u128)> = sets
+            .into_iter()
+            .flat_map(|s| s.ranges.iter().copied())
+            .collect();
+        all.sort_unstable();
+        let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
+        for (a, b) in all {
+            match out.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => out.push((a, b)),
+            }
+        }
+        Self { width, ranges: out }
+    }
+
     pub fn minus(&self, other: &Self) -> Self {
         self.intersect(&other.complement())
     }
