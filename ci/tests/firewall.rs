@@ -552,3 +552,37 @@ fn random_rulesets_never_contradict_the_kernel() {
     }
     eprintln!("states seen: {seen:?}");
 }
+
+#[test]
+fn tc_ingress_filters_are_a_gap_not_a_silent_open() {
+    let world = World::new("tc");
+    let gaps = |allowed: &[i32]| -> Vec<String> {
+        let inv = inventory(&["--netns", &world.server.path()], allowed);
+        inv["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["kind"] == "unevaluated_filter")
+            .map(|g| g["detail"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(gaps(&[0]), Vec::<String>::new(), "nothing attached");
+    let tc = |args: &str| {
+        let mut argv = vec!["netns", "exec", &world.server.name, "tc"];
+        argv.extend(args.split_whitespace());
+        run("ip", &argv);
+    };
+    tc("qdisc add dev s0 clsact");
+    assert_eq!(
+        gaps(&[0]),
+        Vec::<String>::new(),
+        "a clsact qdisc without filters drops nothing"
+    );
+    tc("filter add dev s0 ingress protocol all u32 match u32 0 0");
+    let found = gaps(&[3]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("tc ingress filters on s0 not evaluated"),
+        "{found:?}"
+    );
+}

@@ -28,6 +28,7 @@ mod select;
 mod sockdiag;
 mod socket_units;
 mod sockns;
+mod unseen;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -354,6 +355,23 @@ fn scan_one(
         scan.firewall = firewall;
         if let Some(why) = unreadable {
             scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
+        }
+        let filters = crate::os::netlink::Route::route()
+            .map_err(unseen::UnseenError::from)
+            .and_then(|mut route| unseen::attached(&mut route));
+        match filters {
+            Ok(found) if found.is_empty() => {}
+            Ok(found) => scan.gaps.push(gap(
+                GapKind::UnevaluatedFilter,
+                format!(
+                    "{} not evaluated: what they drop or redirect is not in reachability",
+                    found.join(", ")
+                ),
+            )),
+            Err(e) => scan.gaps.push(gap(
+                GapKind::UnevaluatedFilter,
+                format!("whether XDP programs or tc ingress filters are attached: {e}"),
+            )),
         }
         let mut transport = match sockdiag::NetlinkTransport::sock_diag() {
             Ok(t) => t,

@@ -55,11 +55,15 @@ pub enum GapKind {
     /// A namespace's nftables ruleset could not be read: its listeners'
     /// reachability is `unknown`.
     FirewallUnreadable,
+    /// XDP programs or tc ingress filters are attached in a namespace (or
+    /// whether they are could not be told): they run before netfilter and
+    /// are not evaluated.
+    UnevaluatedFilter,
 }
 
 impl GapKind {
     /// Every kind, in declaration order (metrics write one series each).
-    pub const ALL: [GapKind; 13] = [
+    pub const ALL: [GapKind; 14] = [
         GapKind::NetnsNotEnterable,
         GapKind::SocketDumpFailed,
         GapKind::ProtocolUnsupported,
@@ -73,6 +77,7 @@ impl GapKind {
         GapKind::SettleTimeout,
         GapKind::ContainerStateUnreadable,
         GapKind::FirewallUnreadable,
+        GapKind::UnevaluatedFilter,
     ];
 
     /// The kind as the JSON inventory spells it (`netns_not_enterable`).
@@ -91,6 +96,7 @@ impl GapKind {
             GapKind::SettleTimeout => "settle_timeout",
             GapKind::ContainerStateUnreadable => "container_state_unreadable",
             GapKind::FirewallUnreadable => "firewall_unreadable",
+            GapKind::UnevaluatedFilter => "unevaluated_filter",
         }
     }
 }

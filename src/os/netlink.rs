@@ -22,6 +22,8 @@ pub type SockDiag = Netlink;
 /// `NETLINK_NETFILTER`: nf_tables answers dumps of the ruleset on it.
 /// Reads only: portcullis never sends a message that changes a table.
 pub type Netfilter = Netlink;
+/// `NETLINK_ROUTE`: links and tc, dumped only.
+pub type Route = Netlink;
 
 impl Netlink {
     fn open_protocol(protocol: isize) -> io::Result<Self> {
@@ -37,6 +39,10 @@ impl Netlink {
 
     pub fn netfilter() -> io::Result<Self> {
         Self::open_protocol(netlink_sys::protocols::NETLINK_NETFILTER)
+    }
+
+    pub fn route() -> io::Result<Self> {
+        Self::open_protocol(netlink_sys::protocols::NETLINK_ROUTE)
     }
 }
 
