@@ -125,6 +125,7 @@ PORTCULLIS_BENCH_LISTENERS=2000 PORTCULLIS_BENCH_RUNS=1 cargo test --locked --be
 RUNS=2 EVALUATE=0 ci/bench/coldstart.sh
 NS=3 TCP=20 UDP=5 FORKS=1 ANON=1 RUNS=2 ci/bench/fleet.sh
 CONTAINERS=2 RUNS=1 ci/bench/containers.sh
+RULES=300 SET=100 TCP=20 RUNS=2 ci/bench/firewall.sh
 
 # One closing line for the whole suite (the last cargo summary above is a
 # crate with no tests of its own, which reads like "no test ran").
