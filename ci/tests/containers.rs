@@ -721,5 +721,62 @@ fn the_docker_examples_build_and_judge_their_images() {
         &web,
     ]);
     assert_eq!(said, "portcullis: 2 listeners in 1 namespace");
+    // Reading a namespace's nftables needs CAP_NET_ADMIN: without it the
+    // reachability is unknown, and says why; with it, the container's
+    // namespace (no firewall of its own) lets anyone reach nginx.
+    let states = |extra: &[&str]| -> Vec<(String, String)> {
+        let base = [
+            "run",
+            "--rm",
+            "--pid",
+            "host",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--cap-add",
+            "SYS_PTRACE",
+            "--cap-add",
+            "DAC_READ_SEARCH",
+        ];
+        let tail = [
+            "--read-only",
+            "scanner",
+            "list",
+            "--format",
+            "json",
+            "--netns",
+            &web,
+        ];
+        let out = engine.must(&[&base[..], extra, &tail[..]].concat());
+        let inv: serde_json::Value = serde_json::from_str(&out).unwrap();
+        inv["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let r = &l["reachability"];
+                let why = r["reason"].as_str().or(r["decided_by"]["why"].as_str());
+                (
+                    format!(
+                        "{} {}",
+                        l["address"].as_str().unwrap(),
+                        r["state"].as_str().unwrap()
+                    ),
+                    why.unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    for (state, reason) in states(&[]) {
+        assert!(state.ends_with(" unknown"), "{state}");
+        assert!(reason.contains("CAP_NET_ADMIN"), "{reason}");
+    }
+    let with: Vec<String> = states(&["--cap-add", "NET_ADMIN"])
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    // Docker gives the container no IPv6 address: nothing reaches `::`.
+    assert_eq!(with, ["0.0.0.0 open", ":: filtered"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
