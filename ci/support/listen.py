@@ -8,7 +8,8 @@ SPEC: {
   "forks": N,                                        children sharing every socket
   "hold_netns": ["/path/to/nsfs", ...],              keep these namespaces open
   "accept": true,                                    accept and close TCP connections
-                                                     (else they queue up to the backlog)
+                                                     (else they queue up to the backlog),
+                                                     and echo UDP datagrams back
   "sockets": [{
       "proto": "tcp"|"udp", "addr": "::", "port": 0,
       "v6only": true|false,                          IPv6 only
@@ -98,11 +99,26 @@ def main():
             while True:
                 listener.accept()[0].close()
 
+        def echo(sock):
+            while True:
+                data, peer = sock.recvfrom(2048)
+                sock.sendto(data, peer)
+
         for s in sockets:
             if s.type == socket.SOCK_STREAM:
                 threading.Thread(target=serve, args=(s,), daemon=True).start()
+            elif not _connected(s):  # a connected UDP socket only sends
+                threading.Thread(target=echo, args=(s,), daemon=True).start()
     print(json.dumps(report), flush=True)
     sys.stdin.read()  # until the test closes our stdin or kills us
+
+
+def _connected(sock):
+    try:
+        sock.getpeername()
+        return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

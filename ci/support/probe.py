@@ -2,6 +2,8 @@
 """Test helper: the kernel as the firewall oracle. Run inside the client
 namespace; tries a TCP connect from each source address to each port of the
 server address at once, and prints {"SRC PORT": "connected"|"refused"|"timeout"}.
+A port written udp/N is tried with a datagram instead: "connected" when the
+server's echo comes back, "refused" on an ICMP port unreachable.
 
 Usage: probe.py SERVER_ADDR PORTS(comma) SOURCES(comma) [TIMEOUT_S]
 """
@@ -15,7 +17,27 @@ timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 1.5
 results = {}
 
 
+def probe_udp(src, port):
+    key = f"{src} udp/{port}"
+    s = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    try:
+        s.connect((server, int(port)))
+        s.send(b"portcullis probe")
+        s.recv(64)
+        results[key] = "connected"
+    except ConnectionRefusedError:
+        results[key] = "refused"
+    except (socket.timeout, TimeoutError):
+        results[key] = "timeout"
+    finally:
+        s.close()
+
+
 def probe(src, port):
+    if port.startswith("udp/"):
+        return probe_udp(src, port[4:])
     s = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET)
     s.settimeout(timeout)
     s.bind((src, 0))

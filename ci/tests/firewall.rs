@@ -118,8 +118,15 @@ impl World {
     }
 
     fn probe_ports(&self, ports: &[u16]) -> BTreeMap<(String, u16), String> {
+        self.probe_protocol("tcp", ports)
+    }
+
+    /// What the kernel does with a new connection (tcp) or a datagram
+    /// (udp, echoed back by the helper) from each source to each port.
+    fn probe_protocol(&self, proto: &str, ports: &[u16]) -> BTreeMap<(String, u16), String> {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/support/probe.py");
-        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let prefix = if proto == "udp" { "udp/" } else { "" };
+        let ports: Vec<String> = ports.iter().map(|p| format!("{prefix}{p}")).collect();
         let out = Command::new("ip")
             .args(["netns", "exec", &self.client_name, "python3"])
             .arg(script)
@@ -132,6 +139,7 @@ impl World {
             .into_iter()
             .map(|(k, v)| {
                 let (src, port) = k.split_once(' ').unwrap();
+                let port = port.trim_start_matches("udp/");
                 ((src.to_owned(), port.parse().unwrap()), v)
             })
             .collect()
@@ -584,5 +592,58 @@ fn tc_ingress_filters_are_a_gap_not_a_silent_open() {
     assert!(
         found[0].starts_with("tc ingress filters on s0 not evaluated"),
         "{found:?}"
+    );
+}
+
+#[test]
+fn udp_datagrams_agree_with_the_kernel() {
+    const UDP: [u16; 4] = [2301, 2302, 2303, 2304];
+    let sockets: Vec<Value> = UDP
+        .iter()
+        .map(|p| json!({"proto": "udp", "addr": "0.0.0.0", "port": p}))
+        .collect();
+    let world = World::with_sockets("udp", &sockets);
+    world.nft(
+        r#"table inet filter {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    udp dport 2301 accept
+    ip saddr 10.201.0.0/25 udp dport 2302 accept
+    meta l4proto udp th dport 2303 reject
+    tcp dport 2304 accept
+  }
+}"#,
+    );
+    let truth = world.probe_protocol("udp", &UDP);
+    let inv = inventory(&["--netns", &world.server.path()], &[0]);
+    let mut states = BTreeMap::new();
+    for l in inv["listeners"].as_array().unwrap() {
+        let port = l["port"].as_u64().unwrap() as u16;
+        if l["protocol"] != "udp" || !UDP.contains(&port) {
+            continue;
+        }
+        let echoed: Vec<&str> = SOURCES
+            .iter()
+            .copied()
+            .filter(|s| truth[&(s.to_string(), port)] == "connected")
+            .collect();
+        let r = &l["reachability"];
+        judge(
+            r,
+            &echoed,
+            &format!("udp {port}: {r}, echoed to {echoed:?}"),
+        );
+        states.insert(port, r["state"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        states,
+        BTreeMap::from([
+            (2301, "open".to_owned()),
+            (2302, "restricted".to_owned()),
+            (2303, "filtered".to_owned()),
+            (2304, "filtered".to_owned()),
+        ]),
+        "a tcp rule does not let udp in"
     );
 }
