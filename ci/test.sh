@@ -17,7 +17,7 @@
 #   Debian guest, writes its NoCloud seed and reads its disk with debugfs),
 #   docker.io (the container test starts its own dockerd; the package's
 #   service is not started: there is no systemd here), nftables and
-#   iptables (the firewall test loads real rulesets into its own
+#   iptables and ufw (the firewall test loads real rulesets into its own
 #   namespaces; portcullis itself reads them over netlink);
 # - the PyPI validators of ci/validators.txt, into ci/.cache/venv;
 # - Debian's cloud-init package, unpacked (not installed) into ci/.cache;
@@ -58,7 +58,7 @@ for tool in ip:iproute2 ss:iproute2 unshare:util-linux nsenter:util-linux setpri
             script:bsdutils python3:python3 readelf:binutils gcc:gcc musl-gcc:musl-tools \
             xmllint:libxml2-utils debootstrap:debootstrap qemu-system-x86_64:qemu-system-x86 \
             genisoimage:genisoimage debugfs:e2fsprogs mkfs.ext4:e2fsprogs \
-            /usr/sbin/dockerd:docker.io nft:nftables iptables:iptables; do
+            /usr/sbin/dockerd:docker.io nft:nftables iptables:iptables ufw:ufw; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
