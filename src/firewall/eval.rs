@@ -460,13 +460,11 @@ impl Eval<'_> {
         let name = p.iif.as_bytes();
         ifname[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
         for expr in &rule.exprs {
+            if let Some(r) = expr.loads_dport() {
+                known.set(r, &dport);
+                continue;
+            }
             match expr {
-                Expr::Payload {
-                    dreg: Some(r),
-                    base: 2,
-                    offset: 2,
-                    len: 2,
-                } => known.set(*r, &dport),
                 Expr::Meta {
                     key: 16,
                     dreg: Some(r),

@@ -181,16 +181,12 @@ fn named_ports(
             let mut protocols: Option<Vec<Protocol>> = None;
             let mut ports = BTreeSet::new();
             for expr in &rule.exprs {
+                if let Some(r) = expr.loads_dport() {
+                    proto_regs.remove(&r);
+                    dport_regs.insert(r);
+                    continue;
+                }
                 match expr {
-                    Expr::Payload {
-                        dreg: Some(r),
-                        base: 2,
-                        offset: 2,
-                        len: 2,
-                    } => {
-                        proto_regs.remove(r);
-                        dport_regs.insert(*r);
-                    }
                     Expr::Meta {
                         key: 16,
                         dreg: Some(r),

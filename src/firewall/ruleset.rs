@@ -206,6 +206,22 @@ impl NatKind {
     }
 }
 
+impl Expr {
+    /// The register a load of the transport header's destination port
+    /// writes (`th dport`, `tcp dport`, `udp dport`).
+    pub fn loads_dport(&self) -> Option<u32> {
+        match self {
+            Expr::Payload {
+                dreg: Some(r),
+                base: 2,
+                offset: 2,
+                len: 2,
+            } => Some(*r),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Data {
     Value(Vec<u8>),

@@ -124,19 +124,7 @@ impl SourceSet {
     }
 
     pub fn union(&self, other: &Self) -> Self {
-        let mut all: Vec<(u128, u128)> = self.ranges.iter().chain(&other.ranges).copied().collect();
-        all.sort_unstable();
-        let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
-        for (a, b) in all {
-            match out.last_mut() {
-                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-                _ => out.push((a, b)),
-            }
-        }
-        Self {
-            width: self.width,
-            ranges: out,
-        }
+        Self::union_all(self.width, [self, other])
     }
 
     /// The union of many sets at once (one sort, not one merge per set).
