@@ -131,9 +131,15 @@ impl World {
     }
 
     fn iptables(&self, rules: &[&str]) {
+        self.iptables_with("iptables", rules);
+    }
+
+    /// Loads rules with `iptables` (its nft back end) or `iptables-legacy`
+    /// (x_tables, which portcullis reads with getsockopt).
+    fn iptables_with(&self, binary: &str, rules: &[&str]) {
         self.nft("");
         for rule in rules {
-            let mut args = vec!["netns", "exec", &self.server.name, "iptables"];
+            let mut args = vec!["netns", "exec", &self.server.name, binary];
             args.extend(rule.split_whitespace());
             run("ip", &args);
         }
@@ -705,4 +711,51 @@ fn ufw_rules_agree_with_the_kernel() {
     // `ufw limit` is the `recent` match, which is not evaluated: unknown,
     // never a guess (agree() checked the reason is given).
     assert_eq!(got[&2204], "unknown");
+}
+
+#[test]
+fn legacy_iptables_rules_agree_with_the_kernel() {
+    let world = World::new("leg");
+    world.iptables_with(
+        "iptables-legacy",
+        &[
+            "-N svc",
+            "-A svc -s 10.201.0.2 -j ACCEPT",
+            "-P INPUT DROP",
+            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            "-A INPUT -p tcp --dport 2201 -m comment --comment public -j ACCEPT",
+            "-A INPUT -s 10.201.0.0/25 -p tcp -m multiport --dports 2202,2203 -j ACCEPT",
+            "-A INPUT -p tcp --dport 2204 -j REJECT",
+            "-A INPUT -p tcp --dport 2205 -j svc",
+            "-A INPUT -i s0 ! -s 10.201.0.130 -p tcp --syn --dport 2206 -j ACCEPT",
+        ],
+    );
+    let got = world.agree("iptables-legacy");
+    assert_eq!(
+        got,
+        states(&[
+            (2201, "open"),
+            (2202, "restricted"),
+            (2203, "restricted"),
+            (2204, "filtered"),
+            (2205, "restricted"),
+            (2206, "open"),
+        ])
+    );
+    let reach = world.reachability();
+    let by = &reach[&2201]["decided_by"];
+    assert_eq!(
+        (
+            by["family"].as_str(),
+            by["table"].as_str(),
+            by["chain"].as_str()
+        ),
+        (Some("iptables-legacy"), Some("filter"), Some("INPUT"))
+    );
+    assert_eq!(
+        by["handle"], 2,
+        "the rule's number, as iptables -L --line-numbers"
+    );
+    assert_eq!(by["comment"], "public");
+    assert_eq!(reach[&2204]["decided_by"]["kind"], "rule");
 }

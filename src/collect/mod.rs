@@ -485,16 +485,69 @@ fn read_firewall(
             }
         },
     };
+    let (ruleset, legacy_unread, legacy_gap) = with_legacy(ruleset);
+    let gap = gap.or(legacy_gap);
     let [forwarding, forwarding6] = nftables::forwarding(interfaces);
     let firewall = crate::firewall::reach::NetnsFirewall {
         ruleset: Some(ruleset),
-        legacy_tables: nftables::legacy_tables(),
+        legacy_tables: legacy_unread,
         route_localnet: nftables::route_localnet(interfaces),
         forwarding,
         forwarding6,
         subnets: vec![],
     };
     (firewall, gap)
+}
+
+/// Adds the loaded legacy IPv4 iptables tables (`getsockopt`, read-only)
+/// to the nftables ruleset; returns the legacy tables left unread (IPv6
+/// ones, which make reachability `unknown`) and a gap when one could not
+/// be read for another reason than a missing CAP_NET_ADMIN.
+fn with_legacy(
+    mut ruleset: Result<crate::firewall::Ruleset, String>,
+) -> (
+    Result<crate::firewall::Ruleset, String>,
+    Vec<String>,
+    Option<String>,
+) {
+    const MAX_TABLE: usize = 64 << 20;
+    let mut unread = Vec::new();
+    let mut gap = None;
+    for table in nftables::legacy_tables() {
+        let Some(name) = table.strip_prefix("iptables ") else {
+            unread.push(table);
+            continue;
+        };
+        let Ok(rs) = ruleset.as_mut() else { continue };
+        let read = crate::os::net::iptables_table(name, MAX_TABLE);
+        let chains = read
+            .map_err(|e| (e.raw_os_error(), e.to_string()))
+            .and_then(|t| {
+                crate::firewall::legacy::chains(
+                    name,
+                    t.valid_hooks,
+                    t.hook_entry,
+                    t.underflow,
+                    &t.entries,
+                )
+                .map_err(|e| (None, e.to_string()))
+            });
+        match chains {
+            Ok(chains) => rs.chains.extend(chains),
+            Err((Some(errno), _)) if errno == crate::os::Errno::EPERM as i32 => {
+                ruleset = Err(
+                    "reading legacy iptables needs CAP_NET_ADMIN, which portcullis was not given"
+                        .into(),
+                );
+            }
+            Err((_, e)) => {
+                let why = format!("legacy iptables table {name}: {e}");
+                gap = Some(why.clone());
+                ruleset = Err(why);
+            }
+        }
+    }
+    (ruleset, unread, gap)
 }
 
 /// `confined`: `--own-pid-namespace`, so containers' runtimes are out of

@@ -182,7 +182,7 @@ pub fn walk(
 fn base_chains<'r>(ruleset: &'r Ruleset, packet: &Packet) -> Vec<(u8, i32, &'r Chain)> {
     let family_fits = |f: TableFamily| match f {
         TableFamily::Inet => true,
-        TableFamily::Ip => !packet.v6(),
+        TableFamily::Ip | TableFamily::LegacyIp => !packet.v6(),
         TableFamily::Ip6 => packet.v6(),
         _ => false,
     };
@@ -877,6 +877,33 @@ impl Eval<'_> {
                     }
                 }
                 Some(hit != (*info.get(47)? != 0))
+            }
+            // struct xt_tcp { u16 spts[2], dpts[2]; u8 option, flg_mask,
+            // flg_cmp, invflags; } and struct xt_udp { u16 spts[2],
+            // dpts[2]; u8 invflags; }: what legacy iptables' `-p tcp
+            // --dport` is (iptables-nft writes payload matches instead).
+            ("tcp" | "udp", 0) => {
+                let (low, high) = (u16_at(4)?, u16_at(6)?);
+                let any_source = u16_at(0)? == 0 && u16_at(2)? == u16::MAX;
+                let (inv, flags) = if name == "tcp" {
+                    let (option, mask, cmp) = (*info.get(8)?, *info.get(9)?, *info.get(10)?);
+                    // A new connection's first segment carries SYN alone.
+                    let syn = (0x02 & mask) == cmp;
+                    let inv = *info.get(11)?;
+                    if option != 0 {
+                        return None;
+                    }
+                    (inv, syn != (inv & 0x04 != 0))
+                } else {
+                    (*info.get(8)?, true)
+                };
+                if !any_source || inv & 0x01 != 0 {
+                    return None; // a source port match
+                }
+                let port = self.packet.dport;
+                let proto_fits = self.packet.protocol == if name == "tcp" { 6 } else { 17 };
+                let hit = (low..=high).contains(&port) != (inv & 0x02 != 0);
+                Some(proto_fits && hit && flags)
             }
             // struct xt_state_info { unsigned int statemask; }
             ("state", 0) => Some(u32_at(0)? & xt_state(1 << 6)? != 0),

@@ -14,6 +14,7 @@
 
 pub mod decode;
 pub mod eval;
+pub mod legacy;
 pub mod publish;
 pub mod reach;
 pub mod ruleset;

@@ -225,6 +225,31 @@ fn named_ports(
                     Expr::Xt {
                         target: false,
                         name,
+                        revision: 0,
+                        info,
+                    } if name == "tcp" || name == "udp" => {
+                        // Legacy iptables' -p tcp --dport: xt_tcp/xt_udp
+                        // (u16 spts[2], dpts[2], host order).
+                        let at =
+                            |o: usize| info.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+                        if let (Some(low), Some(high)) = (at(4), at(6)) {
+                            if u32::from(high).saturating_sub(u32::from(low)) < MAX_RANGE {
+                                ports.extend(low..=high);
+                            } else {
+                                ports.extend([low, high]);
+                            }
+                        }
+                        protocols.get_or_insert_with(|| {
+                            vec![if name == "tcp" {
+                                Protocol::Tcp
+                            } else {
+                                Protocol::Udp
+                            }]
+                        });
+                    }
+                    Expr::Xt {
+                        target: false,
+                        name,
                         revision: 1,
                         info,
                     } if name == "multiport" => {

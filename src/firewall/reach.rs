@@ -88,7 +88,7 @@ pub fn reachability(
     };
     if !fw.legacy_tables.is_empty() {
         return unknown(format!(
-            "legacy iptables table{} {} loaded, and legacy rules are not read yet",
+            "legacy ip6tables table{} {} loaded, and legacy IPv6 rules are not read yet",
             if fw.legacy_tables.len() == 1 {
                 " is"
             } else {

@@ -11,6 +11,9 @@ pub enum TableFamily {
     Netdev,
     Arp,
     Bridge,
+    /// A legacy (x_tables) iptables table: not nftables, but evaluated the
+    /// same way (`super::legacy`).
+    LegacyIp,
     Other(u8),
 }
 
@@ -36,6 +39,7 @@ impl TableFamily {
             Self::Netdev => "netdev".into(),
             Self::Arp => "arp".into(),
             Self::Bridge => "bridge".into(),
+            Self::LegacyIp => "iptables-legacy".into(),
             Self::Other(n) => format!("family-{n}"),
         }
     }

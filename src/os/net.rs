@@ -78,3 +78,81 @@ pub fn loopback_up() -> std::io::Result<()> {
     unsafe { libc::close(fd) };
     result
 }
+
+/// A legacy iptables table as the kernel hands it to `iptables-save`:
+/// `IPT_SO_GET_INFO` (hooks, underflows, size) then `IPT_SO_GET_ENTRIES`
+/// (the entries blob), over a raw IPv4 socket in the calling thread's
+/// namespace. Read-only. Ask only for a table that is loaded
+/// (`/proc/net/ip_tables_names`): asking for another makes the kernel load
+/// its module. `max` bounds the blob.
+pub fn iptables_table(name: &str, max: usize) -> std::io::Result<LegacyTable> {
+    const SOL_IP: libc::c_int = 0;
+    const IPT_SO_GET_INFO: libc::c_int = 64;
+    const IPT_SO_GET_ENTRIES: libc::c_int = 65;
+    /// `struct ipt_getinfo`: name[32], valid_hooks, hook_entry[5],
+    /// underflow[5], num_entries, size.
+    const INFO_LEN: usize = 84;
+    /// `struct ipt_get_entries`: name[32], size, then the entries at 8-byte
+    /// alignment.
+    const ENTRIES_AT: usize = 40;
+    if name.len() >= 32 {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: plain system calls on a socket this function owns; every
+    // buffer handed to getsockopt is as long as the length passed with it.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let get = |opt: libc::c_int, buf: &mut [u8]| -> std::io::Result<usize> {
+        let mut len = buf.len() as libc::socklen_t;
+        // SAFETY: see above.
+        let r = unsafe { libc::getsockopt(fd, SOL_IP, opt, buf.as_mut_ptr().cast(), &mut len) };
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(len as usize)
+        }
+    };
+    let result = (|| {
+        let mut info = [0u8; INFO_LEN];
+        info[..name.len()].copy_from_slice(name.as_bytes());
+        get(IPT_SO_GET_INFO, &mut info)?;
+        let word = |i: usize| u32::from_ne_bytes(info[32 + 4 * i..36 + 4 * i].try_into().unwrap());
+        let size = word(12) as usize;
+        if size > max {
+            return Err(std::io::Error::other(format!(
+                "its rules take {size} bytes, over the {max} read"
+            )));
+        }
+        let mut entries = vec![0u8; ENTRIES_AT + size];
+        entries[..name.len()].copy_from_slice(name.as_bytes());
+        entries[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
+        get(IPT_SO_GET_ENTRIES, &mut entries)?;
+        Ok(LegacyTable {
+            valid_hooks: word(0),
+            hook_entry: std::array::from_fn(|h| word(1 + h)),
+            underflow: std::array::from_fn(|h| word(6 + h)),
+            entries: entries.split_off(ENTRIES_AT),
+        })
+    })();
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// What [`iptables_table`] read: the table's hooks and its entries blob.
+pub struct LegacyTable {
+    pub valid_hooks: u32,
+    /// Byte offsets into `entries` where each hook's chain starts...
+    pub hook_entry: [u32; 5],
+    /// ...and of its policy entry.
+    pub underflow: [u32; 5],
+    pub entries: Vec<u8>,
+}

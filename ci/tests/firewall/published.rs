@@ -262,8 +262,18 @@ table inet filter {
 
 #[test]
 fn a_docker_shaped_layout_agrees_with_the_kernel() {
-    let b = Behind::new("docker");
-    b.world.iptables(&[
+    docker_shaped("iptables", "docker");
+}
+
+/// Docker on a host whose iptables is the legacy (x_tables) one.
+#[test]
+fn a_docker_shaped_legacy_layout_agrees_with_the_kernel() {
+    docker_shaped("iptables-legacy", "dockerleg");
+}
+
+fn docker_shaped(binary: &str, tag: &str) {
+    let b = Behind::new(tag);
+    b.world.iptables_with(binary, &[
         // ufw-like: nothing comes in unless allowed.
         "-P INPUT DROP",
         "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
@@ -309,7 +319,7 @@ fn a_docker_shaped_layout_agrees_with_the_kernel() {
             "netns",
             "exec",
             &b.world.server.name,
-            "iptables",
+            binary,
             "-I",
             "DOCKER-USER",
             "!",
