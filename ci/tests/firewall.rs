@@ -440,6 +440,8 @@ fn iptables_nft_rules_agree_with_the_kernel() {
         "-A INPUT -s 10.201.0.0/25 -p tcp -m multiport --dports 2202,2203 -j ACCEPT",
         "-A INPUT -p tcp --dport 2204 -j REJECT",
         "-A INPUT -p tcp -m addrtype --dst-type LOCAL --dport 2205 -j ACCEPT",
+        "-A INPUT -p tcp --dport 2206 -m iprange --src-range 10.201.0.3-10.201.0.200 -j ACCEPT",
+        "-A INPUT -p tcp --dport 2206 -m iprange --dst-range 10.201.0.5-10.201.0.9 -j ACCEPT",
     ]);
     let got = world.agree("iptables-nft");
     assert_eq!(
@@ -450,8 +452,9 @@ fn iptables_nft_rules_agree_with_the_kernel() {
             (2203, "restricted"),
             (2204, "filtered"),
             (2205, "open"),
-            (2206, "filtered"),
-        ])
+            (2206, "restricted"),
+        ]),
+        "iprange: a source range restricts, a destination range that misses does nothing"
     );
     assert_eq!(
         world.reachability()[&2201]["decided_by"]["comment"],
@@ -728,6 +731,7 @@ fn legacy_iptables_rules_agree_with_the_kernel() {
             "-A INPUT -p tcp --dport 2204 -j REJECT",
             "-A INPUT -p tcp --dport 2205 -j svc",
             "-A INPUT -i s0 ! -s 10.201.0.130 -p tcp --syn --dport 2206 -j ACCEPT",
+            "-A INPUT -p tcp --dport 2203 -m iprange --src-range 10.201.0.120-10.201.0.140 -j ACCEPT",
         ],
     );
     let got = world.agree("iptables-legacy");

@@ -705,6 +705,40 @@ impl Eval<'_> {
             Expr::Notrack => path.changes.push(Change::Untracked),
             Expr::Nat(nat) => self.nat(nat, &mut path),
             Expr::Passive => {}
+            // struct xt_iprange_mtinfo { union nf_inet_addr src_min,
+            // src_max, dst_min, dst_max; u8 flags; }: a source range is a
+            // constraint on the sources, a destination range a known test.
+            Expr::Xt {
+                target: false,
+                name,
+                revision: 1,
+                info,
+            } if name == "iprange" && info.len() > 64 => {
+                const SRC: u8 = 1;
+                const DST: u8 = 2;
+                const SRC_INV: u8 = 0x10;
+                const DST_INV: u8 = 0x20;
+                let (w, flags) = (p.width(), info[64]);
+                if flags & DST != 0 {
+                    let daddr = match p.daddr {
+                        IpAddr::V4(a) => a.octets().to_vec(),
+                        IpAddr::V6(a) => a.octets().to_vec(),
+                    };
+                    let inside = daddr[..] >= info[32..32 + w] && daddr[..] <= info[48..48 + w];
+                    if inside == (flags & DST_INV != 0) {
+                        return vec![];
+                    }
+                }
+                if flags & SRC != 0 {
+                    let range = SourceSet::range(w, &info[..w], &info[16..16 + w]);
+                    let range = if flags & SRC_INV != 0 {
+                        range.complement()
+                    } else {
+                        range
+                    };
+                    return constrain(path, &range);
+                }
+            }
             Expr::Xt {
                 target: false,
                 name,
