@@ -11,6 +11,7 @@
 //! | --- | --- | --- | --- |
 //! | arguments | [`cli`] | argv | a validated command ([`cli::ScanPlan`], report paths) |
 //! | collect | [`collect`] (over [`os`]) | the host | a [`model::Inventory`], gaps included |
+//! | firewall | [`firewall`] (called by collect) | each namespace's ruleset | listeners' reachability, published ports |
 //! | settle | [`settle`] | repeated collects | the inventory once it stops changing |
 //! | judge | [`judge`] (with [`policy`] and [`plugin`]) | inventory + policy | a [`model::Evaluation`] |
 //! | report | [`report`] | run, inventory, evaluation | table, summary, JSON, JUnit, SARIF |
@@ -47,7 +48,9 @@
 //! ## Where the rules live
 //!
 //! Each built-in plugin is a crate under `plugins/builtin/`: `exposure`
-//! (`wildcard-bind`, `public-bind`, `unknown-owner`), `services`
+//! (`wildcard-bind`, `public-bind`, `unknown-owner`, and on the firewall's
+//! answers `unfiltered-exposure`, `firewall-bypass-by-dnat`,
+//! `published-without-listener`, `loopback-reachable`), `services`
 //! (`local-only-exposed`, `risky-service`, with their tables in
 //! `src/tables.rs`), `profiles` (`os-profile`), `expected`
 //! (`unexpected-listener`) and `baseline` (`baseline-drift`). The host adds
