@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Test helper: the kernel as the firewall oracle. Run inside the client
 namespace; tries a TCP connect from each source address to each port of the
-server address at once, and prints {"SRC PORT": "connected"|"refused"|"timeout"}.
+server address at once, and prints {"SRC PORT": "connected"|"refused"|"timeout"|
+"half-open"|"reset"}. "connected" means the listener accepted it (listen.py with
+"accept" closes it, and the end of stream comes back); "half-open" is a SYN-ACK
+whose handshake never completed on the server.
 A port written udp/N is tried with a datagram instead: "connected" when the
 server's echo comes back, "refused" on an ICMP port unreachable.
 
@@ -43,7 +46,16 @@ def probe(src, port):
     s.bind((src, 0))
     try:
         s.connect((server, int(port)))
-        results[f"{src} {port}"] = "connected"
+        # connect() returns on the SYN-ACK; the listener has the connection
+        # only once the handshake's ACK got in too. listen.py accepts and
+        # closes at once, so an end of stream says it did.
+        try:
+            got = s.recv(1)
+            results[f"{src} {port}"] = "connected" if got == b"" else "data"
+        except (socket.timeout, TimeoutError):
+            results[f"{src} {port}"] = "half-open"
+        except ConnectionResetError:
+            results[f"{src} {port}"] = "reset"
     except ConnectionRefusedError:
         results[f"{src} {port}"] = "refused"
     except (socket.timeout, TimeoutError):

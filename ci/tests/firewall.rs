@@ -406,10 +406,21 @@ table ip b {
   chain pre { type filter hook prerouting priority -300; policy accept; tcp dport 2201 notrack; }
 }
 table inet filter {
-  chain input { type filter hook input priority 0; policy drop; ct state new accept; }
+  chain input { type filter hook input priority 0; policy drop; ct state established accept; ct state new accept; }
 }"#,
     );
     let got = world.agree("notrack makes ct state new miss");
+    assert_eq!(got[&2201], "filtered");
+    assert_eq!(got[&2202], "open");
+
+    // Found by the property test: the SYN gets in, the ACK that completes
+    // the handshake is rejected, so nothing ever connects.
+    world.nft(
+        r#"table inet t {
+  chain input { type filter hook input priority 0; policy accept; tcp dport 2201 ct state established,related reject; }
+}"#,
+    );
+    let got = world.agree("a rule that rejects established segments");
     assert_eq!(got[&2201], "filtered");
     assert_eq!(got[&2202], "open");
 

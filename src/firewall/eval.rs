@@ -70,6 +70,7 @@ pub enum Decision {
 /// Jumps the kernel allows (`NFT_JUMP_STACK_SIZE`).
 const MAX_DEPTH: usize = 16;
 const CT_NEW: u32 = 1 << 3;
+const CT_ESTABLISHED: u32 = 1 << 1;
 const CT_UNTRACKED: u32 = 1 << 6;
 const RTN_UNICAST: u32 = 1;
 const RTN_LOCAL: u32 = 2;
@@ -109,6 +110,10 @@ pub struct Walk {
     pub prerouting_only: bool,
     /// Leave out the nat base chains: what the filters alone decide.
     pub without_nat: bool,
+    /// The rest of a TCP connection instead of its first segment: ct state
+    /// established, ACK set. Nat chains see only a connection's first
+    /// packet, so they are left out.
+    pub established: bool,
 }
 
 pub fn walk(
@@ -121,7 +126,11 @@ pub fn walk(
     let mut eval = Eval {
         ruleset,
         packet,
-        ct_state: Some(CT_NEW),
+        ct_state: Some(if walk.established {
+            CT_ESTABLISHED
+        } else {
+            CT_NEW
+        }),
         mark: Some(0),
         ct_mark: Some(0),
     };
@@ -133,7 +142,7 @@ pub fn walk(
             after.is_none_or(|after| *stage > 1 || (*stage == 1 && *priority > after))
         })
         .filter(|(stage, _, _)| !walk.prerouting_only || *stage <= 1)
-        .filter(|(_, _, chain)| !walk.without_nat || chain.kind != "nat");
+        .filter(|(_, _, chain)| !(walk.without_nat || walk.established) || chain.kind != "nat");
     for (_, priority, chain) in chains {
         let mut next = Vec::new();
         for (sources, by) in passing {
@@ -539,8 +548,8 @@ impl Eval<'_> {
             } => {
                 let value = match (key, self.ct_state) {
                     (0, Some(s)) => Sym::Known(s.to_ne_bytes().to_vec()),
-                    (1, Some(CT_NEW)) => Sym::Known(vec![0]),
-                    (3, Some(CT_NEW)) => match self.ct_mark {
+                    (1, Some(CT_NEW | CT_ESTABLISHED)) => Sym::Known(vec![0]),
+                    (3, Some(CT_NEW | CT_ESTABLISHED)) => match self.ct_mark {
                         Some(m) => Sym::Known(m.to_ne_bytes().to_vec()),
                         None => Sym::Unknown("ct mark was set earlier".into()),
                     },
@@ -885,6 +894,7 @@ impl Eval<'_> {
         // xt's state bits: 1 << (ctinfo + 1), NEW is ctinfo 2.
         let xt_state = |untracked_bit: u32| match self.ct_state? {
             CT_NEW => Some(CT_NEW),
+            CT_ESTABLISHED => Some(CT_ESTABLISHED),
             CT_UNTRACKED => Some(untracked_bit),
             _ => None,
         };
@@ -922,7 +932,12 @@ impl Eval<'_> {
                 let (inv, flags) = if name == "tcp" {
                     let (option, mask, cmp) = (*info.get(8)?, *info.get(9)?, *info.get(10)?);
                     // A new connection's first segment carries SYN alone.
-                    let syn = (0x02 & mask) == cmp;
+                    let now = if self.ct_state == Some(CT_ESTABLISHED) {
+                        0x10
+                    } else {
+                        0x02
+                    };
+                    let syn = (now & mask) == cmp;
                     let inv = *info.get(11)?;
                     if option != 0 {
                         return None;
@@ -1064,8 +1079,14 @@ impl Eval<'_> {
             (1, true) if (o, l) == (6, 1) => Sym::Known(vec![p.protocol]),
             (2, _) if (o, l) == (2, 2) => Sym::Known(p.dport.to_be_bytes().to_vec()),
             (2, _) if (o, l) == (0, 2) => Sym::Unknown("a match on the source port".into()),
-            // A new connection's first segment: SYN alone.
-            (2, _) if (o, l) == (13, 1) && p.protocol == 6 => Sym::Known(vec![0x02]),
+            // A new connection's first segment: SYN alone; the rest ACK.
+            (2, _) if (o, l) == (13, 1) && p.protocol == 6 => {
+                Sym::Known(vec![if self.ct_state == Some(CT_ESTABLISHED) {
+                    0x10
+                } else {
+                    0x02
+                }])
+            }
             (0, _) => Sym::Unknown("a match on the link-layer header".into()),
             _ => Sym::Unknown(format!(
                 "a match on header bytes {o}..{} (base {base})",

@@ -146,9 +146,53 @@ pub fn reachability(
                 other => decisions.push((part, other)),
             }
         }
+        let decisions = with_established(ruleset, &packet, decisions, None);
         summary.add(&iface.name, daddr.is_ipv6(), decisions);
     }
     summary.finish()
+}
+
+/// A TCP connection needs its later segments let in too, not only its
+/// first: what the first segment gets through with, intersected with what
+/// an established segment of it meets (a rule that rejects established
+/// packets leaves a port that answers SYN but never connects).
+fn with_established(
+    ruleset: &Ruleset,
+    packet: &Packet,
+    first: Vec<(SourceSet, Decision)>,
+    after: Option<i32>,
+) -> Vec<(SourceSet, Decision)> {
+    if packet.protocol != 6 {
+        return first;
+    }
+    let walk = eval::Walk {
+        after,
+        established: true,
+        ..eval::Walk::default()
+    };
+    let width = if packet.daddr.is_ipv6() { 16 } else { 4 };
+    let later = eval::walk(ruleset, packet, walk, SourceSet::full(width));
+    let mut out = Vec::new();
+    for (part, decision) in first {
+        let Decision::Accepted(by) = decision else {
+            out.push((part, decision));
+            continue;
+        };
+        for (other, then) in &later {
+            let both = part.intersect(other);
+            if both.is_empty() {
+                continue;
+            }
+            out.push((
+                both,
+                match then {
+                    Decision::Accepted(_) => Decision::Accepted(by.clone()),
+                    other => other.clone(),
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// A new connection from outside arriving on `iface` for `daddr`.
@@ -227,7 +271,8 @@ pub(super) fn follow(
             }
             _ => {}
         }
-        return eval::decide_after(ruleset, &next, Some(priority), sources);
+        let first = eval::decide_after(ruleset, &next, Some(priority), sources);
+        return with_established(ruleset, &next, first, Some(priority));
     }
     let forwarding = if addr.is_ipv6() {
         &fw.forwarding6
@@ -253,7 +298,8 @@ pub(super) fn follow(
     };
     next.local = false;
     next.oif = Some((&oif.name, oif.index));
-    eval::decide_after(ruleset, &next, Some(priority), sources)
+    let first = eval::decide_after(ruleset, &next, Some(priority), sources);
+    with_established(ruleset, &next, first, Some(priority))
 }
 
 /// The interface whose subnet holds `addr` (the longest prefix): where the
