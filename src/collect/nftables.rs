@@ -307,20 +307,15 @@ pub fn legacy_tables() -> Vec<String> {
     tables
 }
 
-/// Interfaces of the calling thread's namespace with `route_localnet` on.
+/// Interfaces of the calling thread's namespace with `route_localnet` on
+/// (the `all` switch turns it on for every one).
 pub fn route_localnet(
     interfaces: &[crate::model::Interface],
 ) -> std::collections::BTreeSet<String> {
-    let on = |name: &str| {
-        let path = format!("/proc/sys/net/ipv4/conf/{name}/route_localnet");
-        crate::os::fs::read_text(std::path::Path::new(&path), 64).is_ok_and(|t| t.trim() == "1")
-    };
-    let all = on("all");
-    interfaces
-        .iter()
-        .filter(|i| all || on(&i.name))
-        .map(|i| i.name.clone())
-        .collect()
+    let all = conf_on("ipv4", "all", "route_localnet");
+    interfaces_where(interfaces, |name| {
+        all || conf_on("ipv4", name, "route_localnet")
+    })
 }
 
 /// Interfaces of the calling thread's namespace that forward the packets
@@ -329,15 +324,24 @@ pub fn route_localnet(
 pub fn forwarding(
     interfaces: &[crate::model::Interface],
 ) -> [std::collections::BTreeSet<String>; 2] {
-    ["ipv4", "ipv6"].map(|family| {
-        interfaces
-            .iter()
-            .filter(|i| {
-                let path = format!("/proc/sys/net/{family}/conf/{}/forwarding", i.name);
-                crate::os::fs::read_text(std::path::Path::new(&path), 64)
-                    .is_ok_and(|t| t.trim() == "1")
-            })
-            .map(|i| i.name.clone())
-            .collect()
-    })
+    ["ipv4", "ipv6"]
+        .map(|family| interfaces_where(interfaces, |name| conf_on(family, name, "forwarding")))
+}
+
+/// Whether `net.FAMILY.conf.IFACE.KEY` is 1, in the calling thread's
+/// namespace.
+fn conf_on(family: &str, iface: &str, key: &str) -> bool {
+    let path = format!("/proc/sys/net/{family}/conf/{iface}/{key}");
+    crate::os::fs::read_text(std::path::Path::new(&path), 64).is_ok_and(|t| t.trim() == "1")
+}
+
+fn interfaces_where(
+    interfaces: &[crate::model::Interface],
+    on: impl Fn(&str) -> bool,
+) -> std::collections::BTreeSet<String> {
+    interfaces
+        .iter()
+        .filter(|i| on(&i.name))
+        .map(|i| i.name.clone())
+        .collect()
 }

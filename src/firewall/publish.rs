@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::eval::{self, Decision};
-use super::reach::{NetnsFirewall, Summary, arrival, arrivals, canonical, follow};
+use super::reach::{NetnsFirewall, Summary, arrival, arrivals, canonical, follow, is_local};
 use super::ruleset::{Expr, NatKind, Ruleset, TableFamily};
 use super::sources::SourceSet;
 use crate::model::{
@@ -62,10 +62,7 @@ pub fn published(
     let mut found: BTreeMap<Key, Found> = BTreeMap::new();
     let mut evaluations = 0;
     'ports: for (protocol, port) in candidates {
-        let proto = match protocol {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-        };
+        let proto = protocol.ip_number();
         for (iface, daddr) in &arrivals {
             evaluations += 1;
             if evaluations > MAX_EVALUATIONS {
@@ -87,8 +84,7 @@ pub fn published(
                     })
                     .or_insert_with(|| Found {
                         by: by.clone(),
-                        local: to.0.is_loopback()
-                            || interfaces.iter().any(|i| i.addresses.contains(&to.0)),
+                        local: is_local(interfaces, to.0),
                         addresses: BTreeSet::new(),
                         interfaces: BTreeSet::new(),
                         reach: Summary::default(),
@@ -207,11 +203,7 @@ fn named_ports(
                     }
                     Expr::Range { sreg, from, to, .. } if dport_regs.contains(sreg) => {
                         if let (Some(low), Some(high)) = (port_of(from), port_of(to)) {
-                            if u32::from(high).saturating_sub(u32::from(low)) < MAX_RANGE {
-                                ports.extend(low..=high);
-                            } else {
-                                ports.extend([low, high]);
-                            }
+                            extend_range(&mut ports, low, high);
                         }
                     }
                     Expr::Lookup { sreg, set, .. } if dport_regs.contains(sreg) => {
@@ -233,11 +225,7 @@ fn named_ports(
                         let at =
                             |o: usize| info.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
                         if let (Some(low), Some(high)) = (at(4), at(6)) {
-                            if u32::from(high).saturating_sub(u32::from(low)) < MAX_RANGE {
-                                ports.extend(low..=high);
-                            } else {
-                                ports.extend([low, high]);
-                            }
+                            extend_range(&mut ports, low, high);
                         }
                         protocols.get_or_insert_with(|| {
                             vec![if name == "tcp" {
@@ -270,6 +258,16 @@ fn named_ports(
         }
     }
     out
+}
+
+/// A port range's ports, or only its ends when it is wider than
+/// [`MAX_RANGE`].
+fn extend_range(ports: &mut BTreeSet<u16>, low: u16, high: u16) {
+    if u32::from(high).saturating_sub(u32::from(low)) < MAX_RANGE {
+        ports.extend(low..=high);
+    } else {
+        ports.extend([low, high]);
+    }
 }
 
 fn port_of(data: &[u8]) -> Option<u16> {

@@ -8,9 +8,7 @@ use std::net::IpAddr;
 use super::eval::{self, Decision, Packet};
 use super::ruleset::Ruleset;
 use super::sources::SourceSet;
-use crate::model::{
-    Decider, Family, Interface, Listener, Protocol, ReachState, Reachability, Scope,
-};
+use crate::model::{Decider, Family, Interface, Listener, ReachState, Reachability, Scope};
 
 /// What was read of one namespace's firewall.
 #[derive(Debug, Clone, Default)]
@@ -125,28 +123,28 @@ pub fn reachability(
             paths.len()
         ));
     }
-    let protocol = match listener.protocol {
-        Protocol::Tcp => 6,
-        Protocol::Udp => 17,
-    };
+    let protocol = listener.protocol.ip_number();
     let mut summary = Summary::default();
     for (iface, daddr) in &paths {
         let packet = arrival(iface, *daddr, protocol, listener.port);
-        let mut decisions = Vec::new();
+        let mut direct = Vec::new();
+        let mut followed = Vec::new();
         for (part, decision) in eval::decide(ruleset, &packet) {
             match decision {
                 // Translated to this very socket (a redirect to its own
-                // port): follow it there.
+                // port): follow it there (`follow` checks its established
+                // segments, translated as conntrack does).
                 Decision::Translated { to, priority, .. }
                     if to.1 == listener.port && covers(listener, to.0) =>
                 {
-                    decisions.extend(follow(fw, interfaces, &packet, to, priority, part));
+                    followed.extend(follow(fw, interfaces, &packet, to, priority, part));
                 }
-                Decision::Translated { by, .. } => decisions.push((part, Decision::Dropped(by))),
-                other => decisions.push((part, other)),
+                Decision::Translated { by, .. } => direct.push((part, Decision::Dropped(by))),
+                other => direct.push((part, other)),
             }
         }
-        let decisions = with_established(ruleset, &packet, decisions, None);
+        let mut decisions = with_established(ruleset, &packet, direct, None);
+        decisions.extend(followed);
         summary.add(&iface.name, daddr.is_ipv6(), decisions);
     }
     summary.finish()
@@ -247,7 +245,7 @@ pub(super) fn follow(
         _ => unreachable!("a translation comes from a ruleset"),
     };
     let (addr, port) = (canonical(to.0), to.1);
-    let local = addr.is_loopback() || interfaces.iter().any(|i| i.addresses.contains(&addr));
+    let local = is_local(interfaces, addr);
     let mut next = Packet {
         daddr: addr,
         dport: port,
@@ -300,6 +298,11 @@ pub(super) fn follow(
     next.oif = Some((&oif.name, oif.index));
     let first = eval::decide_after(ruleset, &next, Some(priority), sources);
     with_established(ruleset, &next, first, Some(priority))
+}
+
+/// Whether a packet for `addr` is the namespace's own: input, not forward.
+pub(super) fn is_local(interfaces: &[Interface], addr: IpAddr) -> bool {
+    addr.is_loopback() || interfaces.iter().any(|i| i.addresses.contains(&addr))
 }
 
 /// The interface whose subnet holds `addr` (the longest prefix): where the

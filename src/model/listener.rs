@@ -10,6 +10,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// `IPPROTO_TCP` or `IPPROTO_UDP`, as packets and rulesets carry it.
+    pub fn ip_number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",

@@ -135,7 +135,11 @@ fn holders_or_unknown(inv: &Inventory, l: &Listener) -> String {
 }
 
 fn proto(l: &Listener) -> &'static str {
-    match l.protocol {
+    proto_name(l.protocol)
+}
+
+fn proto_name(p: portcullis_sdk::Protocol) -> &'static str {
+    match p {
         portcullis_sdk::Protocol::Tcp => "tcp",
         portcullis_sdk::Protocol::Udp => "udp",
     }

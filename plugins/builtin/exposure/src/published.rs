@@ -10,8 +10,8 @@
 //!   through `route_localnet` (CVE-2020-8558) or a DNAT to loopback.
 
 use portcullis_sdk::{
-    Inventory, Level, Listener, Outcome, Precision, Protocol, PublishedPath, PublishedPort,
-    ReachState, RuleInfo, Scope, Verdict, net, verdicts,
+    Inventory, Level, Listener, Outcome, Precision, PublishedPath, PublishedPort, ReachState,
+    RuleInfo, Scope, Verdict, net, verdicts,
 };
 
 pub const FIREWALL_BYPASS_BY_DNAT: &str = "firewall-bypass-by-dnat";
@@ -118,10 +118,7 @@ fn listener(inv: &Inventory, id: u32) -> Option<&Listener> {
 
 /// `tcp 8080 on eth0`.
 fn published_port(p: &PublishedPort) -> String {
-    let proto = match p.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-    };
+    let proto = super::proto_name(p.protocol);
     format!("{proto} port {} on {}", p.port, p.interfaces.join(", "))
 }
 
@@ -145,10 +142,7 @@ fn target(inv: &Inventory, p: &PublishedPort) -> String {
 /// A verdict about a published port rather than a listener: its identity
 /// (`subject`) is the mapping, stable across runs.
 fn host_wide(rule: &str, p: &PublishedPort, message: String) -> Verdict {
-    let proto = match p.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-    };
+    let proto = super::proto_name(p.protocol);
     Verdict {
         rule_id: rule.to_owned(),
         listener: None,
