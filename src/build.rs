@@ -37,9 +37,15 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=src/plugin/engine_config.rs");
 
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("target"))
+    // A relative CARGO_TARGET_DIR is the invoking shell's, most often the
+    // repository root; the nested cargo runs in `plugins/`, so it gets an
+    // absolute path.
+    let target_dir = manifest_dir
+        .join(
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "target".into()),
+        )
         .join("plugins");
     build_plugins(&plugins, &target_dir);
     let wasm_dir = target_dir.join("wasm32-unknown-unknown/release");

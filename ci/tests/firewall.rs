@@ -16,7 +16,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
@@ -33,10 +33,46 @@ const PORTS: [u16; 6] = [2201, 2202, 2203, 2204, 2205, 2206];
 const SOURCES: [&str; 4] = ["10.201.0.2", "10.201.0.3", "10.201.0.130", INTERNET];
 const INTERNET: &str = "192.0.2.77";
 
+/// The addresses of a world of one family: the server's, and the client's
+/// sources (the same shape in both: two inside the first half of the
+/// subnet, one outside it, and the Internet's, last).
+struct Addrs {
+    server: &'static str,
+    sources: [&'static str; 4],
+    prefix: u8,
+    /// The block the Internet's source is in, routed by the server to s0.
+    internet: &'static str,
+    /// What the server's listeners bind.
+    wildcard: &'static str,
+}
+
+const V4: Addrs = Addrs {
+    server: SERVER,
+    sources: SOURCES,
+    prefix: 24,
+    internet: "192.0.2.0/24",
+    wildcard: "0.0.0.0",
+};
+
+/// fd00:201::/65 holds the first two sources, not the third.
+const V6: Addrs = Addrs {
+    server: "fd00:201::1",
+    sources: [
+        "fd00:201::2",
+        "fd00:201::3",
+        "fd00:201::8000:0:0:2",
+        "2001:db8::77",
+    ],
+    prefix: 64,
+    internet: "2001:db8::/64",
+    wildcard: "::",
+};
+
 struct World {
     server: NamedNetns,
     _client: NamedNetns,
     client_name: String,
+    addrs: &'static Addrs,
     _helper: Helper,
 }
 
@@ -47,6 +83,15 @@ impl World {
 
     /// A world whose server also holds `extra` sockets (listen.py specs).
     fn with_sockets(tag: &str, extra: &[Value]) -> World {
+        World::of(&V4, tag, extra)
+    }
+
+    /// An IPv6 world: the same layout, with IPv6-only listeners.
+    fn v6(tag: &str) -> World {
+        World::of(&V6, tag, &[])
+    }
+
+    fn of(addrs: &'static Addrs, tag: &str, extra: &[Value]) -> World {
         require_root();
         let server = NamedNetns::new(&unique(&format!("pcfw-s-{tag}")));
         let client = NamedNetns::new(&unique(&format!("pcfw-c-{tag}")));
@@ -54,16 +99,28 @@ impl World {
             "link add s0 type veth peer name c0 netns {}",
             client.name
         ));
-        server.ip(&format!("addr add {SERVER}/24 dev s0"));
+        // No duplicate address detection: the addresses work at once.
+        let v6 = addrs.server.contains(':');
+        let nodad = if v6 { " nodad" } else { "" };
+        server.ip(&format!(
+            "addr add {}/{} dev s0{nodad}",
+            addrs.server, addrs.prefix
+        ));
         server.ip("link set s0 up");
-        server.ip("route add 192.0.2.0/24 dev s0");
-        for source in SOURCES {
-            client.ip(&format!("addr add {source}/24 dev c0"));
+        server.ip(&format!("route add {} dev s0", addrs.internet));
+        for source in addrs.sources {
+            client.ip(&format!("addr add {source}/{} dev c0{nodad}", addrs.prefix));
         }
         client.ip("link set c0 up");
         let mut sockets: Vec<Value> = PORTS
             .iter()
-            .map(|p| json!({"proto": "tcp", "addr": "0.0.0.0", "port": p}))
+            .map(|p| {
+                let mut spec = json!({"proto": "tcp", "addr": addrs.wildcard, "port": p});
+                if v6 {
+                    spec["v6only"] = json!(true);
+                }
+                spec
+            })
             .collect();
         sockets.extend(extra.iter().cloned());
         let helper = Helper::spawn(
@@ -75,6 +132,7 @@ impl World {
             server,
             _client: client,
             client_name,
+            addrs,
             _helper: helper,
         }
     }
@@ -164,7 +222,11 @@ impl World {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.client_name, "python3"])
             .arg(script)
-            .args([SERVER, &ports.join(","), &SOURCES.join(",")])
+            .args([
+                self.addrs.server,
+                &ports.join(","),
+                &self.addrs.sources.join(","),
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "probe.py: {}", stderr(&out));
@@ -245,7 +307,9 @@ impl World {
         for port in PORTS {
             let r = &reach[&port];
             let state = r["state"].as_str().unwrap().to_owned();
-            let connected: Vec<&str> = SOURCES
+            let connected: Vec<&str> = self
+                .addrs
+                .sources
                 .iter()
                 .copied()
                 .filter(|s| truth[&(s.to_string(), port)] == "connected")
@@ -253,7 +317,7 @@ impl World {
             let why = format!(
                 "{case}: port {port}: portcullis says {r}, the kernel let in {connected:?}"
             );
-            judge(r, &connected, &why);
+            judge(self.addrs, r, &connected, &why);
             states.insert(port, state);
         }
         states
@@ -262,9 +326,9 @@ impl World {
 
 /// Whether a reachability (`state`, `sources`, `reason`) agrees with the
 /// sources the kernel let through.
-fn judge(r: &Value, connected: &[&str], why: &str) {
+fn judge(addrs: &Addrs, r: &Value, connected: &[&str], why: &str) {
     match r["state"].as_str().unwrap() {
-        "open" => assert!(connected.contains(&INTERNET), "{why}"),
+        "open" => assert!(connected.contains(&addrs.sources[3]), "{why}"),
         "filtered" => assert!(connected.is_empty(), "{why}"),
         "restricted" => {
             let listed: Vec<&str> = r["sources"]
@@ -273,7 +337,7 @@ fn judge(r: &Value, connected: &[&str], why: &str) {
                 .iter()
                 .map(|s| s.as_str().unwrap())
                 .collect();
-            for source in SOURCES {
+            for source in addrs.sources {
                 let inside = listed.iter().any(|block| contains(block, source));
                 assert_eq!(inside, connected.contains(&source), "{why}: {source}");
             }
@@ -294,25 +358,40 @@ impl Drop for PrivateEtc {
 
 /// Whether `block` (`a.b.c.d/n` or `first-last`) holds `addr`.
 fn contains(block: &str, addr: &str) -> bool {
-    let a = u32::from(addr.parse::<Ipv4Addr>().unwrap());
+    // Both families as 128-bit numbers; an IPv4 one below 2^32, so the two
+    // never meet (`v6` tells their widths apart).
+    let number = |text: &str| match text.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => Some((u128::from(u32::from(a)), 32)),
+        Ok(IpAddr::V6(a)) => Some((u128::from(a), 128)),
+        Err(_) => None,
+    };
+    let (a, width) = number(addr).unwrap();
     if let Some((first, last)) = block.split_once('-') {
-        let (f, l) = (first.parse::<Ipv4Addr>(), last.parse::<Ipv4Addr>());
-        return match (f, l) {
-            (Ok(f), Ok(l)) => u32::from(f) <= a && a <= u32::from(l),
+        return match (number(first), number(last)) {
+            (Some((f, fw)), Some((l, _))) if fw == width => f <= a && a <= l,
             _ => false,
         };
     }
     let (net, bits) = block.split_once('/').unwrap();
-    let Ok(net) = net.parse::<Ipv4Addr>() else {
-        return false; // an IPv6 block
+    let Some((net, net_width)) = number(net) else {
+        return false;
     };
+    if net_width != width {
+        return false;
+    }
     let bits: u32 = bits.parse().unwrap();
-    let mask = if bits == 0 {
+    let host = width - bits;
+    let mask = if host >= 128 {
         0
     } else {
-        u32::MAX << (32 - bits)
+        (u128::MAX << host)
+            & if width == 32 {
+                u128::from(u32::MAX)
+            } else {
+                u128::MAX
+            }
     };
-    a & mask == u32::from(net) & mask
+    a & mask == net & mask
 }
 
 fn states(pairs: &[(u16, &str)]) -> BTreeMap<u16, String> {
@@ -687,6 +766,7 @@ fn udp_datagrams_agree_with_the_kernel() {
             .collect();
         let r = &l["reachability"];
         judge(
+            &V4,
             r,
             &echoed,
             &format!("udp {port}: {r}, echoed to {echoed:?}"),
@@ -745,6 +825,25 @@ fn legacy_iptables_rules_agree_with_the_kernel() {
             "-A INPUT -p tcp --dport 2203 -m iprange --src-range 10.201.0.120-10.201.0.140 -j ACCEPT",
         ],
     );
+    // An ip6tables table beside them changes nothing for IPv4 (it once
+    // made every listener `unknown`).
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &world.server.name,
+            "ip6tables-legacy",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "2201",
+            "-j",
+            "DROP",
+        ],
+    );
     let got = world.agree("iptables-legacy");
     assert_eq!(
         got,
@@ -773,4 +872,56 @@ fn legacy_iptables_rules_agree_with_the_kernel() {
     );
     assert_eq!(by["comment"], "public");
     assert_eq!(reach[&2204]["decided_by"]["kind"], "rule");
+}
+
+/// ip6tables' legacy tables, read with getsockopt at SOL_IPV6, against an
+/// IPv6 world.
+#[test]
+fn legacy_ip6tables_rules_agree_with_the_kernel() {
+    let world = World::v6("leg6");
+    world.iptables_with(
+        "ip6tables-legacy",
+        &[
+            "-N svc",
+            "-A svc -s fd00:201::2 -j ACCEPT",
+            "-P INPUT DROP",
+            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            // Neighbour discovery, without which nothing connects.
+            "-A INPUT -p ipv6-icmp -j ACCEPT",
+            "-A INPUT -p tcp --dport 2201 -m comment --comment public -j ACCEPT",
+            "-A INPUT -s fd00:201::/65 -p tcp -m multiport --dports 2202,2203 -j ACCEPT",
+            "-A INPUT -p tcp --dport 2204 -j REJECT",
+            "-A INPUT -p tcp --dport 2205 -j svc",
+            "-A INPUT -i s0 ! -s fd00:201::8000:0:0:2 -p tcp --syn --dport 2206 -j ACCEPT",
+            "-A INPUT -p tcp --dport 2203 -m iprange --src-range fd00:201::8000:0:0:1-fd00:201::8000:0:0:9 -j ACCEPT",
+        ],
+    );
+    let got = world.agree("ip6tables-legacy");
+    assert_eq!(
+        got,
+        states(&[
+            (2201, "open"),
+            (2202, "restricted"),
+            (2203, "restricted"),
+            (2204, "filtered"),
+            (2205, "restricted"),
+            (2206, "open"),
+        ])
+    );
+    let reach = world.reachability();
+    let by = &reach[&2201]["decided_by"];
+    assert_eq!(
+        (
+            by["family"].as_str(),
+            by["table"].as_str(),
+            by["chain"].as_str(),
+            by["handle"].as_u64(),
+        ),
+        (
+            Some("ip6tables-legacy"),
+            Some("filter"),
+            Some("INPUT"),
+            Some(3)
+        )
+    );
 }

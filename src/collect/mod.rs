@@ -485,12 +485,11 @@ fn read_firewall(
             }
         },
     };
-    let (ruleset, legacy_unread, legacy_gap) = with_legacy(ruleset);
+    let (ruleset, legacy_gap) = with_legacy(ruleset);
     let gap = gap.or(legacy_gap);
     let [forwarding, forwarding6] = nftables::forwarding(interfaces);
     let firewall = crate::firewall::reach::NetnsFirewall {
         ruleset: Some(ruleset),
-        legacy_tables: legacy_unread,
         route_localnet: nftables::route_localnet(interfaces),
         forwarding,
         forwarding6,
@@ -499,32 +498,23 @@ fn read_firewall(
     (firewall, gap)
 }
 
-/// Adds the loaded legacy IPv4 iptables tables (`getsockopt`, read-only)
-/// to the nftables ruleset; returns the legacy tables left unread (IPv6
-/// ones, which make reachability `unknown`) and a gap when one could not
-/// be read for another reason than a missing CAP_NET_ADMIN.
+/// Adds the loaded legacy iptables and ip6tables tables (`getsockopt`,
+/// read-only) to the nftables ruleset; returns a gap when one could not be
+/// read for another reason than a missing CAP_NET_ADMIN.
 fn with_legacy(
     mut ruleset: Result<crate::firewall::Ruleset, String>,
-) -> (
-    Result<crate::firewall::Ruleset, String>,
-    Vec<String>,
-    Option<String>,
-) {
+) -> (Result<crate::firewall::Ruleset, String>, Option<String>) {
     const MAX_TABLE: usize = 64 << 20;
-    let mut unread = Vec::new();
     let mut gap = None;
-    for table in nftables::legacy_tables() {
-        let Some(name) = table.strip_prefix("iptables ") else {
-            unread.push(table);
-            continue;
-        };
+    for (v6, name) in nftables::legacy_tables() {
         let Ok(rs) = ruleset.as_mut() else { continue };
-        let read = crate::os::net::iptables_table(name, MAX_TABLE);
+        let read = crate::os::net::iptables_table(v6, &name, MAX_TABLE);
         let chains = read
             .map_err(|e| (e.raw_os_error(), e.to_string()))
             .and_then(|t| {
                 crate::firewall::legacy::chains(
-                    name,
+                    v6,
+                    &name,
                     t.valid_hooks,
                     t.hook_entry,
                     t.underflow,
@@ -541,13 +531,14 @@ fn with_legacy(
                 );
             }
             Err((_, e)) => {
-                let why = format!("legacy iptables table {name}: {e}");
+                let tool = if v6 { "ip6tables" } else { "iptables" };
+                let why = format!("legacy {tool} table {name}: {e}");
                 gap = Some(why.clone());
                 ruleset = Err(why);
             }
         }
     }
-    (ruleset, unread, gap)
+    (ruleset, gap)
 }
 
 /// `confined`: `--own-pid-namespace`, so containers' runtimes are out of

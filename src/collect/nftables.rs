@@ -292,16 +292,14 @@ pub fn presence() -> Presence {
     ))
 }
 
-/// Legacy iptables tables loaded in the calling thread's namespace.
-pub fn legacy_tables() -> Vec<String> {
+/// Legacy iptables (false) and ip6tables (true) tables loaded in the
+/// calling thread's namespace.
+pub fn legacy_tables() -> Vec<(bool, String)> {
     let mut tables = Vec::new();
-    for (file, prefix) in [
-        ("ip_tables_names", "iptables"),
-        ("ip6_tables_names", "ip6tables"),
-    ] {
+    for (file, v6) in [("ip_tables_names", false), ("ip6_tables_names", true)] {
         let path = format!("/proc/thread-self/net/{file}");
         if let Ok(text) = crate::os::fs::read_text(std::path::Path::new(&path), 64 << 10) {
-            tables.extend(text.split_whitespace().map(|t| format!("{prefix} {t}")));
+            tables.extend(text.split_whitespace().map(|t| (v6, t.to_owned())));
         }
     }
     tables

@@ -192,7 +192,7 @@ fn base_chains<'r>(ruleset: &'r Ruleset, packet: &Packet) -> Vec<(u8, i32, &'r C
     let family_fits = |f: TableFamily| match f {
         TableFamily::Inet => true,
         TableFamily::Ip | TableFamily::LegacyIp => !packet.v6(),
-        TableFamily::Ip6 => packet.v6(),
+        TableFamily::Ip6 | TableFamily::LegacyIp6 => packet.v6(),
         _ => false,
     };
     let last_hook = if packet.oif.is_some() { 2 } else { 1 };

@@ -11,16 +11,19 @@
 //! (src, dst, smsk, dmsk, iniface[16], outiface[16], iniface_mask[16],
 //! outiface_mask[16], u16 proto, u8 flags, u8 invflags) in 84 bytes, then
 //! nfcache, u16 target_offset, u16 next_offset, comefrom and two u64
-//! counters: the matches start at 112.
+//! counters: the matches start at 112. `struct ip6t_entry` is the same
+//! with 16-byte addresses and a `tos` byte before the flags: `ip6t_ip6`
+//! takes 136 bytes and the matches start at 168. The match and target
+//! structs are the same for both families.
 
 use super::decode::DecodeError;
 use super::ruleset::{Chain, Data, Expr, Hook, Rule, TableFamily, Verdict};
 
-const ENTRY: usize = 112;
 const XT_HEADER: usize = 32;
 const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 const IPT_F_FRAG: u8 = 0x01;
-const IPT_F_GOTO: u8 = 0x02;
+const IP6T_F_PROTO: u8 = 0x01;
+const IP6T_F_TOS: u8 = 0x02;
 const IPT_INV_VIA_IN: u8 = 0x01;
 const IPT_INV_VIA_OUT: u8 = 0x02;
 const IPT_INV_SRCIP: u8 = 0x08;
@@ -29,6 +32,59 @@ const IPT_INV_FRAG: u8 = 0x20;
 const IPT_INV_PROTO: u8 = 0x40;
 /// The register the header matches load into (`NFT_REG_1`).
 const REG: u32 = 1;
+
+/// Where `ipt_entry` and `ip6t_entry` keep their fields.
+struct Layout {
+    v6: bool,
+    /// Address width.
+    width: usize,
+    /// Where the matches start (the entry struct's size).
+    entry: usize,
+    /// `target_offset` (`next_offset` follows it).
+    target_offset: usize,
+    /// The interface names and masks: iniface, outiface, iniface_mask,
+    /// outiface_mask, 16 bytes each.
+    ifaces: usize,
+    proto: usize,
+    flags: usize,
+    goto_flag: u8,
+}
+
+impl Layout {
+    fn of(v6: bool) -> Self {
+        if v6 {
+            Layout {
+                v6,
+                width: 16,
+                entry: 168,
+                target_offset: 140,
+                ifaces: 64,
+                proto: 128,
+                flags: 131,
+                goto_flag: 0x04,
+            }
+        } else {
+            Layout {
+                v6,
+                width: 4,
+                entry: 112,
+                target_offset: 88,
+                ifaces: 16,
+                proto: 80,
+                flags: 82,
+                goto_flag: 0x02,
+            }
+        }
+    }
+
+    fn family(&self) -> TableFamily {
+        if self.v6 {
+            TableFamily::LegacyIp6
+        } else {
+            TableFamily::LegacyIp
+        }
+    }
+}
 
 /// One entry of the blob, before chains are known.
 struct Entry {
@@ -53,15 +109,18 @@ enum Target {
     },
 }
 
-/// The chains of legacy table `table`: its hooks, and the entries blob.
+/// The chains of legacy table `table` of iptables (`v6` false) or
+/// ip6tables: its hooks, and the entries blob.
 pub fn chains(
+    v6: bool,
     table: &str,
     valid_hooks: u32,
     hook_entry: [u32; 5],
     underflow: [u32; 5],
     blob: &[u8],
 ) -> Result<Vec<Chain>, DecodeError> {
-    let entries = entries(blob)?;
+    let layout = Layout::of(v6);
+    let entries = entries(&layout, blob)?;
     let at = |offset: usize| entries.iter().position(|e| e.offset == offset);
     // Where each chain starts: the hooks' entries, and the entry after
     // each named ERROR head.
@@ -125,7 +184,9 @@ pub fn chains(
                 Target::Standard(v) if *v >= 0 => {
                     let target = chain_at(*v as usize)
                         .ok_or_else(|| bad(format!("a jump into the middle of a chain ({v})")))?;
-                    let goto = blob.get(e.offset + 82).is_some_and(|f| f & IPT_F_GOTO != 0);
+                    let goto = blob
+                        .get(e.offset + layout.flags)
+                        .is_some_and(|f| f & layout.goto_flag != 0);
                     exprs.push(verdict(if goto {
                         Verdict::Goto(target)
                     } else {
@@ -171,7 +232,7 @@ pub fn chains(
             });
         }
         out.push(Chain {
-            family: TableFamily::LegacyIp,
+            family: layout.family(),
             table: table.to_owned(),
             name: name.clone(),
             hook,
@@ -202,18 +263,21 @@ fn verdict(v: Verdict) -> Expr {
     }
 }
 
-fn entries(blob: &[u8]) -> Result<Vec<Entry>, DecodeError> {
+fn entries(layout: &Layout, blob: &[u8]) -> Result<Vec<Entry>, DecodeError> {
     let mut out = Vec::new();
     let mut offset = 0;
-    while offset + ENTRY <= blob.len() {
+    while offset + layout.entry <= blob.len() {
         let e = &blob[offset..];
         let u16_at = |o: usize| u16::from_ne_bytes([e[o], e[o + 1]]) as usize;
-        let (target_at, next) = (u16_at(88), u16_at(90));
-        if target_at < ENTRY || next < target_at + XT_HEADER || next > e.len() {
+        let (target_at, next) = (
+            u16_at(layout.target_offset),
+            u16_at(layout.target_offset + 2),
+        );
+        if target_at < layout.entry || next < target_at + XT_HEADER || next > e.len() {
             return Err(bad(format!("an entry at {offset} of length {next}")));
         }
-        let mut exprs = header(e);
-        let mut m = ENTRY;
+        let mut exprs = header(layout, e);
+        let mut m = layout.entry;
         while m + XT_HEADER <= target_at {
             let size = u16_at(m);
             if size < XT_HEADER || m + size > target_at {
@@ -268,37 +332,50 @@ fn xt_name(x: &[u8]) -> (String, u32) {
     )
 }
 
-/// `ipt_ip` as nftables expressions; `None` for `-f` (fragments after the
-/// first, never a new connection's first packet).
-fn header(e: &[u8]) -> Option<Vec<Expr>> {
-    let (proto, flags, inv) = (u16::from_ne_bytes([e[80], e[81]]), e[82], e[83]);
-    if flags & IPT_F_FRAG != 0 && inv & IPT_INV_FRAG == 0 {
+/// `ipt_ip` or `ip6t_ip6` as nftables expressions; `None` for `-f`
+/// (fragments after the first, never a new connection's first packet).
+fn header(layout: &Layout, e: &[u8]) -> Option<Vec<Expr>> {
+    let at = layout.proto;
+    let proto = u16::from_ne_bytes([e[at], e[at + 1]]);
+    let (flags, inv) = (e[layout.flags], e[layout.flags + 1]);
+    let mut out = Vec::new();
+    if layout.v6 {
+        if flags & IP6T_F_TOS != 0 {
+            // Not set by ip6tables itself; kept as a match not understood.
+            out.push(Expr::Other("ip6t_ip6 tos".into()));
+        }
+    } else if flags & IPT_F_FRAG != 0 && inv & IPT_INV_FRAG == 0 {
         return None;
     }
-    let mut out = Vec::new();
     let op = |bit: u8| u32::from(inv & bit != 0);
-    for (offset, addr, mask, bit) in [(12, 0, 8, IPT_INV_SRCIP), (16, 4, 12, IPT_INV_DSTIP)] {
-        let mask = &e[mask..mask + 4];
-        if mask == [0; 4] {
+    let w = layout.width;
+    // (payload offset, address, mask) of the source and the destination.
+    let (saddr, daddr) = if layout.v6 { (8, 24) } else { (12, 16) };
+    for (offset, addr, mask, bit) in [
+        (saddr, 0, 2 * w, IPT_INV_SRCIP),
+        (daddr, w, 3 * w, IPT_INV_DSTIP),
+    ] {
+        let mask = &e[mask..mask + w];
+        if mask.iter().all(|&b| b == 0) {
             continue;
         }
         out.push(Expr::Payload {
             dreg: Some(REG),
             base: 1,
             offset,
-            len: 4,
+            len: w as u32,
         });
-        if mask != [0xff; 4] {
+        if mask.iter().any(|&b| b != 0xff) {
             out.push(Expr::Bitwise {
                 sreg: REG,
                 dreg: REG,
-                len: 4,
+                len: w as u32,
                 op: 0,
                 mask: mask.to_vec(),
-                xor: vec![0; 4],
+                xor: vec![0; w],
             });
         }
-        let value: Vec<u8> = e[addr..addr + 4]
+        let value: Vec<u8> = e[addr..addr + w]
             .iter()
             .zip(mask)
             .map(|(a, m)| a & m)
@@ -309,7 +386,11 @@ fn header(e: &[u8]) -> Option<Vec<Expr>> {
             data: value,
         });
     }
-    for (key, name, mask, bit) in [(6, 16, 48, IPT_INV_VIA_IN), (7, 32, 64, IPT_INV_VIA_OUT)] {
+    let names = layout.ifaces;
+    for (key, name, mask, bit) in [
+        (6, names, names + 32, IPT_INV_VIA_IN),
+        (7, names + 16, names + 48, IPT_INV_VIA_OUT),
+    ] {
         let n = e[mask..mask + 16]
             .iter()
             .take_while(|&&b| b == 0xff)
@@ -328,7 +409,8 @@ fn header(e: &[u8]) -> Option<Vec<Expr>> {
             data: e[name..name + n].to_vec(),
         });
     }
-    if proto != 0 {
+    // ip6tables sets IP6T_F_PROTO with `-p`; iptables only the number.
+    if proto != 0 && (!layout.v6 || flags & IP6T_F_PROTO != 0) {
         out.push(Expr::Meta {
             key: 16,
             dreg: Some(REG),

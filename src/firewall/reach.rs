@@ -15,9 +15,6 @@ use crate::model::{Decider, Family, Interface, Listener, ReachState, Reachabilit
 pub struct NetnsFirewall {
     /// The nftables ruleset, or why it could not be read.
     pub ruleset: Option<Result<Ruleset, String>>,
-    /// Legacy iptables tables loaded in the namespace
-    /// (`/proc/net/ip_tables_names`, `ip6_tables_names`).
-    pub legacy_tables: Vec<String>,
     /// Interfaces with `net.ipv4.conf.*.route_localnet` on (the `all`
     /// switch turns it on for every one).
     pub route_localnet: BTreeSet<String>,
@@ -84,17 +81,6 @@ pub fn reachability(
         Some(Err(why)) => return unknown(why.clone()),
         Some(Ok(r)) => r,
     };
-    if !fw.legacy_tables.is_empty() {
-        return unknown(format!(
-            "legacy ip6tables table{} {} loaded, and legacy IPv6 rules are not read yet",
-            if fw.legacy_tables.len() == 1 {
-                " is"
-            } else {
-                "s are"
-            },
-            fw.legacy_tables.join(", ")
-        ));
-    }
     if listener.scope == Scope::Multicast {
         return unknown("multicast delivery is not evaluated".into());
     }

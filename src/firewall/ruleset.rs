@@ -14,6 +14,8 @@ pub enum TableFamily {
     /// A legacy (x_tables) iptables table: not nftables, but evaluated the
     /// same way (`super::legacy`).
     LegacyIp,
+    /// A legacy ip6tables table.
+    LegacyIp6,
     Other(u8),
 }
 
@@ -40,6 +42,7 @@ impl TableFamily {
             Self::Arp => "arp".into(),
             Self::Bridge => "bridge".into(),
             Self::LegacyIp => "iptables-legacy".into(),
+            Self::LegacyIp6 => "ip6tables-legacy".into(),
             Self::Other(n) => format!("family-{n}"),
         }
     }

@@ -79,14 +79,15 @@ pub fn loopback_up() -> std::io::Result<()> {
     result
 }
 
-/// A legacy iptables table as the kernel hands it to `iptables-save`:
-/// `IPT_SO_GET_INFO` (hooks, underflows, size) then `IPT_SO_GET_ENTRIES`
-/// (the entries blob), over a raw IPv4 socket in the calling thread's
-/// namespace. Read-only. Ask only for a table that is loaded
-/// (`/proc/net/ip_tables_names`): asking for another makes the kernel load
-/// its module. `max` bounds the blob.
-pub fn iptables_table(name: &str, max: usize) -> std::io::Result<LegacyTable> {
-    const SOL_IP: libc::c_int = 0;
+/// A legacy iptables (`v6` false) or ip6tables table as the kernel hands
+/// it to `iptables-save`: `IPT_SO_GET_INFO` (hooks, underflows, size) then
+/// `IPT_SO_GET_ENTRIES` (the entries blob), over a raw socket of the
+/// family in the calling thread's namespace (ip6tables' `IP6T_SO_*` have
+/// the same numbers and structs, at `SOL_IPV6`). Read-only. Ask only for a
+/// table that is loaded (`/proc/net/ip_tables_names`,
+/// `ip6_tables_names`): asking for another makes the kernel load its
+/// module. `max` bounds the blob.
+pub fn iptables_table(v6: bool, name: &str, max: usize) -> std::io::Result<LegacyTable> {
     const IPT_SO_GET_INFO: libc::c_int = 64;
     const IPT_SO_GET_ENTRIES: libc::c_int = 65;
     /// `struct ipt_getinfo`: name[32], valid_hooks, hook_entry[5],
@@ -98,11 +99,16 @@ pub fn iptables_table(name: &str, max: usize) -> std::io::Result<LegacyTable> {
     if name.len() >= 32 {
         return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
     }
+    let (domain, level) = if v6 {
+        (libc::AF_INET6, libc::SOL_IPV6)
+    } else {
+        (libc::AF_INET, libc::SOL_IP)
+    };
     // SAFETY: plain system calls on a socket this function owns; every
     // buffer handed to getsockopt is as long as the length passed with it.
     let fd = unsafe {
         libc::socket(
-            libc::AF_INET,
+            domain,
             libc::SOCK_RAW | libc::SOCK_CLOEXEC,
             libc::IPPROTO_RAW,
         )
@@ -113,7 +119,7 @@ pub fn iptables_table(name: &str, max: usize) -> std::io::Result<LegacyTable> {
     let get = |opt: libc::c_int, buf: &mut [u8]| -> std::io::Result<usize> {
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: see above.
-        let r = unsafe { libc::getsockopt(fd, SOL_IP, opt, buf.as_mut_ptr().cast(), &mut len) };
+        let r = unsafe { libc::getsockopt(fd, level, opt, buf.as_mut_ptr().cast(), &mut len) };
         if r < 0 {
             Err(std::io::Error::last_os_error())
         } else {

@@ -98,7 +98,7 @@ impl Behind {
                 })
                 .collect();
             let why = format!("{case}: published {p}, the kernel let through {through:?}");
-            judge(&p["reach"], &through, &why);
+            judge(&V4, &p["reach"], &through, &why);
             assert!(out.insert(port, p).is_none(), "{case}: one entry per port");
         }
         for port in PUBLISHED {
