@@ -335,89 +335,30 @@ fn scan_one(
         }
     };
     let inside = enter::run_inside(&handle, || {
-        let mut scan = NetnsScan {
-            sockets: vec![],
-            others: vec![],
-            interfaces: vec![],
-            firewall: Default::default(),
-            gaps: vec![],
-        };
-        let mut subnets = vec![];
-        match ifaces::read() {
-            Ok((list, nets)) => (scan.interfaces, subnets) = (list, nets),
-            Err(e) => scan.gaps.push(gap(
-                GapKind::InterfacesUnreadable,
-                format!("getifaddrs: {}", e.desc()),
-            )),
-        }
-        let (mut firewall, unreadable) = read_firewall(&scan.interfaces);
-        firewall.subnets = subnets;
-        scan.firewall = firewall;
-        if let Some(why) = unreadable {
-            scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
-        }
-        let filters = crate::os::netlink::Route::route()
-            .map_err(unseen::UnseenError::from)
-            .and_then(|mut route| unseen::attached(&mut route));
-        match filters {
-            Ok(found) if found.is_empty() => {}
-            Ok(found) => scan.gaps.push(gap(
-                GapKind::UnevaluatedFilter,
-                format!(
-                    "{} not evaluated: what they drop or redirect is not in reachability",
-                    found.join(", ")
-                ),
-            )),
-            Err(e) => scan.gaps.push(gap(
-                GapKind::UnevaluatedFilter,
-                format!("whether XDP programs or tc ingress filters are attached: {e}"),
-            )),
-        }
-        let mut transport = match sockdiag::NetlinkTransport::sock_diag() {
-            Ok(t) => t,
-            Err(e) => {
-                scan.gaps.push(gap(
-                    GapKind::SocketDumpFailed,
-                    format!("cannot open a sock_diag socket: {e}"),
-                ));
-                return scan;
+        // The kernel's dump of a large ruleset takes milliseconds: it runs
+        // beside the socket dumps (a thread created here is in this
+        // namespace too).
+        std::thread::scope(|scope| {
+            let ruleset = scope.spawn(read_ruleset);
+            let mut scan = sockets_inside(id, others);
+            let (ruleset, unreadable) = ruleset.join().unwrap_or_else(|_| {
+                let why = "reading the firewall failed inside portcullis (a bug: please report it)";
+                (Err(why.to_owned()), Some(why.to_owned()))
+            });
+            scan.firewall = crate::firewall::reach::NetnsFirewall {
+                subnets: std::mem::take(&mut scan.firewall.subnets),
+                ..firewall_of(ruleset, &scan.interfaces)
+            };
+            if let Some(why) = unreadable {
+                scan.gaps.push(Gap {
+                    kind: GapKind::FirewallUnreadable,
+                    netns: Some(id),
+                    pids: vec![],
+                    detail: why,
+                });
             }
-        };
-        let mut seq = 0;
-        for protocol in [Protocol::Tcp, Protocol::Udp] {
-            for family in [Family::Ipv4, Family::Ipv6] {
-                // UDP's table is walked whole whatever the states asked,
-                // so its other sockets come free; TCP's established table
-                // is walked only when non-listening states are asked, at a
-                // cost per namespace that grows with the table's size, so
-                // TCP connections are left to `sockns` (a few on most hosts).
-                let dumped = if others && protocol == Protocol::Udp {
-                    sockdiag::dump_with_others(
-                        &mut transport,
-                        protocol,
-                        family,
-                        &mut seq,
-                        &mut scan.others,
-                    )
-                } else {
-                    sockdiag::dump(&mut transport, protocol, family, &mut seq)
-                };
-                match dumped {
-                    Ok(sockets) => scan.sockets.extend(sockets),
-                    Err(e @ DumpError::Unsupported { .. }) => scan
-                        .gaps
-                        .push(gap(GapKind::ProtocolUnsupported, e.to_string())),
-                    Err(e) => scan
-                        .gaps
-                        .push(gap(GapKind::SocketDumpFailed, e.to_string())),
-                }
-            }
-        }
-        if others {
-            let unix = sockdiag::unix_inodes(&mut transport, &mut seq);
-            scan.others.extend(unix);
-        }
-        scan
+            scan
+        })
     });
     Some(inside.unwrap_or_else(|e| NetnsScan {
         sockets: vec![],
@@ -439,17 +380,105 @@ fn scan_one(
     }))
 }
 
-/// The firewall of the calling thread's namespace, and why it could not
-/// be read when that is a gap. nf_tables is asked only when that cannot
+/// The calling thread's namespace's interfaces and sockets (and the
+/// inodes of its other sockets when `others`), with what could not be
+/// read as gaps; its firewall is the caller's.
+fn sockets_inside(id: NetnsId, others: bool) -> NetnsScan {
+    let gap = |kind, detail: String| Gap {
+        kind,
+        netns: Some(id),
+        pids: vec![],
+        detail,
+    };
+    let mut scan = NetnsScan {
+        sockets: vec![],
+        others: vec![],
+        interfaces: vec![],
+        firewall: Default::default(),
+        gaps: vec![],
+    };
+    let mut subnets = vec![];
+    match ifaces::read() {
+        Ok((list, nets)) => (scan.interfaces, subnets) = (list, nets),
+        Err(e) => scan.gaps.push(gap(
+            GapKind::InterfacesUnreadable,
+            format!("getifaddrs: {}", e.desc()),
+        )),
+    }
+    scan.firewall.subnets = subnets;
+    let filters = crate::os::netlink::Route::route()
+        .map_err(unseen::UnseenError::from)
+        .and_then(|mut route| unseen::attached(&mut route));
+    match filters {
+        Ok(found) if found.is_empty() => {}
+        Ok(found) => scan.gaps.push(gap(
+            GapKind::UnevaluatedFilter,
+            format!(
+                "{} not evaluated: what they drop or redirect is not in reachability",
+                found.join(", ")
+            ),
+        )),
+        Err(e) => scan.gaps.push(gap(
+            GapKind::UnevaluatedFilter,
+            format!("whether XDP programs or tc ingress filters are attached: {e}"),
+        )),
+    }
+    let mut transport = match sockdiag::NetlinkTransport::sock_diag() {
+        Ok(t) => t,
+        Err(e) => {
+            scan.gaps.push(gap(
+                GapKind::SocketDumpFailed,
+                format!("cannot open a sock_diag socket: {e}"),
+            ));
+            return scan;
+        }
+    };
+    let mut seq = 0;
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        for family in [Family::Ipv4, Family::Ipv6] {
+            // UDP's table is walked whole whatever the states asked,
+            // so its other sockets come free; TCP's established table
+            // is walked only when non-listening states are asked, at a
+            // cost per namespace that grows with the table's size, so
+            // TCP connections are left to `sockns` (a few on most hosts).
+            let dumped = if others && protocol == Protocol::Udp {
+                sockdiag::dump_with_others(
+                    &mut transport,
+                    protocol,
+                    family,
+                    &mut seq,
+                    &mut scan.others,
+                )
+            } else {
+                sockdiag::dump(&mut transport, protocol, family, &mut seq)
+            };
+            match dumped {
+                Ok(sockets) => scan.sockets.extend(sockets),
+                Err(e @ DumpError::Unsupported { .. }) => scan
+                    .gaps
+                    .push(gap(GapKind::ProtocolUnsupported, e.to_string())),
+                Err(e) => scan
+                    .gaps
+                    .push(gap(GapKind::SocketDumpFailed, e.to_string())),
+            }
+        }
+    }
+    if others {
+        let unix = sockdiag::unix_inodes(&mut transport, &mut seq);
+        scan.others.extend(unix);
+    }
+    scan
+}
+
+/// The firewall rules of the calling thread's namespace, and why they
+/// could not be read when that is a gap. nf_tables is asked only when that cannot
 /// load it (see [`nftables::presence`]), decided once per scan.
 ///
 /// Without CAP_NET_ADMIN nf_tables refuses even a read (a container given
 /// only the capabilities to see processes): reachability is then
 /// `unknown` with that reason and the rules that need it skip, but the
 /// inventory is whole, so it is no gap.
-fn read_firewall(
-    interfaces: &[Interface],
-) -> (crate::firewall::reach::NetnsFirewall, Option<String>) {
+fn read_ruleset() -> (Result<crate::firewall::Ruleset, String>, Option<String>) {
     use crate::os::Errno;
     static PRESENCE: std::sync::OnceLock<nftables::Presence> = std::sync::OnceLock::new();
     const NEEDS_NET_ADMIN: &str =
@@ -486,16 +515,23 @@ fn read_firewall(
         },
     };
     let (ruleset, legacy_gap) = with_legacy(ruleset);
-    let gap = gap.or(legacy_gap);
+    (ruleset, gap.or(legacy_gap))
+}
+
+/// The namespace's firewall: `ruleset` as [`read_ruleset`] gave it, and
+/// the sysctls of its `interfaces` that change reachability.
+fn firewall_of(
+    ruleset: Result<crate::firewall::Ruleset, String>,
+    interfaces: &[Interface],
+) -> crate::firewall::reach::NetnsFirewall {
     let [forwarding, forwarding6] = nftables::forwarding(interfaces);
-    let firewall = crate::firewall::reach::NetnsFirewall {
+    crate::firewall::reach::NetnsFirewall {
         ruleset: Some(ruleset),
         route_localnet: nftables::route_localnet(interfaces),
         forwarding,
         forwarding6,
         subnets: vec![],
-    };
-    (firewall, gap)
+    }
 }
 
 /// Adds the loaded legacy iptables and ip6tables tables (`getsockopt`,
@@ -541,6 +577,38 @@ fn with_legacy(
     (ruleset, gap)
 }
 
+/// Every listener's reachability, on every core: each is an evaluation of
+/// its namespace's ruleset of its own, and on a host with thousands of
+/// rules they are most of a scan's time.
+fn fill_reachability(
+    listeners: &mut [crate::model::Listener],
+    firewalls: &[(
+        NetnsId,
+        crate::firewall::reach::NetnsFirewall,
+        Vec<Interface>,
+    )],
+) {
+    let index: BTreeMap<NetnsId, usize> = firewalls
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _, _))| (*id, i))
+        .collect();
+    let workers = parallelism().clamp(1, listeners.len().max(1));
+    let chunk = listeners.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        for part in listeners.chunks_mut(chunk) {
+            scope.spawn(|| {
+                for listener in part {
+                    let (_, firewall, interfaces) = &firewalls[index[&listener.netns]];
+                    listener.reachability = Some(crate::firewall::reach::reachability(
+                        firewall, listener, interfaces,
+                    ));
+                }
+            });
+        }
+    });
+}
+
 /// `confined`: `--own-pid-namespace`, so containers' runtimes are out of
 /// sight by choice (a container scanning itself).
 fn assemble(
@@ -568,13 +636,7 @@ fn assemble(
             .map(|i| (i.index, i.name.as_str()))
             .collect();
         for raw in &scan.sockets {
-            let mut listener = attribution.listener(id, raw, &names_by_index, &scan.interfaces);
-            listener.reachability = Some(crate::firewall::reach::reachability(
-                &scan.firewall,
-                &listener,
-                &scan.interfaces,
-            ));
-            listeners.push(listener);
+            listeners.push(attribution.listener(id, raw, &names_by_index, &scan.interfaces));
         }
         gaps.extend(scan.gaps);
         firewalls.push((id, scan.firewall, scan.interfaces.clone()));
@@ -587,6 +649,7 @@ fn assemble(
             &mut containers,
         ));
     }
+    fill_reachability(&mut listeners, &firewalls);
     namespaces.sort_by_key(|ns| (!ns.is_host, ns.names.is_empty(), ns.names.clone(), ns.id));
     let order: BTreeMap<NetnsId, usize> = namespaces
         .iter()

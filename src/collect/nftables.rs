@@ -82,68 +82,84 @@ struct Dumper<'t, T: Transport> {
     read: usize,
 }
 
-/// One message of a reply: its nf_tables type, family and attributes.
-struct Message {
-    kind: u16,
-    family: u8,
-    attrs: Vec<u8>,
-}
-
 impl<T: Transport> Dumper<'_, T> {
     fn generation(&mut self) -> Result<u32, SnapshotError> {
-        let messages = self
-            .ask(GETGEN, NLM_F_REQUEST | NLM_F_ACK, 0, &[])?
-            .ok_or(SnapshotError::Changing(1))?;
-        for m in messages {
-            if m.kind == NEWGEN {
-                return Ok(decode::generation(&m.attrs)?);
-            }
+        let mut generation = None;
+        let whole = self.ask(
+            GETGEN,
+            NLM_F_REQUEST | NLM_F_ACK,
+            0,
+            &[],
+            |kind, _, attrs| {
+                if kind == NEWGEN {
+                    generation = Some(decode::generation(attrs)?);
+                }
+                Ok(())
+            },
+        )?;
+        if !whole {
+            return Err(SnapshotError::Changing(1));
         }
-        Err(DecodeError("no generation in the reply".into()).into())
+        generation.ok_or_else(|| DecodeError("no generation in the reply".into()).into())
     }
 
     /// Chains, rules and sets with their elements; `None` when a dump was
-    /// interrupted by a change.
+    /// interrupted by a change. Messages are decoded where they were
+    /// received, never copied out first.
     fn everything(&mut self) -> Result<Option<Ruleset>, SnapshotError> {
         let mut ruleset = Ruleset::default();
-        let Some(chains) = self.dump(GETCHAIN, 0, &[])? else {
+        let whole = self.dump(GETCHAIN, 0, &[], |kind, family, attrs| {
+            if kind == NEWCHAIN {
+                ruleset.chains.push(decode::chain(family, attrs)?);
+            }
+            Ok(())
+        })?;
+        if !whole {
             return Ok(None);
-        };
-        for m in chains.iter().filter(|m| m.kind == NEWCHAIN) {
-            ruleset.chains.push(decode::chain(m.family, &m.attrs)?);
         }
-        let Some(rules) = self.dump(GETRULE, 0, &[])? else {
-            return Ok(None);
-        };
         // By (family, table, name): a ruleset of thousands of rules in
         // hundreds of chains is not searched chain by chain per rule.
         let index: std::collections::HashMap<(TableFamily, &str, &str), usize> =
             chains_index(&ruleset.chains);
-        let mut placed: Vec<(usize, crate::firewall::ruleset::Rule)> =
-            Vec::with_capacity(rules.len());
-        for m in rules.iter().filter(|m| m.kind == NEWRULE) {
-            let r = decode::rule(m.family, &m.attrs)?;
-            if let Some(&i) = index.get(&(r.family, r.table.as_str(), r.chain.as_str())) {
-                placed.push((i, r.rule));
+        let mut placed: Vec<(usize, crate::firewall::ruleset::Rule)> = Vec::new();
+        let whole = self.dump(GETRULE, 0, &[], |kind, family, attrs| {
+            if kind == NEWRULE {
+                let r = decode::rule(family, attrs)?;
+                if let Some(&i) = index.get(&(r.family, &*r.table, &*r.chain)) {
+                    placed.push((i, r.rule));
+                }
             }
-        }
+            Ok(())
+        })?;
         drop(index);
+        if !whole {
+            return Ok(None);
+        }
         for (i, rule) in placed {
             ruleset.chains[i].rules.push(rule);
         }
-        let Some(sets) = self.dump(GETSET, 0, &[])? else {
+        let mut sets = Vec::new();
+        let whole = self.dump(GETSET, 0, &[], |kind, family, attrs| {
+            if kind == NEWSET && sets.len() < MAX_SETS {
+                sets.push((family, decode::set(family, attrs)?));
+            }
+            Ok(())
+        })?;
+        if !whole {
             return Ok(None);
-        };
-        for m in sets.iter().filter(|m| m.kind == NEWSET).take(MAX_SETS) {
-            let mut set = decode::set(m.family, &m.attrs)?;
+        }
+        for (family, mut set) in sets {
             let mut request = Vec::new();
             push_string(&mut request, 1, &set.table);
             push_string(&mut request, 2, &set.name);
-            let Some(elements) = self.dump(GETSETELEM, m.family, &request)? else {
+            let whole = self.dump(GETSETELEM, family, &request, |kind, _, attrs| {
+                if kind == NEWSETELEM {
+                    set.elements.extend(decode::set_elements(attrs)?.2);
+                }
+                Ok(())
+            })?;
+            if !whole {
                 return Ok(None);
-            };
-            for e in elements.iter().filter(|e| e.kind == NEWSETELEM) {
-                set.elements.extend(decode::set_elements(&e.attrs)?.2);
             }
             // Once here, not at every lookup (stable: equal keys keep the
             // kernel's order, start before end).
@@ -158,19 +174,22 @@ impl<T: Transport> Dumper<'_, T> {
         kind: u16,
         family: u8,
         attrs: &[u8],
-    ) -> Result<Option<Vec<Message>>, SnapshotError> {
-        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs)
+        each: impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
+    ) -> Result<bool, SnapshotError> {
+        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs, each)
     }
 
-    /// Sends one request and reads its whole answer: `None` if the kernel
-    /// flagged it interrupted.
+    /// Sends one request and hands each nf_tables message of its answer to
+    /// `each` (type, family, attributes) in the receive buffer; false if
+    /// the kernel flagged the dump interrupted.
     fn ask(
         &mut self,
         kind: u16,
         flags: u16,
         family: u8,
         attrs: &[u8],
-    ) -> Result<Option<Vec<Message>>, SnapshotError> {
+        mut each: impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
+    ) -> Result<bool, SnapshotError> {
         self.seq += 1;
         let seq = self.seq;
         let len = 16 + 4 + attrs.len();
@@ -183,7 +202,6 @@ impl<T: Transport> Dumper<'_, T> {
         request.extend([family, 0, 0, 0]);
         request.extend(attrs);
         self.transport.send(&request)?;
-        let mut out = Vec::new();
         let mut interrupted = false;
         loop {
             let n = self.transport.recv(&mut self.buf)?;
@@ -211,23 +229,21 @@ impl<T: Transport> Dumper<'_, T> {
                 }
                 interrupted |= msg_flags & NLM_F_DUMP_INTR != 0;
                 match msg_type {
-                    NLMSG_DONE => return Ok((!interrupted).then_some(out)),
+                    NLMSG_DONE => return Ok(!interrupted),
                     NLMSG_ERROR => {
                         let code = body
                             .get(0..4)
                             .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
                             .unwrap_or(-1);
                         if code == 0 {
-                            return Ok((!interrupted).then_some(out));
+                            return Ok(!interrupted);
                         }
                         let errno = code.checked_neg().unwrap_or(i32::MAX);
                         return Err(SnapshotError::Kernel(crate::os::Errno::from_raw(errno)));
                     }
-                    t if t >> 8 == NFNL_SUBSYS_NFTABLES && body.len() >= 4 => out.push(Message {
-                        kind: t & 0xff,
-                        family: body[0],
-                        attrs: body[4..].to_vec(),
-                    }),
+                    t if t >> 8 == NFNL_SUBSYS_NFTABLES && body.len() >= 4 => {
+                        each(t & 0xff, body[0], &body[4..])?
+                    }
                     _ => {}
                 }
             }

@@ -16,27 +16,47 @@ fn bad(what: impl Into<String>) -> DecodeError {
 }
 
 /// One netlink attribute: its type (flags masked off) and payload.
+#[derive(Clone, Copy)]
 struct Attr<'a> {
     kind: u16,
     data: &'a [u8],
 }
 
-fn attrs(mut buf: &[u8]) -> Result<Vec<Attr<'_>>, DecodeError> {
-    // Most nestings hold a handful: one allocation, no regrowth.
-    let mut out = Vec::with_capacity(8);
-    while buf.len() >= 4 {
+/// The attributes of a nesting, checked whole first ([`attrs`]), then
+/// walked in place: decoding thousands of rules allocates nothing for
+/// their nestings.
+#[derive(Clone)]
+struct Attrs<'a>(&'a [u8]);
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Attr<'a>;
+
+    fn next(&mut self) -> Option<Attr<'a>> {
+        let buf = self.0;
+        if buf.len() < 4 {
+            return None;
+        }
         let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
         let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
-        if len < 4 || len > buf.len() {
-            return Err(bad(format!("attribute {kind} of length {len}")));
-        }
-        out.push(Attr {
+        self.0 = &buf[len.next_multiple_of(4).min(buf.len())..];
+        Some(Attr {
             kind,
             data: &buf[4..len],
-        });
-        buf = &buf[len.next_multiple_of(4).min(buf.len())..];
+        })
     }
-    Ok(out)
+}
+
+fn attrs(buf: &[u8]) -> Result<Attrs<'_>, DecodeError> {
+    let mut rest = buf;
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        if len < 4 || len > rest.len() {
+            return Err(bad(format!("attribute {kind} of length {len}")));
+        }
+        rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+    }
+    Ok(Attrs(buf))
 }
 
 fn be32(a: &Attr) -> Result<u32, DecodeError> {
@@ -56,8 +76,13 @@ fn be64(a: &Attr) -> Result<u64, DecodeError> {
 }
 
 fn string(a: &Attr) -> String {
+    text(a).into_owned()
+}
+
+/// A NUL-terminated name, borrowed where it is valid UTF-8.
+fn text<'a>(a: &Attr<'a>) -> std::borrow::Cow<'a, str> {
     let end = a.data.iter().position(|&b| b == 0).unwrap_or(a.data.len());
-    String::from_utf8_lossy(&a.data[..end]).into_owned()
+    String::from_utf8_lossy(&a.data[..end])
 }
 
 fn required<T>(value: Option<T>, what: &str) -> Result<T, DecodeError> {
@@ -140,22 +165,22 @@ pub fn chain(family: u8, buf: &[u8]) -> Result<Chain, DecodeError> {
     })
 }
 
-/// A rule and the chain it belongs to.
-pub struct RuleIn {
+/// A rule and the chain it belongs to (names borrowed from the message).
+pub struct RuleIn<'a> {
     pub family: TableFamily,
-    pub table: String,
-    pub chain: String,
+    pub table: std::borrow::Cow<'a, str>,
+    pub chain: std::borrow::Cow<'a, str>,
     pub rule: Rule,
 }
 
 /// `NFT_MSG_NEWRULE`.
-pub fn rule(family: u8, buf: &[u8]) -> Result<RuleIn, DecodeError> {
+pub fn rule(family: u8, buf: &[u8]) -> Result<RuleIn<'_>, DecodeError> {
     let (mut table, mut chain, mut handle, mut exprs, mut comment) =
         (None, None, None, Vec::new(), None);
     for a in attrs(buf)? {
         match a.kind {
-            1 => table = Some(string(&a)),
-            2 => chain = Some(string(&a)),
+            1 => table = Some(text(&a)),
+            2 => chain = Some(text(&a)),
             3 => handle = Some(be64(&a)?),
             4 => {
                 for element in attrs(a.data)? {
@@ -180,11 +205,7 @@ pub fn rule(family: u8, buf: &[u8]) -> Result<RuleIn, DecodeError> {
         family: TableFamily::from_raw(family),
         table: required(table, "rule table")?,
         chain: required(chain, "rule chain")?,
-        rule: Rule {
-            handle: handle.unwrap_or(0),
-            comment,
-            exprs,
-        },
+        rule: Rule::new(handle.unwrap_or(0), comment, exprs),
     })
 }
 
@@ -206,22 +227,29 @@ fn expression(buf: &[u8]) -> Result<Expr, DecodeError> {
     let (mut name, mut body) = (None, &[][..]);
     for a in attrs(buf)? {
         match a.kind {
-            1 => name = Some(string(&a)),
+            1 => name = Some(text(&a)),
             2 => body = a.data,
             _ => {}
         }
     }
     let name = required(name, "expression name")?;
-    let fields = attrs(body)?;
+    // Expressions' attribute numbers are small: indexed, not searched.
+    let mut fields: [Option<Attr>; 16] = [None; 16];
+    for a in attrs(body)? {
+        if let Some(slot) = fields.get_mut(usize::from(a.kind)) {
+            slot.get_or_insert(a);
+        }
+    }
+    let field = |kind: u16| fields[usize::from(kind)];
     let num = |kind: u16| -> Result<Option<u32>, DecodeError> {
-        fields.iter().find(|a| a.kind == kind).map(be32).transpose()
+        field(kind).as_ref().map(be32).transpose()
     };
     let need = |kind: u16| -> Result<u32, DecodeError> {
         num(kind)?.ok_or_else(|| bad(format!("{name} without attribute {kind}")))
     };
-    let nested = |kind: u16| fields.iter().find(|a| a.kind == kind).map(|a| a.data);
-    let text = |kind: u16| fields.iter().find(|a| a.kind == kind).map(string);
-    Ok(match name.as_str() {
+    let nested = |kind: u16| field(kind).map(|a| a.data);
+    let text = |kind: u16| field(kind).as_ref().map(string);
+    Ok(match &*name {
         "payload" => Expr::Payload {
             dreg: num(1)?,
             base: need(2)?,
@@ -303,7 +331,7 @@ fn expression(buf: &[u8]) -> Result<Expr, DecodeError> {
             revision: num(2)?.unwrap_or(0),
             info: nested(3).unwrap_or_default().to_vec(),
         },
-        _ => Expr::Other(name),
+        _ => Expr::Other(name.into_owned()),
     })
 }
 

@@ -10,8 +10,8 @@
 use std::net::IpAddr;
 
 use super::ruleset::{
-    Chain, Data, Element, Expr, Nat, NatKind, REGISTER_WORDS, Rule, Ruleset, Set, TableFamily,
-    Verdict, word_of,
+    Chain, Data, Element, Expr, Field, Nat, NatKind, REGISTER_WORDS, Rule, Ruleset, Set,
+    TableFamily, Verdict, word_of,
 };
 use super::sources::{SourceSet, number};
 use crate::model::Decider;
@@ -148,27 +148,36 @@ pub fn walk(
         for (sources, by) in passing {
             for (part, end) in eval.chain(chain, sources, 0) {
                 match end {
-                    End::Accept(d) => next.push((part, Some(d))),
+                    End::Accept(d) => next.push((part, Some(d.decider()))),
                     End::Return => match chain.policy {
                         Some(Verdict::Drop) => {
                             decided.push((part, Decision::Dropped(policy_of(chain))))
                         }
                         _ => next.push((part, by.clone().or(Some(policy_of(chain))))),
                     },
-                    End::Drop(d) => decided.push((part, Decision::Dropped(d))),
-                    End::Dnat(to, by) if after.is_none() => {
-                        decided.push((part, Decision::Translated { to, by, priority }))
-                    }
+                    End::Drop(d) => decided.push((part, Decision::Dropped(d.decider()))),
+                    End::Dnat(to, by) if after.is_none() => decided.push((
+                        part,
+                        Decision::Translated {
+                            to,
+                            by: by.decider(),
+                            priority,
+                        },
+                    )),
                     End::Dnat(_, by) => decided.push((
                         part,
                         Decision::Unknown {
                             reason: "translated twice on its way in".into(),
-                            at: Some(by),
+                            at: Some(by.decider()),
                         },
                     )),
-                    End::Unknown(reason, at) => {
-                        decided.push((part, Decision::Unknown { reason, at }))
-                    }
+                    End::Unknown(reason, at) => decided.push((
+                        part,
+                        Decision::Unknown {
+                            reason,
+                            at: at.map(At::decider),
+                        },
+                    )),
                 }
             }
         }
@@ -241,16 +250,30 @@ fn rule_of(chain: &Chain, rule: &Rule) -> Decider {
     }
 }
 
+/// A rule of the ruleset: what a [`Decider`] is made of once a walk is
+/// done (made only then: most rules a walk meets decide nothing in the end).
+#[derive(Debug, Clone, Copy)]
+struct At<'r> {
+    chain: &'r Chain,
+    rule: &'r Rule,
+}
+
+impl At<'_> {
+    fn decider(self) -> Decider {
+        rule_of(self.chain, self.rule)
+    }
+}
+
 /// How a chain ended for a part of the sources.
 #[derive(Debug, Clone)]
-enum End {
-    Accept(Decider),
-    Drop(Decider),
+enum End<'r> {
+    Accept(At<'r>),
+    Drop(At<'r>),
     /// Fell off the end or returned: the caller goes on.
     Return,
     /// `dnat`/`redirect` to this address and port: ends the base chain.
-    Dnat((IpAddr, u16), Decider),
-    Unknown(String, Option<Decider>),
+    Dnat((IpAddr, u16), At<'r>),
+    Unknown(String, Option<At<'r>>),
 }
 
 struct Eval<'a> {
@@ -276,10 +299,11 @@ enum Sym {
 
 /// One way through a rule's expressions.
 #[derive(Debug, Clone)]
-struct Path {
+struct Path<'r> {
     guard: SourceSet,
     regs: Vec<Option<(Sym, usize)>>,
-    verdict: Option<Verdict>,
+    /// The ruleset's own verdict (or one of [`ACCEPT`] and [`DROP`]).
+    verdict: Option<&'r Verdict>,
     /// A match that was not understood: the rule's verdict is unknown.
     uncertain: Option<String>,
     /// A statement whose effect is not understood: the outcome is unknown.
@@ -289,6 +313,19 @@ struct Path {
     dnat: Option<(IpAddr, u16)>,
 }
 
+/// The paths one expression leaves: most often none or the one it got.
+enum Next<'a> {
+    None,
+    One(Path<'a>),
+    Many(Vec<Path<'a>>),
+}
+
+impl<'a> From<Vec<Path<'a>>> for Next<'a> {
+    fn from(paths: Vec<Path<'a>>) -> Self {
+        Next::Many(paths)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Change {
     Untracked,
@@ -296,14 +333,22 @@ enum Change {
     CtMarkUnknown,
 }
 
-enum RuleEffect {
-    Verdict(Verdict),
+static ACCEPT: Verdict = Verdict::Accept;
+static DROP: Verdict = Verdict::Drop;
+
+enum RuleEffect<'r> {
+    Verdict(&'r Verdict),
     Dnat((IpAddr, u16)),
     Unknown(String),
 }
 
-impl Eval<'_> {
-    fn chain(&mut self, chain: &Chain, mut live: SourceSet, depth: usize) -> Vec<(SourceSet, End)> {
+impl<'a> Eval<'a> {
+    fn chain(
+        &mut self,
+        chain: &'a Chain,
+        mut live: SourceSet,
+        depth: usize,
+    ) -> Vec<(SourceSet, End<'a>)> {
         let mut out = Vec::new();
         if depth > MAX_DEPTH {
             return vec![(
@@ -315,7 +360,7 @@ impl Eval<'_> {
             if live.is_empty() {
                 break;
             }
-            let here = || rule_of(chain, rule);
+            let here = || At { chain, rule };
             for (guard, effect) in self.rule(chain, rule, &live) {
                 let guard = guard.intersect(&live);
                 if guard.is_empty() {
@@ -333,7 +378,7 @@ impl Eval<'_> {
                     RuleEffect::Verdict(Verdict::Jump(target) | Verdict::Goto(target))
                         if self
                             .ruleset
-                            .chain(chain.family, &chain.table, &target)
+                            .chain(chain.family, &chain.table, target)
                             .is_none() =>
                     {
                         out.push((
@@ -347,7 +392,7 @@ impl Eval<'_> {
                     RuleEffect::Verdict(Verdict::Jump(target)) => {
                         let callee = self
                             .ruleset
-                            .chain(chain.family, &chain.table, &target)
+                            .chain(chain.family, &chain.table, target)
                             .expect("checked above");
                         for (part, end) in self.chain(callee, guard.clone(), depth + 1) {
                             match end {
@@ -364,7 +409,7 @@ impl Eval<'_> {
                     RuleEffect::Verdict(Verdict::Goto(target)) => {
                         let callee = self
                             .ruleset
-                            .chain(chain.family, &chain.table, &target)
+                            .chain(chain.family, &chain.table, target)
                             .expect("checked above");
                         out.extend(self.chain(callee, guard.clone(), depth + 1));
                     }
@@ -393,10 +438,10 @@ impl Eval<'_> {
     /// The parts of `live` the rule matches, with what it does to each.
     fn rule(
         &mut self,
-        chain: &Chain,
-        rule: &Rule,
+        chain: &'a Chain,
+        rule: &'a Rule,
         live: &SourceSet,
-    ) -> Vec<(SourceSet, RuleEffect)> {
+    ) -> Vec<(SourceSet, RuleEffect<'a>)> {
         if self.surely_misses(rule) {
             return vec![];
         }
@@ -409,16 +454,20 @@ impl Eval<'_> {
             changes: Vec::new(),
             dnat: None,
         }];
+        let mut next = Vec::with_capacity(1);
         for expr in &rule.exprs {
-            let mut next = Vec::new();
-            for path in paths {
+            for path in paths.drain(..) {
                 if path.verdict.is_some() {
                     next.push(path); // a verdict ends the rule's evaluation
                     continue;
                 }
-                next.extend(self.step(chain, expr, path));
+                match self.step(chain, expr, path) {
+                    Next::None => {}
+                    Next::One(path) => next.push(path),
+                    Next::Many(paths) => next.extend(paths),
+                }
             }
-            paths = next;
+            std::mem::swap(&mut paths, &mut next);
             if paths.is_empty() {
                 return vec![];
             }
@@ -457,62 +506,30 @@ impl Eval<'_> {
     }
 
     /// Whether a comparison of a field the packet class fixes (protocol,
-    /// port, interface) fails before the rule does anything: most rules of
-    /// a large ruleset are about other ports, and this tells so without
-    /// the symbolic machinery. Looks only up to the first expression with
-    /// an effect, which would run before a later comparison fails.
+    /// port, interface) fails before the rule does anything: the rule's
+    /// [`Check`](super::ruleset::Check)s, derived once, against this packet.
     fn surely_misses(&self, rule: &Rule) -> bool {
-        let mut known = Known::default();
         let p = self.packet;
-        let dport = p.dport.to_be_bytes();
-        let mut ifname = [0u8; 16];
-        let name = p.iif.as_bytes();
-        ifname[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
-        for expr in &rule.exprs {
-            if let Some(r) = expr.loads_dport() {
-                known.set(r, &dport);
-                continue;
-            }
-            match expr {
-                Expr::Meta {
-                    key: 16,
-                    dreg: Some(r),
-                    ..
-                } => known.set(*r, &[p.protocol]),
-                Expr::Meta {
-                    key: 15,
-                    dreg: Some(r),
-                    ..
-                } => known.set(*r, &[if p.v6() { 10 } else { 2 }]),
-                Expr::Meta {
-                    key: 6,
-                    dreg: Some(r),
-                    ..
-                } => known.set(*r, &ifname),
-                Expr::Cmp { sreg, op, data } => {
-                    if let Some(value) = known.get(*sreg)
-                        && data.len() <= value.len()
-                        && !compare(*op, value[..data.len()].cmp(data))
-                    {
-                        return true;
-                    }
+        rule.checks.iter().any(|check| {
+            let mut ifname = [0u8; 16];
+            let value: &[u8] = match check.field {
+                Field::Dport => &p.dport.to_be_bytes(),
+                Field::L4proto => &[p.protocol],
+                Field::Nfproto => &[if p.v6() { 10 } else { 2 }],
+                Field::Iifname => {
+                    let name = p.iif.as_bytes();
+                    let n = name.len().min(16);
+                    ifname[..n].copy_from_slice(&name[..n]);
+                    &ifname
                 }
-                // Loads and matches without effects: look on, forgetting
-                // what they overwrite.
-                Expr::Payload { dreg: Some(r), .. }
-                | Expr::Meta { dreg: Some(r), .. }
-                | Expr::Ct { dreg: Some(r), .. }
-                | Expr::Bitwise { dreg: r, .. }
-                | Expr::Fib { dreg: r, .. } => known.set(*r, &[]),
-                Expr::Range { .. } | Expr::Lookup { dreg: None, .. } | Expr::Passive => {}
-                _ => return false,
-            }
-        }
-        false
+            };
+            let n = check.data.len().min(value.len());
+            !compare(check.op, value[..n].cmp(&check.data))
+        })
     }
 
     /// One expression on one path: the paths that go on (none: no match).
-    fn step(&self, chain: &Chain, expr: &Expr, mut path: Path) -> Vec<Path> {
+    fn step(&self, chain: &'a Chain, expr: &'a Expr, mut path: Path<'a>) -> Next<'a> {
         let p = self.packet;
         match expr {
             Expr::Payload {
@@ -532,7 +549,7 @@ impl Eval<'_> {
             } => match self.meta(*key) {
                 Some(value) => write(&mut path, *r, value.0, value.1),
                 // No output interface on the way in: the kernel breaks.
-                None => return vec![],
+                None => return Next::None,
             },
             Expr::Meta {
                 key, sreg: Some(_), ..
@@ -597,9 +614,9 @@ impl Eval<'_> {
                     Sym::Known(v) => {
                         let order = v[..data.len().min(v.len())].cmp(data);
                         return if compare(*op, order) {
-                            vec![path]
+                            Next::One(path)
                         } else {
-                            vec![]
+                            Next::None
                         };
                     }
                     Sym::Saddr(n) if n == width && data.len() == width => {
@@ -645,9 +662,9 @@ impl Eval<'_> {
                         let v = &v[..from.len().min(v.len())];
                         let inside = v >= &from[..] && v <= &to[..];
                         return if inside == (*op == 0) {
-                            vec![path]
+                            Next::One(path)
                         } else {
-                            vec![]
+                            Next::None
                         };
                     }
                     Sym::Saddr(n) if n == width && from.len() == width => {
@@ -701,7 +718,7 @@ impl Eval<'_> {
             Expr::Immediate {
                 dreg: 0,
                 data: Data::Verdict(v),
-            } => path.verdict = Some(v.clone()),
+            } => path.verdict = Some(v),
             Expr::Immediate {
                 dreg,
                 data: Data::Value(v),
@@ -710,7 +727,7 @@ impl Eval<'_> {
                 path.fatal
                     .get_or_insert("a verdict loaded into a data register".into());
             }
-            Expr::Reject => path.verdict = Some(Verdict::Drop),
+            Expr::Reject => path.verdict = Some(&DROP),
             Expr::Notrack => path.changes.push(Change::Untracked),
             Expr::Nat(nat) => self.nat(nat, &mut path),
             Expr::Passive => {}
@@ -735,7 +752,7 @@ impl Eval<'_> {
                     };
                     let inside = daddr[..] >= info[32..32 + w] && daddr[..] <= info[48..48 + w];
                     if inside == (flags & DST_INV != 0) {
-                        return vec![];
+                        return Next::None;
                     }
                 }
                 if flags & SRC != 0 {
@@ -755,8 +772,8 @@ impl Eval<'_> {
                 info,
             } => {
                 return match self.xt_match(name, *revision, info) {
-                    Some(true) => vec![path],
-                    Some(false) => vec![],
+                    Some(true) => Next::One(path),
+                    Some(false) => Next::None,
                     None => uncertain(
                         path,
                         format!(
@@ -772,12 +789,12 @@ impl Eval<'_> {
                 info,
             } => match name.as_str() {
                 "LOG" | "NFLOG" | "TRACE" => {}
-                "REJECT" => path.verdict = Some(Verdict::Drop),
-                "SNAT" | "MASQUERADE" => path.verdict = Some(Verdict::Accept),
+                "REJECT" => path.verdict = Some(&DROP),
+                "SNAT" | "MASQUERADE" => path.verdict = Some(&ACCEPT),
                 "DNAT" | "REDIRECT" => match self.xt_nat(name == "REDIRECT", *revision, info) {
                     Some(to) => {
                         path.dnat = Some(to);
-                        path.verdict = Some(Verdict::Accept);
+                        path.verdict = Some(&ACCEPT);
                     }
                     None => {
                         path.fatal.get_or_insert(format!(
@@ -798,31 +815,31 @@ impl Eval<'_> {
                 );
             }
         }
-        vec![path]
+        Next::One(path)
     }
 
     fn lookup(
         &self,
-        path: Path,
-        set: &Set,
+        path: Path<'a>,
+        set: &'a Set,
         sreg: u32,
         dreg: Option<u32>,
         invert: bool,
-    ) -> Vec<Path> {
+    ) -> Next<'a> {
         let width = self.packet.width();
         let key_len = set.key_len as usize;
         match read(&path, sreg, key_len) {
             Sym::Known(key) => {
                 let found = find(set, &key[..key_len.min(key.len())]);
                 match (dreg, found) {
-                    (None, found) if found.is_some() != invert => vec![path],
-                    (None, _) => vec![],
-                    (Some(_), None) => vec![],
+                    (None, found) if found.is_some() != invert => Next::One(path),
+                    (None, _) => Next::None,
+                    (Some(_), None) => Next::None,
                     (Some(0), Some(element)) => match &element.data {
                         Some(Data::Verdict(v)) => {
                             let mut path = path;
-                            path.verdict = Some(v.clone());
-                            vec![path]
+                            path.verdict = Some(v);
+                            Next::One(path)
                         }
                         _ => uncertain(
                             path,
@@ -833,7 +850,7 @@ impl Eval<'_> {
                         Some(Data::Value(v)) => {
                             let mut path = path;
                             write(&mut path, r, Sym::Known(v.clone()), v.len());
-                            vec![path]
+                            Next::One(path)
                         }
                         _ => uncertain(path, format!("map `{}` without a value", set.name)),
                     },
@@ -854,7 +871,7 @@ impl Eval<'_> {
                             match &element.data {
                                 _ if branch.guard.is_empty() => None,
                                 Some(Data::Verdict(v)) => {
-                                    branch.verdict = Some(v.clone());
+                                    branch.verdict = Some(v);
                                     Some(branch)
                                 }
                                 _ => {
@@ -865,7 +882,8 @@ impl Eval<'_> {
                                 }
                             }
                         })
-                        .collect(),
+                        .collect::<Vec<_>>()
+                        .into(),
                     Some(_) => uncertain(
                         path,
                         format!("map `{}` keyed by the source address", set.name),
@@ -990,7 +1008,7 @@ impl Eval<'_> {
     /// A nat statement on one path. Source translation does not change
     /// where the packet goes; `dnat` and `redirect` do, when the target is
     /// the same for every source on the path.
-    fn nat(&self, nat: &Nat, path: &mut Path) {
+    fn nat(&self, nat: &Nat, path: &mut Path<'_>) {
         let p = self.packet;
         let family = if p.v6() { 10 } else { 2 };
         if nat.family.is_some_and(|f| f != family && f != 1) {
@@ -1005,7 +1023,7 @@ impl Eval<'_> {
         };
         let addr = match (nat.kind, nat.addr_reg) {
             (NatKind::Snat | NatKind::Masquerade, _) => {
-                path.verdict = Some(Verdict::Accept);
+                path.verdict = Some(&ACCEPT);
                 return;
             }
             (NatKind::Redirect, _) => p.iif_address,
@@ -1018,7 +1036,7 @@ impl Eval<'_> {
         match addr.zip(port) {
             Some(to) => {
                 path.dnat = Some(to);
-                path.verdict = Some(Verdict::Accept);
+                path.verdict = Some(&ACCEPT);
             }
             None => {
                 path.fatal.get_or_insert(format!(
@@ -1133,45 +1151,6 @@ impl Eval<'_> {
     }
 }
 
-/// A few registers' known contents, without allocating: what
-/// [`Eval::surely_misses`] tracks.
-#[derive(Default)]
-struct Known {
-    /// (first word, bytes, length); length 0 is "not known".
-    held: [(usize, [u8; 16], usize); 4],
-    next: usize,
-}
-
-impl Known {
-    /// Loads `value` (empty: something not known) into `reg`, forgetting
-    /// whatever it overlaps.
-    fn set(&mut self, reg: u32, value: &[u8]) {
-        let Some(word) = word_of(reg) else { return };
-        let words = |len: usize| len.div_ceil(4).max(1);
-        let end = word + words(value.len());
-        for h in self.held.iter_mut() {
-            if h.2 > 0 && h.0 < end && word < h.0 + words(h.2) {
-                h.2 = 0;
-            }
-        }
-        if !value.is_empty() {
-            let mut bytes = [0; 16];
-            let len = value.len().min(16);
-            bytes[..len].copy_from_slice(&value[..len]);
-            self.held[self.next % 4] = (word, bytes, len);
-            self.next += 1;
-        }
-    }
-
-    fn get(&self, reg: u32) -> Option<&[u8]> {
-        let word = word_of(reg)?;
-        self.held
-            .iter()
-            .find(|h| h.2 > 0 && h.0 == word)
-            .map(|h| &h.1[..h.2])
-    }
-}
-
 fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
@@ -1193,17 +1172,17 @@ fn compare(op: u32, order: std::cmp::Ordering) -> bool {
     }
 }
 
-fn uncertain(mut path: Path, reason: String) -> Vec<Path> {
+fn uncertain(mut path: Path<'_>, reason: String) -> Next<'_> {
     path.uncertain.get_or_insert(reason);
-    vec![path]
+    Next::One(path)
 }
 
-fn constrain(mut path: Path, set: &SourceSet) -> Vec<Path> {
+fn constrain<'a>(mut path: Path<'a>, set: &SourceSet) -> Next<'a> {
     path.guard = path.guard.intersect(set);
     if path.guard.is_empty() {
-        vec![]
+        Next::None
     } else {
-        vec![path]
+        Next::One(path)
     }
 }
 

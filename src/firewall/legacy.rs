@@ -225,11 +225,7 @@ pub fn chains(
                 }
                 _ => None,
             });
-            rules.push(Rule {
-                handle: n as u64 + 1,
-                comment,
-                exprs,
-            });
+            rules.push(Rule::new(n as u64 + 1, comment, exprs));
         }
         out.push(Chain {
             family: layout.family(),

@@ -105,6 +105,115 @@ pub struct Rule {
     /// nft's `comment "…"`, from the rule's user data.
     pub comment: Option<String>,
     pub exprs: Vec<Expr>,
+    /// What [`Rule::new`] derived from `exprs`: see [`Check`].
+    pub checks: Vec<Check>,
+}
+
+impl Rule {
+    pub fn new(handle: u64, comment: Option<String>, exprs: Vec<Expr>) -> Self {
+        let checks = checks_of(&exprs);
+        Rule {
+            handle,
+            comment,
+            exprs,
+            checks,
+        }
+    }
+}
+
+/// A field that every packet class a walk evaluates fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The transport header's destination port, 2 bytes big-endian.
+    Dport,
+    /// `meta l4proto`, 1 byte.
+    L4proto,
+    /// `meta nfproto`, 1 byte.
+    Nfproto,
+    /// `meta iifname`, 16 bytes NUL-padded.
+    Iifname,
+}
+
+impl Field {
+    fn len(self) -> usize {
+        match self {
+            Field::Dport => 2,
+            Field::L4proto | Field::Nfproto => 1,
+            Field::Iifname => 16,
+        }
+    }
+}
+
+/// A comparison of a fixed [`Field`] that a rule makes before any of its
+/// expressions has an effect: where one fails, the rule cannot match, and
+/// evaluation skips it without the symbolic machinery. Most rules of a
+/// large ruleset are about other ports; derived once per rule, this is a
+/// few byte compares per rule and walk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub field: Field,
+    /// `NFT_CMP_*`.
+    pub op: u32,
+    pub data: Vec<u8>,
+}
+
+/// The [`Check`]s up to the first expression with an effect: loads and
+/// matches without effects are looked past, forgetting the registers they
+/// overwrite.
+fn checks_of(exprs: &[Expr]) -> Vec<Check> {
+    // (first word, field) of the registers holding a fixed field.
+    let mut held: Vec<(usize, Field)> = Vec::new();
+    let words = |len: usize| len.div_ceil(4).max(1);
+    let load = |held: &mut Vec<(usize, Field)>, reg: u32, field: Option<Field>, len: usize| {
+        let Some(word) = word_of(reg) else { return };
+        let end = word + words(len);
+        held.retain(|(w, f)| !(*w < end && word < *w + words(f.len())));
+        if let Some(field) = field {
+            held.push((word, field));
+        }
+    };
+    let mut checks = Vec::new();
+    for expr in exprs {
+        if let Some(r) = expr.loads_dport() {
+            load(&mut held, r, Some(Field::Dport), 2);
+            continue;
+        }
+        match expr {
+            Expr::Meta {
+                key, dreg: Some(r), ..
+            } => {
+                let field = match key {
+                    16 => Some(Field::L4proto),
+                    15 => Some(Field::Nfproto),
+                    6 => Some(Field::Iifname),
+                    _ => None,
+                };
+                load(&mut held, *r, field, field.map_or(4, Field::len));
+            }
+            Expr::Cmp { sreg, op, data } => {
+                let word = word_of(*sreg);
+                if let Some(&(_, field)) = held.iter().find(|(w, _)| Some(*w) == word)
+                    && data.len() <= field.len()
+                {
+                    checks.push(Check {
+                        field,
+                        op: *op,
+                        data: data.clone(),
+                    });
+                }
+            }
+            Expr::Payload {
+                dreg: Some(r), len, ..
+            }
+            | Expr::Bitwise { dreg: r, len, .. } => load(&mut held, *r, None, *len as usize),
+            Expr::Ct { dreg: Some(r), .. } | Expr::Fib { dreg: r, .. } => {
+                load(&mut held, *r, None, 16)
+            }
+            Expr::Range { .. } | Expr::Lookup { dreg: None, .. } | Expr::Passive => {}
+            _ => break,
+        }
+    }
+    checks
 }
 
 /// Registers are numbered as the kernel numbers them: 0 is the verdict,

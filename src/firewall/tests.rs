@@ -23,11 +23,7 @@ fn chain(name: &str, hook: Option<(u32, i32)>, policy: Verdict, rules: Vec<Vec<E
         rules: rules
             .into_iter()
             .enumerate()
-            .map(|(i, exprs)| Rule {
-                handle: i as u64 + 2,
-                comment: None,
-                exprs,
-            })
+            .map(|(i, exprs)| Rule::new(i as u64 + 2, None, exprs))
             .collect(),
     }
 }
