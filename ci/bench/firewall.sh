@@ -12,6 +12,8 @@
 #   rules      portcullis list --format json --netns NS, with the ruleset
 #   empty      the same after `nft flush ruleset`: the scan without
 #              firewall evaluation (nothing to read or evaluate)
+#   scan       portcullis scan --netns NS (plugins, the default policy and
+#              its table), with the ruleset and after the flush
 #   ss-p       ss -Htulnp in the namespace
 # and reports medians and ratios. Everything it creates is removed on exit.
 # Root only.
@@ -95,16 +97,20 @@ for l in inv["listeners"]:
 print(len(inv["listeners"]), json.dumps(states), len(inv.get("published",[])))')
 echo "ruleset: $count handles ($RULES rules, $SET set ranges, 10 dnat); listeners, states, published: $ours"
 
-scan="$bin list --format json --netns /run/netns/$ns"
-with=$(python3 ci/bench/timeit.py "$RUNS" "rules=$scan" "ss-p=ip netns exec $ns ss -Htulnp")
+list="$bin list --format json --netns /run/netns/$ns"
+scan="$bin scan --netns /run/netns/$ns"
+with=$(python3 ci/bench/timeit.py "$RUNS" "rules=$list" "scan=$scan" "ss-p=ip netns exec $ns ss -Htulnp")
 ip netns exec "$ns" nft flush ruleset
-without=$(python3 ci/bench/timeit.py "$RUNS" "empty=$scan" "ss-p=ip netns exec $ns ss -Htulnp")
+without=$(python3 ci/bench/timeit.py "$RUNS" "empty=$list" "scan=$scan" "ss-p=ip netns exec $ns ss -Htulnp")
 python3 - "$with" "$without" <<'EOF'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 rules, empty = a["rules"]["median_ms"], b["empty"]["median_ms"]
+scan, scan_empty = a["scan"]["median_ms"], b["scan"]["median_ms"]
 ss = (a["ss-p"]["median_ms"] + b["ss-p"]["median_ms"]) / 2
-print(f"with the ruleset:     {rules:8.1f} ms  {rules / empty:.2f}x the scan without firewall evaluation, {rules / ss:.2f}x ss -Htulnp")
-print(f"empty ruleset:        {empty:8.1f} ms  {empty / ss:.2f}x ss -Htulnp")
-print(f"ss -Htulnp (median):  {ss:8.1f} ms")
+print(f"list, with the ruleset: {rules:8.1f} ms  {rules / empty:.2f}x the list without firewall evaluation, {rules / ss:.2f}x ss -Htulnp")
+print(f"list, empty ruleset:    {empty:8.1f} ms  {empty / ss:.2f}x ss -Htulnp")
+print(f"scan, with the ruleset: {scan:8.1f} ms  {scan / scan_empty:.2f}x the scan without firewall evaluation")
+print(f"scan, empty ruleset:    {scan_empty:8.1f} ms")
+print(f"ss -Htulnp (median):    {ss:8.1f} ms")
 EOF
