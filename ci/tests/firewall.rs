@@ -70,7 +70,7 @@ const V6: Addrs = Addrs {
 
 struct World {
     server: NamedNetns,
-    _client: NamedNetns,
+    client: NamedNetns,
     client_name: String,
     addrs: &'static Addrs,
     _helper: Helper,
@@ -83,15 +83,16 @@ impl World {
 
     /// A world whose server also holds `extra` sockets (listen.py specs).
     fn with_sockets(tag: &str, extra: &[Value]) -> World {
-        World::of(&V4, tag, extra)
+        World::of(&V4, tag, extra, None)
     }
 
     /// An IPv6 world: the same layout, with IPv6-only listeners.
     fn v6(tag: &str) -> World {
-        World::of(&V6, tag, &[])
+        World::of(&V6, tag, &[], None)
     }
 
-    fn of(addrs: &'static Addrs, tag: &str, extra: &[Value]) -> World {
+    /// `device`: the listeners are bound to it (SO_BINDTODEVICE).
+    fn of(addrs: &'static Addrs, tag: &str, extra: &[Value], device: Option<&str>) -> World {
         require_root();
         let server = NamedNetns::new(&unique(&format!("pcfw-s-{tag}")));
         let client = NamedNetns::new(&unique(&format!("pcfw-c-{tag}")));
@@ -119,6 +120,9 @@ impl World {
                 if v6 {
                     spec["v6only"] = json!(true);
                 }
+                if let Some(device) = device {
+                    spec["device"] = json!(device);
+                }
                 spec
             })
             .collect();
@@ -130,7 +134,7 @@ impl World {
         let client_name = client.name.clone();
         World {
             server,
-            _client: client,
+            client,
             client_name,
             addrs,
             _helper: helper,
@@ -923,5 +927,67 @@ fn legacy_ip6tables_rules_agree_with_the_kernel() {
             Some("INPUT"),
             Some(3)
         )
+    );
+}
+
+/// Reverse-path filtering, with the kernel as the oracle. A second link
+/// (s1) carries the server's route to the Internet's block, so a SYN from
+/// 192.0.2.77 arriving by s0 has its route back by s1: strict rp_filter
+/// on s0 drops it, which no firewall rule says; loose lets it in (a route
+/// back exists), and only what has one. The listeners are bound to s0, so s0 is the only way in
+/// (and their replies leave by it).
+#[test]
+fn reverse_path_filtering_agrees_with_the_kernel() {
+    let world = World::of(&V4, "rpf", &[], Some("s0"));
+    world.server.ip(&format!(
+        "link add s1 type veth peer name c1 netns {}",
+        world.client_name
+    ));
+    world.server.ip("link set s1 up");
+    world.client.ip("link set c1 up");
+    world.server.ip("route replace 192.0.2.0/24 dev s1");
+    world.nft("");
+    let sysctl = |netns: &str, key: &str, value: &str| {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                netns,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{key}.rp_filter={value}"),
+            ],
+        )
+    };
+    for key in ["all", "c0", "c1"] {
+        sysctl(&world.client_name, key, "0");
+    }
+    for key in ["all", "s1"] {
+        sysctl(&world.server.name, key, "0");
+    }
+    let every = |state: &'static str| states(&PORTS.map(|p| (p, state)));
+    sysctl(&world.server.name, "s0", "0");
+    assert_eq!(world.agree("rp_filter off"), every("open"));
+    sysctl(&world.server.name, "s0", "1");
+    assert_eq!(world.agree("rp_filter strict"), every("restricted"));
+    let reach = world.reachability();
+    assert_eq!(reach[&2201]["sources"], json!(["10.201.0.0/24"]));
+    // Loose wants some route back: with only 10.201.0.0/24 and
+    // 192.0.2.0/24 routed, the rest of the Internet is not let in...
+    sysctl(&world.server.name, "s0", "2");
+    assert_eq!(world.agree("rp_filter loose"), every("restricted"));
+    let reach = world.reachability();
+    assert_eq!(
+        reach[&2201]["sources"],
+        json!(["10.201.0.0/24", "192.0.2.0/24"])
+    );
+    // ...and with a default route, it is.
+    world.server.ip("route add default dev s1");
+    assert_eq!(world.agree("rp_filter loose, default route"), every("open"));
+    sysctl(&world.server.name, "s0", "1");
+    assert_eq!(
+        world.agree("rp_filter strict, default route"),
+        every("restricted")
     );
 }

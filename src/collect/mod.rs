@@ -23,6 +23,7 @@ mod mounts;
 mod nftables;
 mod procwalk;
 mod published;
+mod routes;
 mod runtimes;
 mod select;
 mod sockdiag;
@@ -531,6 +532,7 @@ fn firewall_of(
         forwarding,
         forwarding6,
         subnets: vec![],
+        reverse_path: routes::reverse_path(interfaces),
     }
 }
 

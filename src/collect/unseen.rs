@@ -106,15 +106,15 @@ pub fn attached<T: Transport>(t: &mut T) -> Result<Vec<String>, UnseenError> {
     Ok(found)
 }
 
-struct Dump<'t, T: Transport> {
-    transport: &'t mut T,
-    seq: u32,
-    buf: Vec<u8>,
+pub(super) struct Dump<'t, T: Transport> {
+    pub(super) transport: &'t mut T,
+    pub(super) seq: u32,
+    pub(super) buf: Vec<u8>,
 }
 
 impl<T: Transport> Dump<'_, T> {
     /// Sends one dump request and hands each reply's (type, body) to `each`.
-    fn each(
+    pub(super) fn each(
         &mut self,
         kind: u16,
         body: &[u8],
@@ -175,7 +175,7 @@ impl<T: Transport> Dump<'_, T> {
 }
 
 /// Route netlink attributes: (type, value), 4-byte aligned.
-fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(super) fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         if buf.len() < 4 {
             return None;

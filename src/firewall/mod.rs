@@ -17,6 +17,7 @@ pub mod eval;
 pub mod legacy;
 pub mod publish;
 pub mod reach;
+pub mod rpfilter;
 pub mod ruleset;
 pub mod sources;
 

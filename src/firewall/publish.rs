@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::eval::{self, Decision};
-use super::reach::{NetnsFirewall, Summary, arrival, arrivals, canonical, follow, is_local};
+use super::reach::{
+    NetnsFirewall, Summary, arrival, arrivals, canonical, follow, is_local, reverse_path,
+};
 use super::ruleset::{Expr, NatKind, Ruleset, TableFamily};
 use super::sources::SourceSet;
 use crate::model::{
@@ -96,6 +98,7 @@ pub fn published(
                 let filtered_alone = eval::walk(ruleset, &packet, filters_alone, part.clone());
                 entry.input.add(&iface.name, v6, filtered_alone);
                 let rest = follow(fw, interfaces, &packet, to, priority, part);
+                let rest = reverse_path(fw, iface, v6, rest);
                 entry.reach.add(&iface.name, to.0.is_ipv6(), rest);
             }
         }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::eval::{self, Decision, Packet};
+use super::rpfilter::{self, Allowed, ReversePath};
 use super::ruleset::Ruleset;
 use super::sources::SourceSet;
 use crate::model::{Decider, Family, Interface, Listener, ReachState, Reachability, Scope};
@@ -24,6 +25,8 @@ pub struct NetnsFirewall {
     pub forwarding6: BTreeSet<String>,
     /// The subnets on the interfaces: where a forwarded packet goes.
     pub subnets: Vec<Subnet>,
+    /// rp_filter and the routes back it checks sources against.
+    pub reverse_path: ReversePath,
 }
 
 /// An address with its prefix length, on an interface.
@@ -131,6 +134,7 @@ pub fn reachability(
         }
         let mut decisions = with_established(ruleset, &packet, direct, None);
         decisions.extend(followed);
+        let decisions = reverse_path(fw, iface, daddr.is_ipv6(), decisions);
         summary.add(&iface.name, daddr.is_ipv6(), decisions);
     }
     summary.finish()
@@ -173,6 +177,69 @@ fn with_established(
                     Decision::Accepted(_) => Decision::Accepted(by.clone()),
                     other => other.clone(),
                 },
+            ));
+        }
+    }
+    out
+}
+
+/// What reverse-path filtering leaves of the `decisions` for a packet
+/// arriving on `iface`: accepted sources it would not route back are
+/// dropped by the kernel (IPv4 only: IPv6 has no rp_filter).
+pub(super) fn reverse_path(
+    fw: &NetnsFirewall,
+    iface: &Interface,
+    v6: bool,
+    decisions: Vec<(SourceSet, Decision)>,
+) -> Vec<(SourceSet, Decision)> {
+    if v6 {
+        return decisions;
+    }
+    let (kept, mode) = match rpfilter::allowed(&fw.reverse_path, &iface.name, iface.index) {
+        Allowed::All => return decisions,
+        Allowed::Only(kept, mode) => (kept, mode),
+        Allowed::Unknown(why) => {
+            let reason = format!("rp_filter is on for {}, and {why}", iface.name);
+            return decisions
+                .into_iter()
+                .map(|(part, decision)| match decision {
+                    Decision::Accepted(_) => (
+                        part,
+                        Decision::Unknown {
+                            reason: reason.clone(),
+                            at: None,
+                        },
+                    ),
+                    other => (part, other),
+                })
+                .collect();
+        }
+    };
+    let why = if mode == 1 {
+        format!(
+            "reverse-path filtering (rp_filter 1 on {0}): the route back to these sources does not leave by {0}",
+            iface.name
+        )
+    } else {
+        format!(
+            "reverse-path filtering (rp_filter {mode} on {}): there is no route back to these sources",
+            iface.name
+        )
+    };
+    let mut out = Vec::new();
+    for (part, decision) in decisions {
+        if !matches!(decision, Decision::Accepted(_)) {
+            out.push((part, decision));
+            continue;
+        }
+        let (inside, outside) = (part.intersect(&kept), part.minus(&kept));
+        if !inside.is_empty() {
+            out.push((inside, decision));
+        }
+        if !outside.is_empty() {
+            out.push((
+                outside,
+                Decision::Dropped(Decider::Kernel { why: why.clone() }),
             ));
         }
     }
