@@ -167,7 +167,7 @@ impl World {
     /// Runs ufw commands in the server namespace. `ip netns exec` binds
     /// `/etc/netns/NAME/*` over `/etc/*`, so ufw reads and writes a private
     /// copy of `/etc/ufw` and `/etc/default` there, never the host's.
-    fn ufw(&self, commands: &[&str]) -> PrivateEtc {
+    fn ufw(&self, commands: &[impl AsRef<str>]) -> PrivateEtc {
         self.nft("");
         let etc = PrivateEtc(std::path::PathBuf::from(format!(
             "/etc/netns/{}",
@@ -186,23 +186,23 @@ impl World {
         }
         for command in commands {
             let mut args = vec!["netns", "exec", &self.server.name, "ufw"];
-            args.extend(command.split_whitespace());
+            args.extend(command.as_ref().split_whitespace());
             run("ip", &args);
         }
         etc
     }
 
-    fn iptables(&self, rules: &[&str]) {
+    fn iptables(&self, rules: &[impl AsRef<str>]) {
         self.iptables_with("iptables", rules);
     }
 
     /// Loads rules with `iptables` (its nft back end) or `iptables-legacy`
     /// (x_tables, which portcullis reads with getsockopt).
-    fn iptables_with(&self, binary: &str, rules: &[&str]) {
+    fn iptables_with(&self, binary: &str, rules: &[impl AsRef<str>]) {
         self.nft("");
         for rule in rules {
             let mut args = vec!["netns", "exec", &self.server.name, binary];
-            args.extend(rule.split_whitespace());
+            args.extend(rule.as_ref().split_whitespace());
             run("ip", &args);
         }
     }
@@ -398,6 +398,25 @@ fn contains(block: &str, addr: &str) -> bool {
     a & mask == net & mask
 }
 
+/// A ruleset under `testdata/firewall/`.
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/firewall")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The lines of a fixture of commands (iptables arguments, ufw commands),
+/// without comments and blank lines.
+fn rules(name: &str) -> Vec<String> {
+    fixture(name)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn states(pairs: &[(u16, &str)]) -> BTreeMap<u16, String> {
     pairs.iter().map(|(p, s)| (*p, s.to_string())).collect()
 }
@@ -412,21 +431,7 @@ fn nftables_rulesets_agree_with_the_kernel() {
         "no firewall: every port is open"
     );
 
-    world.nft(
-        r#"table inet filter {
-  set allowed { type ipv4_addr; flags interval; elements = { 10.201.0.0/30 } }
-  chain input {
-    type filter hook input priority 0; policy drop;
-    ct state established,related accept
-    iifname "lo" accept
-    tcp dport 2201 accept comment "public"
-    ip saddr 10.201.0.0/25 tcp dport 2202 accept
-    ip saddr { 10.201.0.3, 10.201.0.130 } tcp dport 2203 accept
-    tcp dport 2204 reject
-    ip saddr @allowed tcp dport 2205 accept
-  }
-}"#,
-    );
+    world.nft(&fixture("allow-lists.nft"));
     let got = world.agree("a drop policy with allow-lists");
     assert_eq!(
         got,
@@ -444,15 +449,7 @@ fn nftables_rulesets_agree_with_the_kernel() {
     assert_eq!(reach[&2206]["decided_by"]["kind"], "policy");
     world.sarif_names_the_deciding_rule(2201, &reach[&2201]);
 
-    world.nft(
-        r#"table inet a {
-  chain input { type filter hook input priority 0; policy accept; tcp dport { 2201, 2202 } accept; }
-}
-table ip b {
-  chain input { type filter hook input priority 10; policy accept; tcp dport 2201 drop; }
-  chain pre { type filter hook prerouting priority -150; policy accept; ip saddr 10.201.0.130 drop; }
-}"#,
-    );
+    world.nft(&fixture("two-tables.nft"));
     let got = world.agree("accept ends only its own base chain; prerouting drops first");
     assert_eq!(got[&2201], "filtered");
     assert_eq!(
@@ -460,17 +457,7 @@ table ip b {
         "a blocklist of one source leaves it open"
     );
 
-    world.nft(
-        r#"table inet filter {
-  chain svc { ip saddr 10.201.0.2 accept; return; }
-  chain web { tcp dport 2203 accept; }
-  chain input {
-    type filter hook input priority 0; policy drop;
-    tcp dport vmap { 2201 : accept, 2202 : jump svc, 2204 : drop }
-    tcp dport 2203 goto web
-  }
-}"#,
-    );
+    world.nft(&fixture("jumps-and-maps.nft"));
     let got = world.agree("verdict maps, jump, return and goto");
     assert_eq!(
         got,
@@ -484,37 +471,19 @@ table ip b {
         ])
     );
 
-    world.nft(
-        r#"table inet raw {
-  chain pre { type filter hook prerouting priority -300; policy accept; tcp dport 2201 notrack; }
-}
-table inet filter {
-  chain input { type filter hook input priority 0; policy drop; ct state established accept; ct state new accept; }
-}"#,
-    );
+    world.nft(&fixture("notrack.nft"));
     let got = world.agree("notrack makes ct state new miss");
     assert_eq!(got[&2201], "filtered");
     assert_eq!(got[&2202], "open");
 
     // Found by the property test: the SYN gets in, the ACK that completes
     // the handshake is rejected, so nothing ever connects.
-    world.nft(
-        r#"table inet t {
-  chain input { type filter hook input priority 0; policy accept; tcp dport 2201 ct state established,related reject; }
-}"#,
-    );
+    world.nft(&fixture("reject-established.nft"));
     let got = world.agree("a rule that rejects established segments");
     assert_eq!(got[&2201], "filtered");
     assert_eq!(got[&2202], "open");
 
-    world.nft(
-        r#"table ip nat {
-  chain prerouting { type nat hook prerouting priority -100; policy accept; tcp dport 9999 dnat to 10.201.0.1:2206; }
-}
-table inet filter {
-  chain input { type filter hook input priority 0; policy accept; tcp dport 2201 limit rate 1/second accept; tcp dport 2201 drop; }
-}"#,
-    );
+    world.nft(&fixture("not-evaluated.nft"));
     let got = world.agree("what is not evaluated is unknown, and only there");
     assert_eq!(got[&2201], "unknown", "limit is not evaluated");
     assert_eq!(
@@ -526,17 +495,7 @@ table inet filter {
 #[test]
 fn iptables_nft_rules_agree_with_the_kernel() {
     let world = World::new("ipt");
-    world.iptables(&[
-        "-P INPUT DROP",
-        "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-        "-A INPUT -m state --state INVALID -j DROP",
-        "-A INPUT -p tcp --dport 2201 -m comment --comment public -j ACCEPT",
-        "-A INPUT -s 10.201.0.0/25 -p tcp -m multiport --dports 2202,2203 -j ACCEPT",
-        "-A INPUT -p tcp --dport 2204 -j REJECT",
-        "-A INPUT -p tcp -m addrtype --dst-type LOCAL --dport 2205 -j ACCEPT",
-        "-A INPUT -p tcp --dport 2206 -m iprange --src-range 10.201.0.3-10.201.0.200 -j ACCEPT",
-        "-A INPUT -p tcp --dport 2206 -m iprange --dst-range 10.201.0.5-10.201.0.9 -j ACCEPT",
-    ]);
+    world.iptables(&rules("iptables-nft.rules"));
     let got = world.agree("iptables-nft");
     assert_eq!(
         got,
@@ -743,18 +702,7 @@ fn udp_datagrams_agree_with_the_kernel() {
         .map(|p| json!({"proto": "udp", "addr": "0.0.0.0", "port": p}))
         .collect();
     let world = World::with_sockets("udp", &sockets);
-    world.nft(
-        r#"table inet filter {
-  chain input {
-    type filter hook input priority 0; policy drop;
-    ct state established,related accept
-    udp dport 2301 accept
-    ip saddr 10.201.0.0/25 udp dport 2302 accept
-    meta l4proto udp th dport 2303 reject
-    tcp dport 2304 accept
-  }
-}"#,
-    );
+    world.nft(&fixture("udp.nft"));
     let truth = world.probe_protocol("udp", &UDP);
     let inv = inventory(&["--netns", &world.server.path()], &[0]);
     let mut states = BTreeMap::new();
@@ -792,14 +740,7 @@ fn udp_datagrams_agree_with_the_kernel() {
 #[test]
 fn ufw_rules_agree_with_the_kernel() {
     let world = World::new("ufw");
-    let _etc = world.ufw(&[
-        "--force enable",
-        "default deny incoming",
-        "allow 2201/tcp",
-        "allow from 10.201.0.0/25 to any port 2202 proto tcp",
-        "deny 2203/tcp",
-        "limit 2204/tcp",
-    ]);
+    let _etc = world.ufw(&rules("ufw.commands"));
     let got = world.agree("ufw");
     assert_eq!(got[&2201], "open");
     assert_eq!(got[&2202], "restricted");
@@ -814,21 +755,7 @@ fn ufw_rules_agree_with_the_kernel() {
 #[test]
 fn legacy_iptables_rules_agree_with_the_kernel() {
     let world = World::new("leg");
-    world.iptables_with(
-        "iptables-legacy",
-        &[
-            "-N svc",
-            "-A svc -s 10.201.0.2 -j ACCEPT",
-            "-P INPUT DROP",
-            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            "-A INPUT -p tcp --dport 2201 -m comment --comment public -j ACCEPT",
-            "-A INPUT -s 10.201.0.0/25 -p tcp -m multiport --dports 2202,2203 -j ACCEPT",
-            "-A INPUT -p tcp --dport 2204 -j REJECT",
-            "-A INPUT -p tcp --dport 2205 -j svc",
-            "-A INPUT -i s0 ! -s 10.201.0.130 -p tcp --syn --dport 2206 -j ACCEPT",
-            "-A INPUT -p tcp --dport 2203 -m iprange --src-range 10.201.0.120-10.201.0.140 -j ACCEPT",
-        ],
-    );
+    world.iptables_with("iptables-legacy", &rules("iptables-legacy.rules"));
     // An ip6tables table beside them changes nothing for IPv4 (it once
     // made every listener `unknown`).
     run(
@@ -883,23 +810,7 @@ fn legacy_iptables_rules_agree_with_the_kernel() {
 #[test]
 fn legacy_ip6tables_rules_agree_with_the_kernel() {
     let world = World::v6("leg6");
-    world.iptables_with(
-        "ip6tables-legacy",
-        &[
-            "-N svc",
-            "-A svc -s fd00:201::2 -j ACCEPT",
-            "-P INPUT DROP",
-            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            // Neighbour discovery, without which nothing connects.
-            "-A INPUT -p ipv6-icmp -j ACCEPT",
-            "-A INPUT -p tcp --dport 2201 -m comment --comment public -j ACCEPT",
-            "-A INPUT -s fd00:201::/65 -p tcp -m multiport --dports 2202,2203 -j ACCEPT",
-            "-A INPUT -p tcp --dport 2204 -j REJECT",
-            "-A INPUT -p tcp --dport 2205 -j svc",
-            "-A INPUT -i s0 ! -s fd00:201::8000:0:0:2 -p tcp --syn --dport 2206 -j ACCEPT",
-            "-A INPUT -p tcp --dport 2203 -m iprange --src-range fd00:201::8000:0:0:1-fd00:201::8000:0:0:9 -j ACCEPT",
-        ],
-    );
+    world.iptables_with("ip6tables-legacy", &rules("ip6tables-legacy.rules"));
     let got = world.agree("ip6tables-legacy");
     assert_eq!(
         got,

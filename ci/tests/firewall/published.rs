@@ -178,29 +178,7 @@ impl Behind {
 fn dnat_and_redirect_agree_with_the_kernel() {
     let b = Behind::new("dnat");
     b.sysctl("net.ipv4.conf.s0.route_localnet", "1");
-    b.world.nft(
-        r#"table ip nat {
-  chain prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    tcp dport 8080 dnat to 10.202.0.2:80
-    tcp dport 8081 dnat to 10.202.0.2:81
-    tcp dport 8082 redirect to :2201
-    tcp dport 8083 dnat to 127.0.0.1:2207
-  }
-}
-table inet filter {
-  chain input {
-    type filter hook input priority 0; policy drop;
-    ct state established,related accept
-    ip daddr 127.0.0.1 tcp dport 2207 accept
-  }
-  chain forward {
-    type filter hook forward priority 0; policy drop;
-    ct state established,related accept
-    ip daddr 10.202.0.2 tcp dport { 80, 81 } accept
-  }
-}"#,
-    );
+    b.world.nft(&fixture("dnat.nft"));
     let got = b.agree("nft dnat and redirect");
     let inv = b.inventory();
     let state = |port: u16| got[&port]["reach"]["state"].as_str().unwrap().to_owned();
@@ -281,29 +259,7 @@ fn a_docker_shaped_legacy_layout_agrees_with_the_kernel() {
 
 fn docker_shaped(binary: &str, tag: &str) {
     let b = Behind::new(tag);
-    b.world.iptables_with(binary, &[
-        // ufw-like: nothing comes in unless allowed.
-        "-P INPUT DROP",
-        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-        // Docker's nat table for `-p 8080:80`.
-        "-t nat -N DOCKER",
-        "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
-        "-t nat -A DOCKER -i s1 -j RETURN",
-        "-t nat -A DOCKER ! -i s1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.202.0.2:80",
-        // Docker's filter table.
-        "-P FORWARD DROP",
-        "-N DOCKER",
-        "-N DOCKER-USER",
-        "-N DOCKER-ISOLATION-STAGE-1",
-        "-A FORWARD -j DOCKER-USER",
-        "-A FORWARD -j DOCKER-ISOLATION-STAGE-1",
-        "-A FORWARD -o s1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-        "-A FORWARD -o s1 -j DOCKER",
-        "-A FORWARD -i s1 ! -o s1 -j ACCEPT",
-        "-A DOCKER -d 10.202.0.2/32 ! -i s1 -o s1 -p tcp -m tcp --dport 80 -j ACCEPT",
-        "-A DOCKER-ISOLATION-STAGE-1 -j RETURN",
-        "-A DOCKER-USER -j RETURN",
-    ]);
+    b.world.iptables_with(binary, &rules("docker.rules"));
     let got = b.agree("docker-shaped");
     assert_eq!(got[&8080]["reach"]["state"], "open");
     assert_eq!(
