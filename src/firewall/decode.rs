@@ -1,4 +1,4 @@
-//! nf_tables netlink messages to a [`Ruleset`]: pure, so fixtures and the
+//! nf_tables netlink messages to a [`Ruleset`](super::Ruleset): pure, so fixtures and the
 //! fuzzer drive it without a kernel. Attribute numbers are the UAPI's
 //! (`linux/netfilter/nf_tables.h`); nftables puts integers in network byte
 //! order. Malformed input is an error, never a partial ruleset.

@@ -8,8 +8,8 @@
 //! does; that number stands in the rule's handle. Pure.
 //!
 //! `struct ipt_entry` (x86_64 and every 64-bit ABI Linux has): `ipt_ip`
-//! (src, dst, smsk, dmsk, iniface[16], outiface[16], iniface_mask[16],
-//! outiface_mask[16], u16 proto, u8 flags, u8 invflags) in 84 bytes, then
+//! (`src, dst, smsk, dmsk, iniface[16], outiface[16], iniface_mask[16],
+//! outiface_mask[16], u16 proto, u8 flags, u8 invflags`) in 84 bytes, then
 //! nfcache, u16 target_offset, u16 next_offset, comefrom and two u64
 //! counters: the matches start at 112. `struct ip6t_entry` is the same
 //! with 16-byte addresses and a `tos` byte before the flags: `ip6t_ip6`
