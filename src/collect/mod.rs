@@ -341,22 +341,14 @@ fn scan_one(
         // namespace too).
         std::thread::scope(|scope| {
             let ruleset = scope.spawn(read_ruleset);
-            let mut scan = sockets_inside(id, others);
+            let (mut scan, subnets) = sockets_inside(id, others);
             let (ruleset, unreadable) = ruleset.join().unwrap_or_else(|_| {
                 let why = "reading the firewall failed inside portcullis (a bug: please report it)";
                 (Err(why.to_owned()), Some(why.to_owned()))
             });
-            scan.firewall = crate::firewall::reach::NetnsFirewall {
-                subnets: std::mem::take(&mut scan.firewall.subnets),
-                ..firewall_of(ruleset, &scan.interfaces)
-            };
+            scan.firewall = firewall_of(ruleset, &scan.interfaces, subnets);
             if let Some(why) = unreadable {
-                scan.gaps.push(Gap {
-                    kind: GapKind::FirewallUnreadable,
-                    netns: Some(id),
-                    pids: vec![],
-                    detail: why,
-                });
+                scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
             }
             scan
         })
@@ -383,8 +375,8 @@ fn scan_one(
 
 /// The calling thread's namespace's interfaces and sockets (and the
 /// inodes of its other sockets when `others`), with what could not be
-/// read as gaps; its firewall is the caller's.
-fn sockets_inside(id: NetnsId, others: bool) -> NetnsScan {
+/// read as gaps, and the interfaces' subnets; its firewall is the caller's.
+fn sockets_inside(id: NetnsId, others: bool) -> (NetnsScan, Vec<crate::firewall::reach::Subnet>) {
     let gap = |kind, detail: String| Gap {
         kind,
         netns: Some(id),
@@ -406,7 +398,6 @@ fn sockets_inside(id: NetnsId, others: bool) -> NetnsScan {
             format!("getifaddrs: {}", e.desc()),
         )),
     }
-    scan.firewall.subnets = subnets;
     let filters = crate::os::netlink::Route::route()
         .map_err(unseen::UnseenError::from)
         .and_then(|mut route| unseen::attached(&mut route));
@@ -431,7 +422,7 @@ fn sockets_inside(id: NetnsId, others: bool) -> NetnsScan {
                 GapKind::SocketDumpFailed,
                 format!("cannot open a sock_diag socket: {e}"),
             ));
-            return scan;
+            return (scan, subnets);
         }
     };
     let mut seq = 0;
@@ -468,7 +459,7 @@ fn sockets_inside(id: NetnsId, others: bool) -> NetnsScan {
         let unix = sockdiag::unix_inodes(&mut transport, &mut seq);
         scan.others.extend(unix);
     }
-    scan
+    (scan, subnets)
 }
 
 /// The firewall rules of the calling thread's namespace, and why they
@@ -519,11 +510,13 @@ fn read_ruleset() -> (Result<crate::firewall::Ruleset, String>, Option<String>) 
     (ruleset, gap.or(legacy_gap))
 }
 
-/// The namespace's firewall: `ruleset` as [`read_ruleset`] gave it, and
-/// the sysctls of its `interfaces` that change reachability.
+/// The namespace's firewall: `ruleset` as [`read_ruleset`] gave it, the
+/// sysctls of its `interfaces` that change reachability, and their
+/// `subnets`.
 fn firewall_of(
     ruleset: Result<crate::firewall::Ruleset, String>,
     interfaces: &[Interface],
+    subnets: Vec<crate::firewall::reach::Subnet>,
 ) -> crate::firewall::reach::NetnsFirewall {
     let [forwarding, forwarding6] = nftables::forwarding(interfaces);
     crate::firewall::reach::NetnsFirewall {
@@ -531,7 +524,7 @@ fn firewall_of(
         route_localnet: nftables::route_localnet(interfaces),
         forwarding,
         forwarding6,
-        subnets: vec![],
+        subnets,
         reverse_path: routes::reverse_path(interfaces),
     }
 }

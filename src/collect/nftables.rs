@@ -345,8 +345,18 @@ pub fn forwarding(
 /// Whether `net.FAMILY.conf.IFACE.KEY` is 1, in the calling thread's
 /// namespace.
 fn conf_on(family: &str, iface: &str, key: &str) -> bool {
+    conf_value(family, iface, key) == Some(1)
+}
+
+/// `net.FAMILY.conf.IFACE.KEY` as a number, in the calling thread's
+/// namespace; `None` where it cannot be read.
+pub fn conf_value(family: &str, iface: &str, key: &str) -> Option<u32> {
     let path = format!("/proc/sys/net/{family}/conf/{iface}/{key}");
-    crate::os::fs::read_text(std::path::Path::new(&path), 64).is_ok_and(|t| t.trim() == "1")
+    crate::os::fs::read_text(std::path::Path::new(&path), 64)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn interfaces_where(

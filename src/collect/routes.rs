@@ -3,7 +3,6 @@
 //! and, only where it is on, the IPv4 routes back (an `RTM_GETROUTE` dump
 //! over `NETLINK_ROUTE`, which needs no privilege).
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::unseen::{Dump, UnseenError, attrs};
@@ -24,11 +23,15 @@ const RTN_UNICAST: u8 = 1;
 const AF_INET: u8 = 2;
 
 pub fn reverse_path(interfaces: &[Interface]) -> ReversePath {
+    let mode = |iface: &str| {
+        // 0 where it cannot be read: the kernel's default.
+        super::nftables::conf_value("ipv4", iface, "rp_filter").map_or(0, |m| m.min(2) as u8)
+    };
     let all = mode("all");
-    let modes: BTreeMap<String, u8> = interfaces
+    let modes: Vec<(String, u32, u8)> = interfaces
         .iter()
-        .map(|i| (i.name.clone(), mode(&i.name).max(all)))
-        .filter(|(_, m)| *m > 0)
+        .map(|i| (i.name.clone(), i.index, mode(&i.name).max(all)))
+        .filter(|(_, _, m)| *m > 0)
         .collect();
     if modes.is_empty() {
         return ReversePath::default();
@@ -45,17 +48,7 @@ pub fn reverse_path(interfaces: &[Interface]) -> ReversePath {
         })
         .map_err(|e| format!("the routes back could not be read: {e}"))
         .and_then(|r| r);
-    ReversePath { modes, routes }
-}
-
-/// `net.ipv4.conf.IFACE.rp_filter` (0 when it cannot be read: the kernel's
-/// default).
-fn mode(iface: &str) -> u8 {
-    let path = format!("/proc/sys/net/ipv4/conf/{iface}/rp_filter");
-    crate::os::fs::read_text(std::path::Path::new(&path), 64)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0)
+    ReversePath::new(&modes, &routes)
 }
 
 /// The main table's IPv4 routes; an error (in words) where routes sit in

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::eval::{self, Decision, Packet};
-use super::rpfilter::{self, Allowed, ReversePath};
+use super::rpfilter::{Allowed, ReversePath};
 use super::ruleset::Ruleset;
 use super::sources::SourceSet;
 use crate::model::{Decider, Family, Interface, Listener, ReachState, Reachability, Scope};
@@ -195,10 +195,10 @@ pub(super) fn reverse_path(
     if v6 {
         return decisions;
     }
-    let (kept, mode) = match rpfilter::allowed(&fw.reverse_path, &iface.name, iface.index) {
-        Allowed::All => return decisions,
-        Allowed::Only(kept, mode) => (kept, mode),
-        Allowed::Unknown(why) => {
+    let (kept, mode) = match fw.reverse_path.allowed(&iface.name) {
+        None => return decisions,
+        Some(Allowed::Only(kept, mode)) => (kept, *mode),
+        Some(Allowed::Unknown(why)) => {
             let reason = format!("rp_filter is on for {}, and {why}", iface.name);
             return decisions
                 .into_iter()
@@ -232,7 +232,7 @@ pub(super) fn reverse_path(
             out.push((part, decision));
             continue;
         }
-        let (inside, outside) = (part.intersect(&kept), part.minus(&kept));
+        let (inside, outside) = (part.intersect(kept), part.minus(kept));
         if !inside.is_empty() {
             out.push((inside, decision));
         }

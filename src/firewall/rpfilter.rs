@@ -27,23 +27,21 @@ pub struct Route {
     pub unicast: bool,
 }
 
-/// What reverse-path filtering needs of a namespace.
-#[derive(Debug, Clone)]
+/// What reverse-path filtering lets in on the interfaces of a namespace
+/// where it is on (where it is off, every source): worked out once per
+/// namespace, looked up per listener.
+#[derive(Debug, Clone, Default)]
 pub struct ReversePath {
-    /// The interfaces with rp_filter on, and its mode (1 strict, 2 loose).
-    pub modes: BTreeMap<String, u8>,
-    /// The main table's IPv4 routes, or why they are not known (read only
-    /// where some interface has rp_filter on).
-    pub routes: Result<Vec<Route>, String>,
+    by_interface: BTreeMap<String, Allowed>,
 }
 
-impl Default for ReversePath {
-    fn default() -> Self {
-        ReversePath {
-            modes: BTreeMap::new(),
-            routes: Ok(vec![]),
-        }
-    }
+/// What reverse-path filtering lets in on one interface where it is on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Allowed {
+    /// Only these sources, under this mode (1 strict, 2 loose).
+    Only(SourceSet, u8),
+    /// rp_filter is on, but the routes back are not known.
+    Unknown(String),
 }
 
 impl Default for Route {
@@ -58,27 +56,34 @@ impl Default for Route {
     }
 }
 
-/// What reverse-path filtering lets in on one interface.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Allowed {
-    /// rp_filter is off there: every source.
-    All,
-    /// Only these sources, under this mode.
-    Only(SourceSet, u8),
-    /// rp_filter is on, but the routes back are not known.
-    Unknown(String),
+impl ReversePath {
+    /// `modes`: the interfaces (name, index) with rp_filter on and its
+    /// mode; `routes`: the main table's IPv4 routes, or why they are not
+    /// known.
+    pub fn new(modes: &[(String, u32, u8)], routes: &Result<Vec<Route>, String>) -> Self {
+        let by_interface = modes
+            .iter()
+            .filter(|(_, _, mode)| *mode > 0)
+            .map(|(name, index, mode)| {
+                let allowed = match routes {
+                    Ok(routes) => Allowed::Only(kept(routes, *index, *mode), *mode),
+                    Err(why) => Allowed::Unknown(why.clone()),
+                };
+                (name.clone(), allowed)
+            })
+            .collect();
+        ReversePath { by_interface }
+    }
+
+    /// What is let in on `iface`; `None`: every source (rp_filter is off).
+    pub fn allowed(&self, iface: &str) -> Option<&Allowed> {
+        self.by_interface.get(iface)
+    }
 }
 
-/// The IPv4 sources whose packets arriving on `iface` (its name and index)
-/// reverse-path filtering keeps.
-pub fn allowed(rp: &ReversePath, iface: &str, index: u32) -> Allowed {
-    let Some(&mode) = rp.modes.get(iface).filter(|m| **m > 0) else {
-        return Allowed::All;
-    };
-    let routes = match &rp.routes {
-        Ok(routes) => routes,
-        Err(why) => return Allowed::Unknown(why.clone()),
-    };
+/// The IPv4 sources whose packets arriving on interface `index` a filter
+/// of `mode` keeps.
+fn kept(routes: &[Route], index: u32, mode: u8) -> SourceSet {
     // The longest prefix first, then the lowest metric: each source is
     // routed back by the first route that holds it.
     let mut order: Vec<&Route> = routes.iter().collect();
@@ -103,7 +108,7 @@ pub fn allowed(rp: &ReversePath, iface: &str, index: u32) -> Allowed {
         }
         claimed = claimed.union(&block);
     }
-    Allowed::Only(kept, mode)
+    kept
 }
 
 #[cfg(test)]
@@ -119,23 +124,22 @@ mod tests {
         }
     }
 
-    fn rp(mode: u8, routes: Vec<Route>) -> ReversePath {
-        ReversePath {
-            modes: BTreeMap::from([("eth0".to_owned(), mode)]),
-            routes: Ok(routes),
-        }
+    /// eth0 (index 2) with rp_filter `mode`.
+    fn rp(mode: u8, routes: Result<Vec<Route>, String>) -> ReversePath {
+        ReversePath::new(&[("eth0".to_owned(), 2, mode)], &routes)
     }
 
     #[test]
     fn strict_keeps_only_what_routes_back_through_the_interface() {
         // eth0 (2) has the default route; 192.0.2.0/24 goes by eth1 (3).
         let routes = vec![route("0.0.0.0", 0, 2), route("192.0.2.0", 24, 3)];
-        let Allowed::Only(kept, 1) = allowed(&rp(1, routes.clone()), "eth0", 2) else {
+        let Some(Allowed::Only(kept, 1)) = rp(1, Ok(routes.clone())).allowed("eth0").cloned()
+        else {
             panic!("strict")
         };
         assert!(kept.contains("198.51.100.7".parse().unwrap()));
         assert!(!kept.contains("192.0.2.77".parse().unwrap()));
-        let Allowed::Only(loose, 2) = allowed(&rp(2, routes), "eth0", 2) else {
+        let Some(Allowed::Only(loose, 2)) = rp(2, Ok(routes)).allowed("eth0").cloned() else {
             panic!("loose")
         };
         assert!(loose.is_full(), "loose: every source has some route back");
@@ -144,7 +148,7 @@ mod tests {
     #[test]
     fn no_route_back_is_dropped_even_when_loose() {
         let routes = vec![route("10.0.0.0", 8, 2)];
-        let Allowed::Only(kept, 2) = allowed(&rp(2, routes), "eth0", 2) else {
+        let Some(Allowed::Only(kept, 2)) = rp(2, Ok(routes)).allowed("eth0").cloned() else {
             panic!()
         };
         assert!(kept.contains("10.1.2.3".parse().unwrap()));
@@ -153,15 +157,11 @@ mod tests {
 
     #[test]
     fn off_or_unknown_routes_say_so() {
-        assert_eq!(allowed(&rp(0, vec![]), "eth0", 2), Allowed::All);
-        assert_eq!(allowed(&rp(1, vec![]), "eth1", 3), Allowed::All);
-        let unknown = ReversePath {
-            routes: Err("no routes".into()),
-            ..rp(1, vec![])
-        };
+        assert_eq!(rp(0, Ok(vec![])).allowed("eth0"), None);
+        assert_eq!(rp(1, Ok(vec![])).allowed("eth1"), None);
         assert_eq!(
-            allowed(&unknown, "eth0", 2),
-            Allowed::Unknown("no routes".into())
+            rp(1, Err("no routes".into())).allowed("eth0"),
+            Some(&Allowed::Unknown("no routes".into()))
         );
     }
 }
