@@ -3,7 +3,8 @@
 //!
 //! A nested cargo builds the `plugins` workspace for `wasm32-unknown-unknown`
 //! into a target directory of its own (no lock shared with this build). The
-//! built-ins (`plugins/builtin/*`) are then precompiled with the runtime's
+//! built-ins (`plugins/builtin/*`, members of the one component built from
+//! `plugins/builtin/bundle`) are then precompiled with the runtime's
 //! engine configuration for the baseline of the target architecture, so a
 //! scan deserialises native code (~0.2 ms) instead of running Cranelift
 //! (~100 ms). Test plugins (`plugins/testing/*`) are built too, and their
@@ -55,24 +56,20 @@ fn main() {
     );
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let mut table = String::from("pub static BUILTINS: &[Builtin] = &[\n");
-    for name in builtin_names(&plugins) {
-        let wasm = wasm_dir.join(format!("{name}.wasm"));
-        let cwasm = precompile(&wasm, &out_dir.join(format!("{name}.cwasm")));
-        let cwasm = match cwasm {
-            Some(path) => format!("Some(include_bytes!({:?}))", path.display().to_string()),
-            None => "None".into(),
-        };
-        table += &format!(
-            "    Builtin {{ name: {name:?}, wasm: include_bytes!({:?}), cwasm: {cwasm} }},\n",
-            wasm.display().to_string()
-        );
-    }
-    table += "];\n";
-    let sample = out_dir.join("exposure.cwasm");
+    // Every built-in is a member of one component (plugins/builtin/bundle).
+    let wasm = wasm_dir.join("builtins.wasm");
+    let cwasm = precompile(&wasm, &out_dir.join("builtins.cwasm"));
+    let cwasm = match &cwasm {
+        Some(path) => format!("Some(include_bytes!({:?}))", path.display().to_string()),
+        None => "None".into(),
+    };
+    let table = format!(
+        "pub static BUNDLE: Builtin = Builtin {{ name: \"builtins\", wasm: include_bytes!({:?}), cwasm: {cwasm} }};\n",
+        wasm.display().to_string()
+    );
     println!(
         "cargo:rustc-env=PORTCULLIS_TEST_PRECOMPILED={}",
-        sample.display()
+        out_dir.join("builtins.cwasm").display()
     );
     std::fs::write(out_dir.join("builtins.rs"), table).unwrap();
 }
@@ -159,17 +156,6 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
             plugins.display()
         )),
     }
-}
-
-fn builtin_names(plugins: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(plugins.join("builtin"))
-        .expect("plugins/builtin")
-        .flatten()
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .map(|e| e.file_name().to_string_lossy().replace('-', "_"))
-        .collect();
-    names.sort();
-    names
 }
 
 /// Precompiles for the target's architecture baseline (no CPU features of the

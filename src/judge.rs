@@ -147,7 +147,7 @@ impl Judge {
             .verdicts
             .into_iter()
             .filter_map(|mut v| {
-                let rule = rules.iter().find(|r| r.id == v.rule)?;
+                let rule = rules.iter().find(|r| *r.id == *v.rule)?;
                 if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
                     return None;
                 }

@@ -54,8 +54,12 @@
 //! (`local-only-exposed`, `risky-service`, with their tables in
 //! `src/tables.rs`), `profiles` (`os-profile`), `expected`
 //! (`unexpected-listener`) and `baseline` (`baseline-drift`). The host adds
-//! one rule of its own, `incomplete-scan`, in [`report`]. build.rs
-//! compiles the plugins to components and precompiles the built-ins.
+//! one rule of its own, `incomplete-scan`, in [`report`]. The built-ins
+//! are members of one component (`plugins/builtin/bundle`, its private
+//! world beside it): one instance reads the inventory once for all of
+//! them, while each stays its own plugin to the host (name, config,
+//! verdicts, failures). build.rs compiles the plugins to components and
+//! precompiles that one.
 //!
 //! ## Invariants worth knowing
 //!

@@ -440,3 +440,28 @@ fn temp_policy(text: &str, tag: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The built-ins share one instance, but a built-in the policy gives limits
+/// of its own runs alone under them: its failure is its own, and the other
+/// built-ins judge as before.
+#[test]
+fn a_builtin_with_its_own_limits_fails_alone() {
+    let out = check(
+        "[plugins.exposure]\nlimits = { fuel = 100000 }\n",
+        &[],
+        "exposure-fuel",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stdout.contains(
+            "! plugin exposure (embedded) ran out of fuel (budget 100000); its rules were not evaluated"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL error   os-profile             tcp *:80 apache2(822)"),
+        "profiles still judged:\n{stdout}"
+    );
+    assert_eq!(stdout.matches("! plugin").count(), 1, "{stdout}");
+}

@@ -1,6 +1,8 @@
 //! What the rules said about an inventory: the rule catalogue, verdicts, and
 //! plugins that could not give one.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// SARIF result levels, lowest first (so `>=` compares severity).
@@ -60,8 +62,10 @@ pub enum Precision {
 /// A rule's judgement of one listener (or of the host).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    pub rule: String,
-    pub plugin: String,
+    /// Shared with every other verdict of the rule: a fleet's inventory
+    /// gets hundreds of thousands of verdicts, and these never change.
+    pub rule: Arc<str>,
+    pub plugin: Arc<str>,
     /// Index into the inventory's listeners.
     pub listener: Option<usize>,
     pub outcome: Outcome,

@@ -115,11 +115,50 @@ impl Listener {
 /// One process descriptor that refers to a socket. A socket shared by forked
 /// workers, or held by systemd for socket activation, has several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "HolderFields")]
 pub struct Holder {
     pub pid: i32,
     pub fd: i32,
     #[serde(flatten)]
     pub process: ProcessDetails,
+}
+
+/// A holder as the JSON has it, its process's details beside its own.
+/// Read through this rather than through `flatten`, which buffers every
+/// holder as a map first (a fleet's inventory has hundreds of thousands).
+#[derive(Deserialize)]
+struct HolderFields {
+    pid: i32,
+    fd: i32,
+    comm: ByteText,
+    exe: Option<ByteText>,
+    cmdline: Vec<ByteText>,
+    uid: Option<u32>,
+    unit: Option<String>,
+    #[serde(default)]
+    unit_file: Option<String>,
+    #[serde(default)]
+    activates: Option<String>,
+    container: Option<String>,
+}
+
+impl From<HolderFields> for Holder {
+    fn from(h: HolderFields) -> Holder {
+        Holder {
+            pid: h.pid,
+            fd: h.fd,
+            process: ProcessDetails {
+                comm: h.comm,
+                exe: h.exe,
+                cmdline: h.cmdline,
+                uid: h.uid,
+                unit: h.unit,
+                unit_file: h.unit_file,
+                activates: h.activates,
+                container: h.container,
+            },
+        }
+    }
 }
 
 /// What is known of a process holding a socket. Cheap to clone: a process

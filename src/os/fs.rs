@@ -205,7 +205,10 @@ fn regular(fd: OwnedFd) -> Result<File, FileError> {
 
 /// Reads at most `limit` bytes of the regular file `file`; more is an error.
 pub fn read_to_limit(file: File, limit: u64) -> Result<Vec<u8>, FileError> {
-    let mut bytes = Vec::new();
+    // Sized from fstat (a hint: the file may still change), so a large
+    // file is read into one buffer instead of one doubled and copied over.
+    let hint = file.metadata().map_or(0, |m| m.len().min(limit)) as usize;
+    let mut bytes = Vec::with_capacity(hint.saturating_add(1));
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(FileError::TooLarge { limit });

@@ -28,6 +28,20 @@ pub mod v0_1 {
     });
 }
 
+/// The built-ins' private world (`plugins/builtin/bundle/wit`): every
+/// built-in plugin in one component, over the current ABI's imports.
+pub mod bundle {
+    wasmtime::component::bindgen!({
+        path: ["plugins/wit", "plugins/builtin/bundle/wit"],
+        world: "portcullis:builtins/builtins",
+        with: {
+            "portcullis:plugin/types": super::current::portcullis::plugin::types,
+            "portcullis:plugin/host": super::current::portcullis::plugin::host,
+            "portcullis:plugin/inventory": super::current::portcullis::plugin::inventory,
+        },
+    });
+}
+
 pub use current::portcullis::plugin::types as wit;
 
 /// The ABI version plugins are built for now (the WIT package version).

@@ -239,10 +239,10 @@ pub enum ResultError {
 /// Checks an evaluation against the plugin's declared rules and the
 /// inventory, and turns it into model verdicts (levels from the catalogue,
 /// unless the verdict overrides its own).
-pub fn evaluation<'a>(
+pub fn evaluation(
     plugin: &str,
     eval: wit::Evaluation,
-    rules: &'a [model::Rule],
+    rules: &[model::Rule],
     listeners: usize,
     max_bytes: usize,
 ) -> Result<(Vec<model::Verdict>, Vec<model::NotApplicable>), ResultError> {
@@ -270,7 +270,8 @@ pub fn evaluation<'a>(
     let rule_of = |id: &str| {
         rules
             .iter()
-            .find(|r| r.id == id)
+            .position(|r| r.id == id)
+            .map(|i| (i, &rules[i]))
             .ok_or_else(|| ResultError::UndeclaredRule(id.to_owned()))
     };
     let check_id = |id: u32| {
@@ -282,16 +283,21 @@ pub fn evaluation<'a>(
     };
     // One verdict per rule and listener: a plugin that says two things of
     // one listener (or lists it twice as passed) is refused, which also
-    // bounds the verdicts by the inventory's size.
-    let mut judged: std::collections::HashSet<(&'a str, usize)> = std::collections::HashSet::new();
-    let mut once = |rule: &'a str, listener: usize| -> Result<(), ResultError> {
-        if judged.insert((rule, listener)) {
-            Ok(())
-        } else {
+    // bounds the verdicts by the inventory's size. One flag per rule and
+    // listener, allocated for the rules that judge listeners at all.
+    let mut judged: Vec<Vec<bool>> = vec![Vec::new(); rules.len()];
+    let mut once = |rule: usize, listener: usize| -> Result<(), ResultError> {
+        let seen = &mut judged[rule];
+        if seen.is_empty() {
+            seen.resize(listeners, false);
+        }
+        if std::mem::replace(&mut seen[listener], true) {
             Err(ResultError::JudgedTwice {
                 listener,
-                rule: rule.to_owned(),
+                rule: rules[rule].id.clone(),
             })
+        } else {
+            Ok(())
         }
     };
     let host_wide = eval
@@ -302,15 +308,20 @@ pub fn evaluation<'a>(
     if host_wide > MAX_HOST_WIDE_VERDICTS {
         return Err(ResultError::TooManyHostWide(host_wide));
     }
-    let mut verdicts = Vec::with_capacity(eval.verdicts.len());
+    // Every verdict of a rule shares its names.
+    let plugin: std::sync::Arc<str> = plugin.into();
+    let ids: Vec<std::sync::Arc<str>> = rules.iter().map(|r| r.id.as_str().into()).collect();
+    let passed: usize = eval.passed.iter().map(|g| g.listeners.len()).sum();
+    let mut verdicts = Vec::with_capacity(eval.verdicts.len().saturating_add(passed));
     for v in eval.verdicts {
-        let rule = rule_of(&v.rule_id)?;
-        if let Some(id) = v.listener {
-            once(&rule.id, check_id(id)?)?;
+        let (index, rule) = rule_of(&v.rule_id)?;
+        let listener = v.listener.map(check_id).transpose()?;
+        if let Some(id) = listener {
+            once(index, id)?;
         }
         verdicts.push(model::Verdict {
-            plugin: plugin.to_owned(),
-            listener: v.listener.map(check_id).transpose()?,
+            plugin: plugin.clone(),
+            listener,
             related: v
                 .related
                 .into_iter()
@@ -325,19 +336,20 @@ pub fn evaluation<'a>(
             message: v.message,
             // Only a host-wide verdict needs a subject: a listener is its own.
             subject: v.subject.filter(|_| v.listener.is_none()),
-            rule: v.rule_id,
+            rule: ids[index].clone(),
             allowed_by: None,
         });
     }
     for group in eval.passed {
-        let rule = rule_of(&group.rule_id)?;
+        let (index, rule) = rule_of(&group.rule_id)?;
         let level = rule.level;
         for id in group.listeners {
-            once(&rule.id, check_id(id)?)?;
+            let listener = check_id(id)?;
+            once(index, listener)?;
             verdicts.push(model::Verdict {
-                rule: group.rule_id.clone(),
-                plugin: plugin.to_owned(),
-                listener: Some(check_id(id)?),
+                rule: ids[index].clone(),
+                plugin: plugin.clone(),
+                listener: Some(listener),
                 outcome: Outcome::Pass,
                 level,
                 message: String::new(),

@@ -67,7 +67,8 @@ pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String
 }
 
 /// Runs every plugin; `configs[i]` is what `active[i]` gets as its config
-/// for this inventory.
+/// for this inventory. Built-ins that share their limits run together in
+/// one instance (see [`run_together`]); every other plugin runs alone.
 pub fn evaluate(
     loader: &Loader,
     active: &[ActivePlugin],
@@ -77,24 +78,39 @@ pub fn evaluate(
 ) -> Outcome {
     let input = std::sync::Arc::new(convert::inventory(inventory));
     let _ticker = run::EpochTicker::start(&loader.engine);
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let threads: Vec<_> = active
+    let listeners = inventory.listeners.len();
+    let jobs: Vec<Vec<usize>> = jobs(active);
+    let mut results: Vec<(usize, RunResult)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = jobs
             .iter()
-            .zip(configs)
-            .map(|(a, config)| {
+            .map(|job| {
                 let input = &input;
                 scope.spawn(move || {
-                    run_one(loader, a, config, rules, input, inventory.listeners.len())
+                    let members: Vec<(&ActivePlugin, &str)> =
+                        job.iter().map(|&i| (&active[i], configs[i])).collect();
+                    let answers = match members.as_slice() {
+                        [(a, config)] => vec![run_one(loader, a, config, rules, input, listeners)],
+                        _ => run_together(loader, &members, rules, input, listeners),
+                    };
+                    job.iter().copied().zip(answers).collect::<Vec<_>>()
                 })
             })
             .collect();
         threads
             .into_iter()
-            .map(|t| t.join().unwrap_or(Err(PluginFault::Crashed)))
+            .zip(&jobs)
+            .flat_map(|(t, job)| {
+                t.join().unwrap_or_else(|_| {
+                    job.iter()
+                        .map(|&i| (i, Err(PluginFault::Crashed)))
+                        .collect()
+                })
+            })
             .collect()
     });
+    results.sort_by_key(|(i, _)| *i);
     let mut out = Outcome::default();
-    for (a, result) in active.iter().zip(results) {
+    for (a, (_, result)) in active.iter().zip(results) {
         match result {
             Ok((verdicts, na, logs)) => {
                 out.verdicts.extend(verdicts);
@@ -115,6 +131,124 @@ pub fn evaluate(
     out
 }
 
+/// Which plugins run in one call: built-ins of the same component under
+/// the same limits share one, in their order; every other plugin (and a
+/// built-in the policy gives limits of its own) runs alone.
+fn jobs(active: &[ActivePlugin]) -> Vec<Vec<usize>> {
+    let mut jobs: Vec<Vec<usize>> = Vec::new();
+    for (i, a) in active.iter().enumerate() {
+        let together = jobs.iter_mut().find(|job| {
+            let first = &active[job[0]];
+            first.limits == a.limits && first.plugin.pre.bundled_with(&a.plugin.pre)
+        });
+        match together {
+            Some(job) => job.push(i),
+            None => jobs.push(vec![i]),
+        }
+    }
+    jobs
+}
+
+/// Built-ins in one instance, which reads the inventory once for all of
+/// them, under the sum of their limits (each member's verdicts are still
+/// checked against its own). If the call itself fails (out of fuel or
+/// memory, a trap), each member runs again alone under its own limits, so
+/// a failure is the failing member's and the others still judge.
+fn run_together(
+    loader: &Loader,
+    members: &[(&ActivePlugin, &str)],
+    rules: &[Rule],
+    input: &std::sync::Arc<super::served::Records>,
+    listeners: usize,
+) -> Vec<RunResult> {
+    let alone = || {
+        members
+            .iter()
+            .map(|(a, config)| run_one(loader, a, config, rules, input, listeners))
+            .collect()
+    };
+    let Some(bundle) = members[0].0.plugin.pre.bundle() else {
+        return alone();
+    };
+    let each = members[0].0.limits;
+    let n = members.len();
+    let limits = Limits {
+        memory_bytes: each.memory_bytes.saturating_mul(n),
+        fuel: each.fuel.saturating_mul(n as u64),
+        log_lines: each.log_lines.saturating_mul(n as u32),
+        ..each
+    };
+    let own_rules: Vec<Vec<Rule>> = members.iter().map(|(a, _)| rules_of(a, rules)).collect();
+    let mut store = run::store(&loader.engine, &limits);
+    store.set_hostcall_fuel(
+        own_rules
+            .iter()
+            .map(|r| result_copy_budget(&each, listeners, r.len()))
+            .fold(0usize, usize::saturating_add),
+    );
+    let named: Vec<(String, String)> = members
+        .iter()
+        .map(|(a, config)| (a.plugin.name.clone(), (*config).to_owned()))
+        .collect();
+    let answers = run::call(&mut store, &limits, |s| {
+        super::served::evaluate_members(bundle, s, &named, input)
+    });
+    let answers = match answers {
+        Ok(answers) => answers,
+        // A stall of the host is not any member's doing, and running them
+        // again would only wait it out again.
+        Err(CallError::Timeout(after)) => {
+            return members
+                .iter()
+                .map(|_| Err(PluginFault::Evaluate(CallError::Timeout(after))))
+                .collect();
+        }
+        Err(_) => return alone(),
+    };
+    // The members log into one store: their lines go to the first.
+    let mut logs = Some(logs_of(store.data(), &limits));
+    members
+        .iter()
+        .zip(own_rules)
+        .zip(answers)
+        .map(|(((a, _), own_rules), answer)| {
+            let logs = logs.take().unwrap_or_default();
+            let evaluation = answer.map_err(|e| PluginFault::Reported(plugin_error_text(&e)))?;
+            let (verdicts, na) = convert::evaluation(
+                &a.plugin.name,
+                evaluation,
+                &own_rules,
+                listeners,
+                each.result_bytes,
+            )?;
+            Ok((verdicts, na, logs))
+        })
+        .collect()
+}
+
+fn rules_of(a: &ActivePlugin, rules: &[Rule]) -> Vec<Rule> {
+    rules
+        .iter()
+        .filter(|r| r.plugin == a.plugin.name)
+        .cloned()
+        .collect()
+}
+
+fn logs_of(state: &run::State, limits: &Limits) -> Vec<String> {
+    let mut logs: Vec<String> = state
+        .logs
+        .iter()
+        .map(|(level, line)| format!("{level:?}: {line}"))
+        .collect();
+    if state.logs_dropped > 0 {
+        logs.push(format!(
+            "{} further log lines dropped (limit {})",
+            state.logs_dropped, limits.log_lines
+        ));
+    }
+    logs
+}
+
 type RunResult = Result<(Vec<Verdict>, Vec<NotApplicable>, Vec<String>), PluginFault>;
 
 fn run_one(
@@ -125,11 +259,7 @@ fn run_one(
     input: &std::sync::Arc<super::served::Records>,
     listeners: usize,
 ) -> RunResult {
-    let own_rules: Vec<Rule> = rules
-        .iter()
-        .filter(|r| r.plugin == a.plugin.name)
-        .cloned()
-        .collect();
+    let own_rules = rules_of(a, rules);
     let mut store = run::store(&loader.engine, &a.limits);
     // What the host copies out of the plugin is bounded while it is copied
     // (wasmtime's hostcall fuel), not after: lists that alias one buffer
@@ -138,18 +268,7 @@ fn run_one(
     let result = run::call(&mut store, &a.limits, |s| {
         a.plugin.pre.evaluate(s, config, input)
     });
-    let state = store.data();
-    let mut logs: Vec<String> = state
-        .logs
-        .iter()
-        .map(|(level, line)| format!("{level:?}: {line}"))
-        .collect();
-    if state.logs_dropped > 0 {
-        logs.push(format!(
-            "{} further log lines dropped (limit {})",
-            state.logs_dropped, a.limits.log_lines
-        ));
-    }
+    let logs = logs_of(store.data(), &a.limits);
     let evaluation = match result {
         Ok(Ok(evaluation)) => evaluation,
         Ok(Err(e)) => return Err(PluginFault::Reported(plugin_error_text(&e))),
@@ -184,5 +303,93 @@ fn plugin_error_text(e: &super::abi::wit::PluginError) -> String {
     match e {
         super::abi::wit::PluginError::InvalidConfig(m) => format!("invalid config: {m}"),
         super::abi::wit::PluginError::Internal(m) => m.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> Inventory {
+        serde_json::from_str(include_str!("../../testdata/inventory/seed-complete.json")).unwrap()
+    }
+
+    fn builtins(loader: &Loader, limits: Limits) -> (Vec<ActivePlugin>, Vec<Rule>) {
+        let active: Vec<ActivePlugin> = loader
+            .builtins()
+            .unwrap()
+            .into_iter()
+            .map(|plugin| ActivePlugin {
+                plugin,
+                config: "{}".into(),
+                limits,
+            })
+            .collect();
+        let rules = active.iter().flat_map(|a| a.plugin.rules.clone()).collect();
+        (active, rules)
+    }
+
+    fn loader() -> Loader {
+        Loader::new(None, crate::diag::Diagnostics::capture().0)
+    }
+
+    #[test]
+    fn builtins_judged_together_say_what_each_says_alone() {
+        let (loader, inventory) = (loader(), seed());
+        let (active, rules) = builtins(&loader, Limits::default());
+        assert_eq!(jobs(&active), [[0, 1, 2, 3, 4]]);
+        let configs = vec!["{}"; active.len()];
+        let together = evaluate(&loader, &active, &configs, &rules, &inventory);
+        assert!(together.failures.is_empty(), "{:?}", together.failures);
+        let input = std::sync::Arc::new(convert::inventory(&inventory));
+        let _ticker = run::EpochTicker::start(&loader.engine);
+        let alone: Vec<Verdict> = active
+            .iter()
+            .flat_map(|a| {
+                run_one(&loader, a, "{}", &rules, &input, inventory.listeners.len())
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        assert!(alone.len() > 20, "{}", alone.len());
+        assert_eq!(together.verdicts, alone);
+    }
+
+    #[test]
+    fn a_member_that_errors_fails_alone_in_the_shared_call() {
+        let (loader, inventory) = (loader(), seed());
+        let (active, rules) = builtins(&loader, Limits::default());
+        let mut configs = vec!["{}"; active.len()];
+        configs[2] = r#"{"no-such-setting": 1}"#;
+        let out = evaluate(&loader, &active, &configs, &rules, &inventory);
+        let failed: Vec<&str> = out.failures.iter().map(|f| f.plugin.as_str()).collect();
+        assert_eq!(failed, ["exposure"], "{:?}", out.failures);
+        assert!(out.verdicts.iter().any(|v| &*v.plugin == "profiles"));
+        assert!(!out.verdicts.iter().any(|v| &*v.plugin == "exposure"));
+    }
+
+    #[test]
+    fn a_failed_shared_call_reports_every_member_by_name() {
+        let (loader, inventory) = (loader(), seed());
+        let limits = Limits {
+            fuel: 1000,
+            ..Limits::default()
+        };
+        let (active, rules) = builtins(&loader, limits);
+        let configs = vec!["{}"; active.len()];
+        let out = evaluate(&loader, &active, &configs, &rules, &inventory);
+        let failed: Vec<&str> = out.failures.iter().map(|f| f.plugin.as_str()).collect();
+        assert_eq!(
+            failed,
+            ["baseline", "expected", "exposure", "profiles", "services"]
+        );
+        for f in &out.failures {
+            assert!(
+                f.message
+                    .contains("(embedded) ran out of fuel (budget 1000)"),
+                "{}",
+                f.message
+            );
+        }
     }
 }

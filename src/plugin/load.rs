@@ -12,7 +12,7 @@ use crate::model::Rule;
 
 use super::abi;
 use super::run::{self, State};
-use super::served::Pre;
+use super::served::{self, Pre};
 use super::{convert, engine_config};
 use crate::model::Limits;
 
@@ -141,25 +141,10 @@ impl Loader {
         }
     }
 
-    /// The embedded plugins, loaded side by side: each is deserialized and
-    /// described on its own thread (a cold scan pays for the slowest, not
-    /// for the sum), and returned in their fixed order.
+    /// The embedded plugins: the members of one component, which is
+    /// deserialized and described once; they come in its fixed order.
     pub fn builtins(&self) -> Result<Vec<LoadedPlugin>, LoadError> {
-        // One wall-clock backstop for every load's describe call.
-        let _ticker = run::EpochTicker::start(&self.engine);
-        std::thread::scope(|scope| {
-            let loads: Vec<_> = BUILTINS
-                .iter()
-                .map(|b| scope.spawn(move || self.builtin(b)))
-                .collect();
-            loads
-                .into_iter()
-                .map(|load| load.join().expect("loading a built-in does not panic"))
-                .collect()
-        })
-    }
-
-    fn builtin(&self, b: &Builtin) -> Result<LoadedPlugin, LoadError> {
+        let b = &BUNDLE;
         let err = |reason: LoadReason| LoadError {
             origin: format!("{} (embedded)", b.name),
             reason,
@@ -179,9 +164,45 @@ impl Loader {
                 Component::new(&self.engine, b.wasm).map_err(|e| err(LoadReason::Invalid(e)))?
             }
         };
-        let mut plugin = self.finish(component, Origin::Embedded).map_err(err)?;
-        plugin.precompiled = was_precompiled;
-        Ok(plugin)
+        let bundle = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(abi::bundle::BuiltinsPre::new)
+            .map_err(|e| err(LoadReason::Link(e)))?;
+        let bundle = std::sync::Arc::new(bundle);
+        let _ticker = run::EpochTicker::start(&self.engine);
+        let limits = Limits::default();
+        let mut store = run::store(&self.engine, &limits);
+        let members = run::call(&mut store, &limits, |s| {
+            served::describe_members(&bundle, s)
+        })
+        .map_err(|e| err(LoadReason::Describe(e)))?;
+        let mut plugins: Vec<LoadedPlugin> = Vec::with_capacity(members.len());
+        for info in members {
+            let name = info.name.clone();
+            let origin = || format!("{name} (embedded)");
+            if plugins.iter().any(|p| p.name == info.name) {
+                return Err(LoadError {
+                    origin: origin(),
+                    reason: LoadReason::SameName {
+                        name: info.name.clone(),
+                        other: Origin::Embedded,
+                    },
+                });
+            }
+            let pre = Pre::Bundled {
+                bundle: bundle.clone(),
+                member: info.name.clone(),
+            };
+            let mut plugin = described(info, Origin::Embedded, pre, abi::ABI_VERSION.into())
+                .map_err(|reason| LoadError {
+                    origin: origin(),
+                    reason: reason.into(),
+                })?;
+            plugin.precompiled = was_precompiled;
+            plugins.push(plugin);
+        }
+        Ok(plugins)
     }
 
     /// Loads a `.wasm` component from a file. Precompiled native artifacts
@@ -270,23 +291,33 @@ impl Loader {
         let mut store = run::store(&self.engine, &limits);
         let info =
             run::call(&mut store, &limits, |s| pre.describe(s)).map_err(LoadReason::Describe)?;
-        let rules: Vec<Rule> = info
-            .rules
-            .into_iter()
-            .map(|r| convert::rule(&info.name, r))
-            .collect();
-        check_description(&info.name, &rules)?;
-        Ok(LoadedPlugin {
-            name: info.name,
-            version: info.version,
-            origin,
-            rules,
-            config_schema: info.config_schema,
-            precompiled: false,
-            pre,
-            abi,
-        })
+        Ok(described(info, origin, pre, abi)?)
     }
+}
+
+/// A plugin from what it said it is, once the host accepts that.
+fn described(
+    info: abi::wit::PluginInfo,
+    origin: Origin,
+    pre: Pre,
+    abi: String,
+) -> Result<LoadedPlugin, DescriptionError> {
+    let rules: Vec<Rule> = info
+        .rules
+        .into_iter()
+        .map(|r| convert::rule(&info.name, r))
+        .collect();
+    check_description(&info.name, &rules)?;
+    Ok(LoadedPlugin {
+        name: info.name,
+        version: info.version,
+        origin,
+        rules,
+        config_schema: info.config_schema,
+        precompiled: false,
+        pre,
+        abi,
+    })
 }
 
 fn check_description(name: &str, rules: &[Rule]) -> Result<(), DescriptionError> {
@@ -344,8 +375,11 @@ mod tests {
     fn every_builtin_loads_precompiled_and_describes_itself() {
         let loader = Loader::new(None, crate::diag::Diagnostics::capture().0);
         let plugins = loader.builtins().unwrap();
-        assert_eq!(plugins.len(), BUILTINS.len());
-        assert!(!plugins.is_empty());
+        let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["baseline", "expected", "exposure", "profiles", "services"]
+        );
         for p in &plugins {
             assert!(p.precompiled, "{} fell back to compiling", p.name);
             assert_eq!(p.origin, Origin::Embedded);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
-use super::abi::{Served, current, v0_1, wit};
+use super::abi::{Served, bundle, current, v0_1, wit};
 use super::run::State;
 
 /// The inventory as current ABI records, built once per evaluation and
@@ -177,6 +177,11 @@ impl State {
 pub enum Pre {
     V0_1(v0_1::PluginPre<State>),
     V0_2(current::PluginPre<State>),
+    /// One member of the built-ins' shared component.
+    Bundled {
+        bundle: Arc<bundle::BuiltinsPre<State>>,
+        member: String,
+    },
 }
 
 impl Pre {
@@ -192,10 +197,26 @@ impl Pre {
         })
     }
 
+    /// The built-ins' component, for a member of it.
+    pub fn bundle(&self) -> Option<&bundle::BuiltinsPre<State>> {
+        match self {
+            Pre::Bundled { bundle, .. } => Some(bundle),
+            _ => None,
+        }
+    }
+
+    /// Whether both are members of the same component.
+    pub fn bundled_with(&self, other: &Pre) -> bool {
+        match (self, other) {
+            (Pre::Bundled { bundle: a, .. }, Pre::Bundled { bundle: b, .. }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     pub fn abi(&self) -> Served {
         match self {
             Pre::V0_1(_) => Served::V0_1,
-            Pre::V0_2(_) => Served::V0_2,
+            Pre::V0_2(_) | Pre::Bundled { .. } => Served::V0_2,
         }
     }
 
@@ -210,6 +231,10 @@ impl Pre {
                 let plugin = pre.instantiate(&mut *store)?;
                 plugin.portcullis_plugin_rules().call_describe(store)
             }
+            Pre::Bundled { bundle, member } => describe_members(bundle, store)?
+                .into_iter()
+                .find(|info| info.name == *member)
+                .ok_or_else(|| wasmtime::Error::msg(format!("no built-in named {member}"))),
         }
     }
 
@@ -231,6 +256,12 @@ impl Pre {
                 plugin
                     .portcullis_plugin_rules()
                     .call_validate_config(store, config)
+            }
+            Pre::Bundled { bundle, member } => {
+                let plugin = bundle.instantiate(&mut *store)?;
+                plugin
+                    .portcullis_builtins_bundle()
+                    .call_validate_config(store, member, config)
             }
         }
     }
@@ -259,8 +290,50 @@ impl Pre {
                     .portcullis_plugin_rules()
                     .call_evaluate(store, config)
             }
+            Pre::Bundled { bundle, member } => {
+                let members = [(member.clone(), config.to_owned())];
+                let mut answers = evaluate_members(bundle, store, &members, records)?;
+                answers
+                    .pop()
+                    .filter(|_| answers.is_empty())
+                    .ok_or_else(|| wasmtime::Error::msg("the built-ins answered for no member"))
+            }
         }
     }
+}
+
+/// What every member of the built-ins' component says it is, in order.
+pub fn describe_members(
+    bundle: &bundle::BuiltinsPre<State>,
+    store: &mut Store<State>,
+) -> wasmtime::Result<Vec<wit::PluginInfo>> {
+    let plugin = bundle.instantiate(&mut *store)?;
+    plugin.portcullis_builtins_bundle().call_describe(store)
+}
+
+/// Judges the inventory with several built-ins in one instance, which
+/// reads the inventory once for all of them: `(member, config)` in, one
+/// answer per member out, in the same order.
+pub fn evaluate_members(
+    bundle: &bundle::BuiltinsPre<State>,
+    store: &mut Store<State>,
+    members: &[(String, String)],
+    records: &Arc<Records>,
+) -> wasmtime::Result<Vec<Result<wit::Evaluation, wit::PluginError>>> {
+    store.data_mut().reads = ReadBudget::for_records(records);
+    store.data_mut().inventory = Some(records.clone());
+    let plugin = bundle.instantiate(&mut *store)?;
+    let answers = plugin
+        .portcullis_builtins_bundle()
+        .call_evaluate(&mut *store, members)?;
+    if answers.len() != members.len() {
+        return Err(wasmtime::Error::msg(format!(
+            "the built-ins answered for {} members, not {}",
+            answers.len(),
+            members.len()
+        )));
+    }
+    Ok(answers)
 }
 
 /// ABI 0.1's records from and to the current ones: field by field, so a

@@ -89,7 +89,7 @@ impl Allowance {
     }
 
     fn matches(&self, v: &Verdict, inv: &Inventory) -> bool {
-        if self.rule.as_ref().is_some_and(|r| r != &v.rule) {
+        if self.rule.as_ref().is_some_and(|r| **r != *v.rule) {
             return false;
         }
         let Some(l) = v.listener.and_then(|i| inv.listeners.get(i)) else {

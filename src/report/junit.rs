@@ -91,7 +91,7 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
         .evaluation
         .verdicts
         .iter()
-        .filter(|v| v.rule == rule.id && v.outcome == Outcome::Pass)
+        .filter(|v| *v.rule == *rule.id && v.outcome == Outcome::Pass)
         .count();
     // Past the threshold the passes are one testcase that counts them; the
     // failures, skips and accepted failures keep a testcase each.
@@ -107,7 +107,7 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
         .evaluation
         .verdicts
         .iter()
-        .filter(|v| v.rule == rule.id && !(aggregate && v.outcome == Outcome::Pass))
+        .filter(|v| *v.rule == *rule.id && !(aggregate && v.outcome == Outcome::Pass))
     {
         let (name, listener) = match (report.inventory, v.listener) {
             (Some(inv), Some(i)) if i < inv.listeners.len() => {

@@ -157,7 +157,7 @@ fn rule_series(file: &mut Exposition, report: &Report) {
     let count = |rule: &str, accepted: bool| {
         eval.verdicts
             .iter()
-            .filter(|v| v.rule == rule && v.outcome == crate::model::Outcome::Fail)
+            .filter(|v| *v.rule == *rule && v.outcome == crate::model::Outcome::Fail)
             .filter(|v| v.allowed_by.is_some() == accepted)
             .count() as f64
     };

@@ -122,7 +122,12 @@ fn findings_run(report: &Report) -> Run {
     let mut fingerprints = Occurrences::default();
     if let Some(inv) = report.inventory {
         for v in report.evaluation.violations() {
-            let Some(index) = report.evaluation.rules.iter().position(|r| r.id == v.rule) else {
+            let Some(index) = report
+                .evaluation
+                .rules
+                .iter()
+                .position(|r| *r.id == *v.rule)
+            else {
                 continue;
             };
             let result = finding(report, inv, v, index, &mut fingerprints);
@@ -398,7 +403,7 @@ fn finding(
         None => message.into_owned(),
     };
     SarifResult {
-        rule_id: v.rule.clone(),
+        rule_id: v.rule.to_string(),
         rule_index,
         level: v.level.as_str(),
         message: Text { text },

@@ -32,13 +32,15 @@ pub use inventory::Inventory;
 
 /// A rule plugin. The SDK hands `evaluate` the whole inventory; behind it,
 /// the ABI fetches only what is read (command lines: [`Inventory::cmdline`]).
+/// It is lent, not given: one inventory can be judged by several rule sets
+/// (the built-ins share one component and one fetched inventory).
 pub trait Plugin {
     /// Pure: what this plugin is and which rules it has.
     fn describe() -> PluginInfo;
     /// Checks a config (JSON text) before any scan.
     fn validate_config(config: String) -> Result<(), PluginError>;
     /// Judges the inventory. `config` is JSON text ("{}" when unset).
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError>;
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError>;
 }
 
 /// Exports a [`Plugin`] as the component's `rules` interface.
@@ -55,7 +57,7 @@ macro_rules! export_plugin {
                 <$plugin as $crate::Plugin>::validate_config(config)
             }
             fn evaluate(config: String) -> Result<$crate::Evaluation, $crate::PluginError> {
-                <$plugin as $crate::Plugin>::evaluate(config, $crate::Inventory::fetch())
+                <$plugin as $crate::Plugin>::evaluate(config, &$crate::Inventory::fetch())
             }
         }
         $crate::__export_rules!(__PortcullisExport);

@@ -57,15 +57,12 @@ impl Plugin for BaselinePlugin {
         }
     }
 
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError> {
         Self::validate_config(config.clone())?;
         let c: Config = config::parse(&config)?;
-        Ok(evaluate(c.baseline.as_ref(), &inventory, c.scanned_only))
+        Ok(evaluate(c.baseline.as_ref(), inventory, c.scanned_only))
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-portcullis_sdk::export_plugin!(BaselinePlugin);
 
 /// The stable names of the containers owning `ns`, as the host computes
 /// them (`portcullis_shared::owner_labels`).

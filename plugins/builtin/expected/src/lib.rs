@@ -71,14 +71,11 @@ impl Plugin for Expected {
         Ok(())
     }
 
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError> {
         Self::validate_config(config.clone())?;
-        Ok(evaluate(&config::parse(&config)?, &inventory))
+        Ok(evaluate(&config::parse(&config)?, inventory))
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-portcullis_sdk::export_plugin!(Expected);
 
 pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
     if config.expected.is_empty() {

@@ -53,16 +53,11 @@ impl Plugin for Exposure {
         config::parse::<Config>(&config).map(drop)
     }
 
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError> {
         let config: Config = config::parse(&config)?;
-        Ok(evaluate(&config, &inventory))
+        Ok(evaluate(&config, inventory))
     }
 }
-
-// The component exports exist only in the wasm build; natively the crate is
-// plain Rust for unit tests.
-#[cfg(target_arch = "wasm32")]
-portcullis_sdk::export_plugin!(Exposure);
 
 pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();

@@ -120,14 +120,11 @@ impl Plugin for Profiles {
         profile_named(c.profile.as_deref().unwrap_or("auto")).map(drop)
     }
 
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError> {
         let config: Config = config::parse(&config)?;
-        evaluate(&config, &inventory)
+        evaluate(&config, inventory)
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-portcullis_sdk::export_plugin!(Profiles);
 
 /// `Some(None)` for `auto`; `None` is an error.
 fn profile_named(name: &str) -> Result<Option<(&'static str, &'static [Expected])>, PluginError> {

@@ -41,14 +41,11 @@ impl Plugin for Services {
         config::parse::<Config>(&config).map(drop)
     }
 
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError> {
         config::parse::<Config>(&config)?;
-        Ok(evaluate(&inventory))
+        Ok(evaluate(inventory))
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-portcullis_sdk::export_plugin!(Services);
 
 pub fn evaluate(inv: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();

@@ -36,7 +36,7 @@ impl Plugin for Hostile {
         Ok(())
     }
 
-    fn evaluate(config: String, inventory: Inventory) -> Result<Evaluation, PluginError> {
+    fn evaluate(config: String, inventory: &Inventory) -> Result<Evaluation, PluginError> {
         let mode = mode(&config);
         let mut out = Evaluation {
             verdicts: vec![],
