@@ -143,20 +143,17 @@ impl Judge {
             .collect();
         let configs: Vec<&str> = configs.iter().map(AsRef::as_ref).collect();
         let outcome = evaluate::evaluate(&self.loader, &self.active, &configs, rules, inventory);
-        let mut verdicts: Vec<_> = outcome
-            .verdicts
-            .into_iter()
-            .filter_map(|mut v| {
-                let rule = rules.iter().find(|r| *r.id == *v.rule)?;
-                if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
-                    return None;
-                }
-                if rule.level != rule.default_level {
-                    v.level = rule.level; // the policy's override wins
-                }
-                Some(v)
-            })
-            .collect();
+        let mut verdicts = Vec::with_capacity(outcome.batches.iter().map(Vec::len).sum());
+        verdicts.extend(outcome.batches.into_iter().flatten().filter_map(|mut v| {
+            let rule = rules.iter().find(|r| *r.id == *v.rule)?;
+            if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
+                return None;
+            }
+            if rule.level != rule.default_level {
+                v.level = rule.level; // the policy's override wins
+            }
+            Some(v)
+        }));
         let unused_allowances =
             policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
         let evaluation = Evaluation {

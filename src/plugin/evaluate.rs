@@ -19,11 +19,21 @@ pub struct ActivePlugin {
 
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub verdicts: Vec<Verdict>,
+    /// Each plugin's verdicts, in plugin order: kept apart, because on a
+    /// fleet they are tens of megabytes, and the caller copies them once,
+    /// as it filters them (see [`Outcome::verdicts`]).
+    pub batches: Vec<Vec<Verdict>>,
     pub not_applicable: Vec<NotApplicable>,
     pub failures: Vec<PluginFailure>,
     /// (plugin, line) log lines, warnings first.
     pub logs: Vec<(String, String)>,
+}
+
+impl Outcome {
+    /// Every verdict, in plugin order.
+    pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
+        self.batches.iter().flatten()
+    }
 }
 
 /// How one plugin's call went wrong.
@@ -113,7 +123,7 @@ pub fn evaluate(
     for (a, (_, result)) in active.iter().zip(results) {
         match result {
             Ok((verdicts, na, logs)) => {
-                out.verdicts.extend(verdicts);
+                out.batches.push(verdicts);
                 out.not_applicable.extend(na);
                 out.logs
                     .extend(logs.into_iter().map(|l| (a.plugin.name.clone(), l)));
@@ -352,7 +362,7 @@ mod tests {
             })
             .collect();
         assert!(alone.len() > 20, "{}", alone.len());
-        assert_eq!(together.verdicts, alone);
+        assert_eq!(together.verdicts().cloned().collect::<Vec<_>>(), alone);
     }
 
     #[test]
@@ -364,8 +374,8 @@ mod tests {
         let out = evaluate(&loader, &active, &configs, &rules, &inventory);
         let failed: Vec<&str> = out.failures.iter().map(|f| f.plugin.as_str()).collect();
         assert_eq!(failed, ["exposure"], "{:?}", out.failures);
-        assert!(out.verdicts.iter().any(|v| &*v.plugin == "profiles"));
-        assert!(!out.verdicts.iter().any(|v| &*v.plugin == "exposure"));
+        assert!(out.verdicts().any(|v| &*v.plugin == "profiles"));
+        assert!(!out.verdicts().any(|v| &*v.plugin == "exposure"));
     }
 
     #[test]
