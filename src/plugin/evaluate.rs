@@ -4,6 +4,7 @@
 
 use crate::model::{Inventory, NotApplicable, PluginFailure, Rule, Verdict};
 
+use super::abi::wit::PluginError;
 use super::convert;
 use super::load::{LoadedPlugin, Loader};
 use super::run::{self, CallError};
@@ -56,24 +57,69 @@ pub enum PluginFault {
 }
 
 /// Asks each plugin whether it accepts its config; errors name the plugin.
+/// Built-ins that would run together are asked in one instance too.
 pub fn validate_configs(loader: &Loader, active: &[ActivePlugin]) -> Vec<(String, PluginFault)> {
     let _ticker = run::EpochTicker::start(&loader.engine);
+    let mut answers: Vec<Option<Result<Result<(), PluginError>, CallError>>> =
+        active.iter().map(|_| None).collect();
+    for job in jobs(active) {
+        if let Some(together) = validate_together(loader, active, &job) {
+            for (&i, answer) in job.iter().zip(together) {
+                answers[i] = Some(Ok(answer));
+            }
+            continue;
+        }
+        for i in job {
+            let a = &active[i];
+            let mut store = run::store(&loader.engine, &a.limits);
+            answers[i] = Some(run::call(&mut store, &a.limits, |s| {
+                a.plugin.pre.validate_config(s, &a.config)
+            }));
+        }
+    }
     let mut problems = Vec::new();
-    for a in active {
-        let mut store = run::store(&loader.engine, &a.limits);
-        let result = run::call(&mut store, &a.limits, |s| {
-            a.plugin.pre.validate_config(s, &a.config)
-        });
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => problems.push((
+    for (a, answer) in active.iter().zip(answers) {
+        match answer {
+            Some(Ok(Ok(()))) | None => {}
+            Some(Ok(Err(e))) => problems.push((
                 a.plugin.name.clone(),
                 PluginFault::ConfigRejected(plugin_error_text(&e)),
             )),
-            Err(e) => problems.push((a.plugin.name.clone(), PluginFault::ValidateConfig(e))),
+            Some(Err(e)) => problems.push((a.plugin.name.clone(), PluginFault::ValidateConfig(e))),
         }
     }
     problems
+}
+
+/// Several built-ins' answers from one instance, or None (one plugin, or
+/// the call failed: then each is asked alone, under its own limits).
+fn validate_together(
+    loader: &Loader,
+    active: &[ActivePlugin],
+    job: &[usize],
+) -> Option<Vec<Result<(), PluginError>>> {
+    let first = &active[*job.first()?];
+    let bundle = first.plugin.pre.bundle().filter(|_| job.len() > 1)?;
+    let limits = together(first.limits, job.len());
+    let named: Vec<(String, String)> = job
+        .iter()
+        .map(|&i| (active[i].plugin.name.clone(), active[i].config.clone()))
+        .collect();
+    let mut store = run::store(&loader.engine, &limits);
+    run::call(&mut store, &limits, |s| {
+        super::served::validate_members(bundle, s, &named)
+    })
+    .ok()
+}
+
+/// The limits of `n` plugins that share one call: the sum of theirs.
+fn together(each: Limits, n: usize) -> Limits {
+    Limits {
+        memory_bytes: each.memory_bytes.saturating_mul(n),
+        fuel: each.fuel.saturating_mul(n as u64),
+        log_lines: each.log_lines.saturating_mul(n as u32),
+        ..each
+    }
 }
 
 /// Runs every plugin; `configs[i]` is what `active[i]` gets as its config
@@ -182,12 +228,7 @@ fn run_together(
     };
     let each = members[0].0.limits;
     let n = members.len();
-    let limits = Limits {
-        memory_bytes: each.memory_bytes.saturating_mul(n),
-        fuel: each.fuel.saturating_mul(n as u64),
-        log_lines: each.log_lines.saturating_mul(n as u32),
-        ..each
-    };
+    let limits = together(each, n);
     let own_rules: Vec<Vec<Rule>> = members.iter().map(|(a, _)| rules_of(a, rules)).collect();
     let mut store = run::store(&loader.engine, &limits);
     store.set_hostcall_fuel(
@@ -376,6 +417,20 @@ mod tests {
         assert_eq!(failed, ["exposure"], "{:?}", out.failures);
         assert!(out.verdicts().any(|v| &*v.plugin == "profiles"));
         assert!(!out.verdicts().any(|v| &*v.plugin == "exposure"));
+    }
+
+    #[test]
+    fn configs_checked_in_one_instance_are_each_member_s_own() {
+        let loader = loader();
+        let (mut active, _) = builtins(&loader, Limits::default());
+        active[2].config = r#"{"bogus": 1}"#.into();
+        active[4].config = r#"{"nope": 2}"#.into();
+        let problems = validate_configs(&loader, &active);
+        let named: Vec<(&str, bool)> = problems
+            .iter()
+            .map(|(p, f)| (p.as_str(), matches!(f, PluginFault::ConfigRejected(_))))
+            .collect();
+        assert_eq!(named, [("exposure", true), ("services", true)]);
     }
 
     #[test]

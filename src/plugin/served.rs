@@ -311,6 +311,21 @@ pub fn describe_members(
     plugin.portcullis_builtins_bundle().call_describe(store)
 }
 
+/// Asks several built-ins in one instance whether they accept their
+/// configs: `(member, config)` in, one answer per member out.
+pub fn validate_members(
+    bundle: &bundle::BuiltinsPre<State>,
+    store: &mut Store<State>,
+    members: &[(String, String)],
+) -> wasmtime::Result<Vec<Result<(), wit::PluginError>>> {
+    let plugin = bundle.instantiate(&mut *store)?;
+    let rules = plugin.portcullis_builtins_bundle();
+    members
+        .iter()
+        .map(|(member, config)| rules.call_validate_config(&mut *store, member, config))
+        .collect()
+}
+
 /// Judges the inventory with several built-ins in one instance, which
 /// reads the inventory once for all of them: `(member, config)` in, one
 /// answer per member out, in the same order.
