@@ -80,13 +80,11 @@ impl ByteText {
     /// that `escaped` never writes.
     pub fn parse_escaped(text: &str) -> Option<Self> {
         let mut out = Vec::with_capacity(text.len());
-        let mut chars = text.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                continue;
-            }
+        let mut rest = text;
+        // The text between escapes is copied as it is: most texts have none.
+        while let Some(at) = rest.find('\\') {
+            out.extend_from_slice(&rest.as_bytes()[..at]);
+            let mut chars = rest[at + 1..].chars();
             match chars.next()? {
                 '\\' => out.push(b'\\'),
                 'x' => {
@@ -101,7 +99,9 @@ impl ByteText {
                 }
                 _ => return None,
             }
+            rest = chars.as_str();
         }
+        out.extend_from_slice(rest.as_bytes());
         Some(ByteText::new(out))
     }
 }
@@ -148,9 +148,20 @@ impl Serialize for ByteText {
 
 impl<'de> Deserialize<'de> for ByteText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ByteText::parse_escaped(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("bad escape in {text:?}")))
+        // Read where the input holds it, without copying it into a String
+        // first (fleet inventories hold 2 KiB command lines).
+        struct Escaped;
+        impl serde::de::Visitor<'_> for Escaped {
+            type Value = ByteText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, bytes that are not printable UTF-8 escaped")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ByteText, E> {
+                ByteText::parse_escaped(text)
+                    .ok_or_else(|| E::custom(format!("bad escape in {text:?}")))
+            }
+        }
+        d.deserialize_str(Escaped)
     }
 }
 
