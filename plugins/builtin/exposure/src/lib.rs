@@ -61,6 +61,17 @@ impl Plugin for Exposure {
 
 pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();
+    // An inventory made without the firewall's answers (read from a file
+    // written without them) cannot be judged on them at all: one answer
+    // for the rule, not a skip per listener.
+    let reach_known = inventory.listeners.is_empty()
+        || inventory
+            .listeners
+            .iter()
+            .any(|l| inventory.reachability(l).is_some());
+    if !reach_known {
+        out.not_applicable(UNFILTERED_EXPOSURE, unfiltered::NOT_EVALUATED);
+    }
     for l in &inventory.listeners {
         out.push(wildcard_bind(config, inventory, l));
         out.push(if net::is_public(l) {
@@ -72,7 +83,9 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
         } else {
             verdicts::pass(PUBLIC_BIND, l, "")
         });
-        out.push(unfiltered::judge(inventory, l));
+        if reach_known {
+            out.push(unfiltered::judge(inventory, l));
+        }
         out.push(if l.owner_unknown {
             verdicts::fail(
                 UNKNOWN_OWNER,

@@ -398,3 +398,28 @@ fn findings_say_what_the_firewall_does() {
         "not evaluated: nothing said"
     );
 }
+
+/// With no listener's reachability known (an inventory written without
+/// it), the rule says once that it does not apply, rather than skipping
+/// every listener.
+#[test]
+fn no_reachability_at_all_is_not_applicable_once() {
+    let inv = Host::new()
+        .listen("tcp", "0.0.0.0", 80, "nginx")
+        .listen("tcp", "10.0.0.5", 81, "app")
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    assert!(
+        !eval
+            .verdicts
+            .iter()
+            .any(|v| v.rule_id == UNFILTERED_EXPOSURE)
+            && !eval.passed.iter().any(|p| p.rule_id == UNFILTERED_EXPOSURE)
+    );
+    let na: Vec<(&str, &str)> = eval
+        .not_applicable
+        .iter()
+        .map(|n| (n.rule_id.as_str(), n.reason.as_str()))
+        .collect();
+    assert_eq!(na, [(UNFILTERED_EXPOSURE, unfiltered::NOT_EVALUATED)]);
+}

@@ -10,6 +10,10 @@ use portcullis_sdk::{
 
 pub const UNFILTERED_EXPOSURE: &str = "unfiltered-exposure";
 
+/// Why the rule does not apply to an inventory with no reachability.
+pub const NOT_EVALUATED: &str =
+    "the inventory carries no reachability: the firewall was not evaluated when it was made";
+
 pub fn judge(inv: &Inventory, l: &Listener) -> Verdict {
     // Not evaluated, or not understood: the rule cannot judge, and says so
     // (a skip, never a pass).
