@@ -22,19 +22,12 @@ pub struct ActivePlugin {
 pub struct Outcome {
     /// Each plugin's verdicts, in plugin order: kept apart, because on a
     /// fleet they are tens of megabytes, and the caller copies them once,
-    /// as it filters them (see [`Outcome::verdicts`]).
+    /// as it filters them.
     pub batches: Vec<Vec<Verdict>>,
     pub not_applicable: Vec<NotApplicable>,
     pub failures: Vec<PluginFailure>,
     /// (plugin, line) log lines, warnings first.
     pub logs: Vec<(String, String)>,
-}
-
-impl Outcome {
-    /// Every verdict, in plugin order.
-    pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
-        self.batches.iter().flatten()
-    }
 }
 
 /// How one plugin's call went wrong.
@@ -263,18 +256,35 @@ fn run_together(
         .zip(own_rules)
         .zip(answers)
         .map(|(((a, _), own_rules), answer)| {
-            let logs = logs.take().unwrap_or_default();
-            let evaluation = answer.map_err(|e| PluginFault::Reported(plugin_error_text(&e)))?;
-            let (verdicts, na) = convert::evaluation(
-                &a.plugin.name,
-                evaluation,
+            judged(
+                a,
+                answer,
                 &own_rules,
                 listeners,
-                each.result_bytes,
-            )?;
-            Ok((verdicts, na, logs))
+                logs.take().unwrap_or_default(),
+            )
         })
         .collect()
+}
+
+/// One plugin's answer as the host keeps it: its verdicts checked against
+/// its own rules and limits, with its log lines.
+fn judged(
+    a: &ActivePlugin,
+    answer: Result<super::abi::wit::Evaluation, PluginError>,
+    own_rules: &[Rule],
+    listeners: usize,
+    logs: Vec<String>,
+) -> RunResult {
+    let evaluation = answer.map_err(|e| PluginFault::Reported(plugin_error_text(&e)))?;
+    let (verdicts, na) = convert::evaluation(
+        &a.plugin.name,
+        evaluation,
+        own_rules,
+        listeners,
+        a.limits.result_bytes,
+    )?;
+    Ok((verdicts, na, logs))
 }
 
 fn rules_of(a: &ActivePlugin, rules: &[Rule]) -> Vec<Rule> {
@@ -320,19 +330,8 @@ fn run_one(
         a.plugin.pre.evaluate(s, config, input)
     });
     let logs = logs_of(store.data(), &a.limits);
-    let evaluation = match result {
-        Ok(Ok(evaluation)) => evaluation,
-        Ok(Err(e)) => return Err(PluginFault::Reported(plugin_error_text(&e))),
-        Err(e) => return Err(PluginFault::Evaluate(e)),
-    };
-    let (verdicts, na) = convert::evaluation(
-        &a.plugin.name,
-        evaluation,
-        &own_rules,
-        listeners,
-        a.limits.result_bytes,
-    )?;
-    Ok((verdicts, na, logs))
+    let answer = result.map_err(PluginFault::Evaluate)?;
+    judged(a, answer, &own_rules, listeners, logs)
 }
 
 /// The bytes the host may copy out of one evaluation: the text budget
@@ -380,6 +379,10 @@ mod tests {
         (active, rules)
     }
 
+    fn verdicts(out: &Outcome) -> impl Iterator<Item = &Verdict> {
+        out.batches.iter().flatten()
+    }
+
     fn loader() -> Loader {
         Loader::new(None, crate::diag::Diagnostics::capture().0)
     }
@@ -403,7 +406,7 @@ mod tests {
             })
             .collect();
         assert!(alone.len() > 20, "{}", alone.len());
-        assert_eq!(together.verdicts().cloned().collect::<Vec<_>>(), alone);
+        assert_eq!(verdicts(&together).cloned().collect::<Vec<_>>(), alone);
     }
 
     #[test]
@@ -415,8 +418,8 @@ mod tests {
         let out = evaluate(&loader, &active, &configs, &rules, &inventory);
         let failed: Vec<&str> = out.failures.iter().map(|f| f.plugin.as_str()).collect();
         assert_eq!(failed, ["exposure"], "{:?}", out.failures);
-        assert!(out.verdicts().any(|v| &*v.plugin == "profiles"));
-        assert!(!out.verdicts().any(|v| &*v.plugin == "exposure"));
+        assert!(verdicts(&out).any(|v| &*v.plugin == "profiles"));
+        assert!(!verdicts(&out).any(|v| &*v.plugin == "exposure"));
     }
 
     #[test]

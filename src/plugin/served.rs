@@ -293,9 +293,9 @@ impl Pre {
             Pre::Bundled { bundle, member } => {
                 let members = [(member.clone(), config.to_owned())];
                 let mut answers = evaluate_members(bundle, store, &members, records)?;
+                // evaluate_members answers for exactly the members asked.
                 answers
                     .pop()
-                    .filter(|_| answers.is_empty())
                     .ok_or_else(|| wasmtime::Error::msg("the built-ins answered for no member"))
             }
         }
