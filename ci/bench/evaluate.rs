@@ -87,7 +87,7 @@ fn inventory(listeners: usize) -> Inventory {
                 holders: vec![Holder {
                     pid: 1000 + (i % 500) as i32,
                     fd: 3,
-                    process: ProcessDetails {
+                    process: std::sync::Arc::new(ProcessDetails {
                         comm: ByteText::from("server"),
                         exe: Some(ByteText::from("/usr/sbin/server")),
                         cmdline: vec![ByteText::from("/usr/sbin/server"), ByteText::from("--port")],
@@ -96,7 +96,7 @@ fn inventory(listeners: usize) -> Inventory {
                         unit_file: None,
                         activates: None,
                         container: None,
-                    },
+                    }),
                 }],
                 owner_unknown_reason: None,
                 forwards_to: None,

@@ -5,6 +5,7 @@
 //! kept as raw bytes ([`ByteText`]); nothing here assumes UTF-8.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::{ByteText, ProcessDetails};
 use crate::os::proc::{ProcRoot, decimal};
@@ -120,7 +121,7 @@ pub fn split_cmdline(raw: &[u8]) -> Vec<ByteText> {
 
 /// Reads each pid once, checked against the first socket it is asked for.
 #[derive(Default)]
-pub struct ProcessCache(HashMap<i32, Option<ProcessDetails>>);
+pub struct ProcessCache(HashMap<i32, Option<Arc<ProcessDetails>>>);
 
 impl ProcessCache {
     pub fn get(
@@ -129,10 +130,10 @@ impl ProcessCache {
         pid: i32,
         fd: i32,
         inode: u64,
-    ) -> Option<&ProcessDetails> {
+    ) -> Option<&Arc<ProcessDetails>> {
         self.0
             .entry(pid)
-            .or_insert_with(|| read(root, pid, fd, inode))
+            .or_insert_with(|| read(root, pid, fd, inode).map(Arc::new))
             .as_ref()
     }
 }

@@ -868,6 +868,8 @@ impl<'w> Attribution<'w> {
                     device,
                 };
                 if let Some(unit) = units.find(held) {
+                    // PID 1's details differ per socket: its own copy.
+                    let process = std::sync::Arc::make_mut(&mut process);
                     process.unit = Some(unit.name.clone());
                     process.unit_file = Some(unit.file.clone());
                     process.activates = Some(unit.activates.clone());

@@ -16,6 +16,7 @@ pub struct Inventory {
     pub schema_version: u32,
     pub host: HostFacts,
     pub namespaces: Vec<Netns>,
+    #[serde(deserialize_with = "listeners")]
     pub listeners: Vec<Listener>,
     /// The containers that hold listeners or own namespaces, as their
     /// runtimes describe them (by `id`, as `holders[].container` names
@@ -32,6 +33,11 @@ pub struct Inventory {
     /// here was not looked for (a baseline compares only what was scanned).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub only_selected: bool,
+}
+
+/// Listeners whose holders share each process's details.
+fn listeners<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Listener>, D::Error> {
+    super::listener::shared::while_reading(|| Vec::<Listener>::deserialize(d))
 }
 
 /// Refuses, at its place in the file, an inventory of another version.

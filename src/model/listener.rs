@@ -1,4 +1,6 @@
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ByteText, NetnsId, Scope};
 
@@ -64,6 +66,7 @@ pub struct Listener {
     /// Owner uid of the socket.
     pub uid: u32,
     /// Every (process, descriptor) holding the socket; empty when unknown.
+    #[serde(deserialize_with = "exact_vec")]
     pub holders: Vec<Holder>,
     /// Why no holder could be found; set exactly when `holders` is empty.
     pub owner_unknown_reason: Option<String>,
@@ -119,8 +122,10 @@ impl Listener {
 pub struct Holder {
     pub pid: i32,
     pub fd: i32,
+    /// Shared by every holder of the same process: a prefork server's
+    /// workers hold every socket, and a fleet has hundreds of thousands.
     #[serde(flatten)]
-    pub process: ProcessDetails,
+    pub process: Arc<ProcessDetails>,
 }
 
 /// A holder as the JSON has it, its process's details beside its own.
@@ -132,6 +137,7 @@ struct HolderFields {
     fd: i32,
     comm: ByteText,
     exe: Option<ByteText>,
+    #[serde(deserialize_with = "exact_vec")]
     cmdline: Vec<ByteText>,
     uid: Option<u32>,
     unit: Option<String>,
@@ -147,7 +153,7 @@ impl From<HolderFields> for Holder {
         Holder {
             pid: h.pid,
             fd: h.fd,
-            process: ProcessDetails {
+            process: shared::process(ProcessDetails {
                 comm: h.comm,
                 exe: h.exe,
                 cmdline: h.cmdline,
@@ -156,14 +162,14 @@ impl From<HolderFields> for Holder {
                 unit_file: h.unit_file,
                 activates: h.activates,
                 container: h.container,
-            },
+            }),
         }
     }
 }
 
 /// What is known of a process holding a socket. Cheap to clone: a process
 /// appears once per descriptor it holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProcessDetails {
     pub comm: ByteText,
     pub exe: Option<ByteText>,
@@ -182,4 +188,60 @@ pub struct ProcessDetails {
     pub activates: Option<String>,
     /// Container id from the process's cgroup, as `runtime://id`.
     pub container: Option<String>,
+}
+
+/// A list read at its length. serde grows a `Vec` from four elements, and
+/// most holder lists and command lines are shorter: the slack, once per
+/// listener, was a third of a fleet inventory's memory.
+fn exact_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let mut v = Vec::<T>::deserialize(d)?;
+    v.shrink_to_fit();
+    Ok(v)
+}
+
+/// One copy of each process while listeners are read: the JSON repeats a
+/// process's details for every socket it holds.
+pub(super) mod shared {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use super::ProcessDetails;
+
+    thread_local! {
+        static SEEN: RefCell<Option<HashSet<Arc<ProcessDetails>>>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `read` with processes shared among the holders it reads.
+    pub fn while_reading<T>(read: impl FnOnce() -> T) -> T {
+        struct Forget(Option<HashSet<Arc<ProcessDetails>>>);
+        impl Drop for Forget {
+            fn drop(&mut self) {
+                SEEN.with(|seen| *seen.borrow_mut() = self.0.take());
+            }
+        }
+        // Restores what an enclosing read had (none, but a nested read must
+        // not end its sharing), also when `read` panics.
+        let _restore = Forget(SEEN.with(|seen| seen.borrow_mut().replace(HashSet::new())));
+        read()
+    }
+
+    /// `details` as one shared copy: the one already read, if any.
+    pub fn process(details: ProcessDetails) -> Arc<ProcessDetails> {
+        SEEN.with(|seen| match seen.borrow_mut().as_mut() {
+            Some(seen) => match seen.get(&details) {
+                Some(known) => known.clone(),
+                None => {
+                    let new = Arc::new(details);
+                    seen.insert(new.clone());
+                    new
+                }
+            },
+            None => Arc::new(details),
+        })
+    }
 }

@@ -104,16 +104,18 @@ struct Processes {
     list: Vec<wit::Process>,
     cmdlines: Vec<Vec<String>>,
     activates: Vec<Option<String>>,
-    index: std::collections::HashMap<(i32, Option<String>), u32>,
+    /// By pid, each unit it is seen with and that process's index.
+    index: std::collections::HashMap<i32, Vec<(Option<String>, u32)>>,
 }
 
 impl Processes {
     fn index_of(&mut self, h: &model::Holder) -> u32 {
-        let key = (h.pid, h.process.unit.clone());
-        if let Some(&i) = self.index.get(&key) {
-            return i;
+        let seen = self.index.entry(h.pid).or_default();
+        if let Some((_, i)) = seen.iter().find(|(unit, _)| *unit == h.process.unit) {
+            return *i;
         }
         let i = self.list.len() as u32;
+        seen.push((h.process.unit.clone(), i));
         self.list.push(wit::Process {
             pid: h.pid,
             comm: h.process.comm.escaped(),
@@ -125,7 +127,6 @@ impl Processes {
         self.cmdlines
             .push(h.process.cmdline.iter().map(|a| a.escaped()).collect());
         self.activates.push(h.process.activates.clone());
-        self.index.insert(key, i);
         i
     }
 }
