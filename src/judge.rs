@@ -143,26 +143,17 @@ impl Judge {
             .collect();
         let configs: Vec<&str> = configs.iter().map(AsRef::as_ref).collect();
         let outcome = evaluate::evaluate(&self.loader, &self.active, &configs, rules, inventory);
-        let mut batches = outcome.batches;
-        for batch in &mut batches {
-            // In place: on a fleet the batches are most of the memory.
-            batch.retain_mut(|v| {
-                let Some(rule) = rules.iter().find(|r| *r.id == *v.rule) else {
-                    return false;
-                };
-                if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
-                    return false;
-                }
-                if rule.level != rule.default_level {
-                    v.level = rule.level; // the policy's override wins
-                }
-                true
-            });
-        }
-        let mut verdicts = Vec::with_capacity(batches.iter().map(Vec::len).sum());
-        for batch in batches {
-            verdicts.extend(batch); // each batch freed once moved
-        }
+        let mut verdicts = Vec::with_capacity(outcome.batches.iter().map(Vec::len).sum());
+        verdicts.extend(outcome.batches.into_iter().flatten().filter_map(|mut v| {
+            let rule = rules.iter().find(|r| *r.id == *v.rule)?;
+            if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
+                return None;
+            }
+            if rule.level != rule.default_level {
+                v.level = rule.level; // the policy's override wins
+            }
+            Some(v)
+        }));
         let unused_allowances =
             policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
         let evaluation = Evaluation {

@@ -224,8 +224,8 @@ pub(super) mod shared {
                 SEEN.with(|seen| *seen.borrow_mut() = self.0.take());
             }
         }
-        // Restores what an enclosing read had (none, but a nested read must
-        // not end its sharing), also when `read` panics.
+        // Put back on the way out, also when `read` panics: sharing ends
+        // with the read.
         let _restore = Forget(SEEN.with(|seen| seen.borrow_mut().replace(HashSet::new())));
         read()
     }
