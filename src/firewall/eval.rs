@@ -445,9 +445,12 @@ impl<'a> Eval<'a> {
         if self.surely_misses(rule) {
             return vec![];
         }
+        // Paths start from every source: the rule's own splits are cheap on
+        // the whole space, and the caller intersects with `live` once.
         let mut paths = vec![Path {
-            guard: live.clone(),
-            regs: vec![None; REGISTER_WORDS],
+            guard: SourceSet::full(live.width()),
+            // Grown as registers are written: most rules write two or three.
+            regs: Vec::new(),
             verdict: None,
             uncertain: None,
             fatal: None,
@@ -477,7 +480,7 @@ impl<'a> Eval<'a> {
             let effect = if let Some(reason) = path.fatal {
                 RuleEffect::Unknown(reason)
             } else if !path.changes.is_empty()
-                && (path.uncertain.is_some() || !path.guard.is_full())
+                && (path.uncertain.is_some() || !path.guard.is_full() || !live.is_full())
             {
                 RuleEffect::Unknown(
                     "changes conntrack or marks for only some sources, or not surely".into(),
@@ -1192,7 +1195,11 @@ fn write(path: &mut Path, reg: u32, value: Sym, len: usize) {
         return;
     };
     let words = len.div_ceil(4).max(1);
-    for w in word..(word + words).min(REGISTER_WORDS) {
+    let end = (word + words).min(REGISTER_WORDS);
+    if path.regs.len() < end {
+        path.regs.resize(end, None);
+    }
+    for w in word..end {
         path.regs[w] = None;
     }
     if word < REGISTER_WORDS {
@@ -1209,15 +1216,16 @@ fn read(path: &Path, reg: u32, len: usize) -> Sym {
     let mut bytes = Vec::new();
     let mut first = true;
     while bytes.len() < len {
-        match path.regs.get(word).cloned().flatten() {
+        match path.regs.get(word).and_then(Option::as_ref) {
             Some((Sym::Known(v), l)) => {
-                let mut v = v;
-                v.resize(l.div_ceil(4) * 4, 0);
+                let padded = l.div_ceil(4) * 4;
+                let start = bytes.len();
+                bytes.extend_from_slice(&v[..v.len().min(padded)]);
+                bytes.resize(start + padded, 0);
                 word += l.div_ceil(4);
-                bytes.extend(v);
             }
-            Some((sym, l)) if first && l >= len => return sym,
-            Some((Sym::Unknown(r), _)) => return Sym::Unknown(r),
+            Some((sym, l)) if first && *l >= len => return sym.clone(),
+            Some((Sym::Unknown(r), _)) => return Sym::Unknown(r.clone()),
             Some(_) => return Sym::Unknown("a concatenation with the source address".into()),
             None => return Sym::Unknown(format!("register {reg} read before it was written")),
         }

@@ -2,6 +2,9 @@
 //! I/O. Only what evaluation needs is kept; an expression that is not
 //! understood keeps its name, so evaluation can say why it gave up.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// `NFPROTO_*`: the family of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TableFamily {
@@ -55,13 +58,29 @@ pub struct Ruleset {
     pub generation: u32,
     pub chains: Vec<Chain>,
     pub sets: Vec<Set>,
+    /// Chains by name, built at the first lookup: a walk resolves every
+    /// jump it takes, among hundreds of chains.
+    pub(super) by_name: ChainIndex,
 }
 
 impl Ruleset {
     pub fn chain(&self, family: TableFamily, table: &str, name: &str) -> Option<&Chain> {
-        self.chains
-            .iter()
-            .find(|c| c.family == family && c.table == table && c.name == name)
+        let fits = |c: &&Chain| c.family == family && c.table == table && c.name == name;
+        let index = self.by_name.0.get_or_init(|| {
+            let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, c) in self.chains.iter().enumerate() {
+                index.entry(c.name.clone()).or_default().push(i);
+            }
+            index
+        });
+        let indexed = index.get(name).into_iter().flatten();
+        indexed
+            .filter_map(|&i| self.chains.get(i))
+            .find(fits)
+            // Not indexed: a jump to a chain that was not dumped, or one
+            // added after the index was built (rulesets are put together
+            // before they are walked, fixtures need not be).
+            .or_else(|| self.chains.iter().find(fits))
     }
 
     pub fn set(&self, family: TableFamily, table: &str, name: &str) -> Option<&Set> {
@@ -72,6 +91,30 @@ impl Ruleset {
 
     pub fn rule_count(&self) -> usize {
         self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+}
+
+/// [`Ruleset::chain`]'s index: chains' positions by name. Not
+/// part of the ruleset's value: a copy starts without one, and it is
+/// ignored by comparisons.
+#[derive(Default)]
+pub struct ChainIndex(OnceLock<HashMap<String, Vec<usize>>>);
+
+impl Clone for ChainIndex {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for ChainIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ChainIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainIndex")
     }
 }
 

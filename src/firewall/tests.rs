@@ -168,6 +168,7 @@ fn input(policy: Verdict, rules: Vec<Vec<Expr>>) -> Ruleset {
         generation: 1,
         chains: vec![chain("input", Some((1, 0)), policy, rules)],
         sets: vec![],
+        ..Default::default()
     }
 }
 
@@ -251,6 +252,7 @@ fn jumps_return_and_gotos() {
             ),
         ],
         sets: vec![],
+        ..Default::default()
     };
     assert_eq!(one(&rs, 22)[0].1, "accepted");
     assert_eq!(one(&rs, 80)[0].1, "accepted");
@@ -311,6 +313,7 @@ fn interval_sets_of_sources() {
                 },
             ],
         }],
+        ..Default::default()
     };
     assert_eq!(
         one(&rs, 1)[0],
