@@ -55,11 +55,11 @@ pub enum SnapshotError {
 }
 
 /// The ruleset of the calling thread's namespace.
-pub fn snapshot(transport: &mut impl Transport) -> Result<Ruleset, SnapshotError> {
+pub fn snapshot(transport: &mut (impl Transport + Send)) -> Result<Ruleset, SnapshotError> {
     let mut dumper = Dumper {
         transport,
         seq: 0,
-        buf: vec![0; 256 * 1024],
+        spare: Vec::new(),
         read: 0,
     };
     for _ in 0..ATTEMPTS {
@@ -75,14 +75,21 @@ pub fn snapshot(transport: &mut impl Transport) -> Result<Ruleset, SnapshotError
     Err(SnapshotError::Changing(ATTEMPTS))
 }
 
-struct Dumper<'t, T: Transport> {
+struct Dumper<'t, T: Transport + Send> {
     transport: &'t mut T,
     seq: u32,
-    buf: Vec<u8>,
+    /// Receive buffers the last answer left, for the next.
+    spare: Vec<Vec<u8>>,
     read: usize,
 }
 
-impl<T: Transport> Dumper<'_, T> {
+/// One datagram's room: the kernel fills at most 32 KiB per dump datagram,
+/// more only for one message that needs it.
+const BUFFER: usize = 256 * 1024;
+/// Datagrams received ahead of the decoder.
+const IN_FLIGHT: usize = 2;
+
+impl<T: Transport + Send> Dumper<'_, T> {
     fn generation(&mut self) -> Result<u32, SnapshotError> {
         let mut generation = None;
         let whole = self.ask(
@@ -90,6 +97,7 @@ impl<T: Transport> Dumper<'_, T> {
             NLM_F_REQUEST | NLM_F_ACK,
             0,
             &[],
+            false,
             |kind, _, attrs| {
                 if kind == NEWGEN {
                     generation = Some(decode::generation(attrs)?);
@@ -176,18 +184,25 @@ impl<T: Transport> Dumper<'_, T> {
         attrs: &[u8],
         each: impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
     ) -> Result<bool, SnapshotError> {
-        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs, each)
+        // Rules are most of a large ruleset's bytes: the one dump worth a
+        // receiving thread (a thread per set's elements would cost more than
+        // it saves).
+        let ahead = kind == GETRULE;
+        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs, ahead, each)
     }
 
     /// Sends one request and hands each nf_tables message of its answer to
     /// `each` (type, family, attributes) in the receive buffer; false if
-    /// the kernel flagged the dump interrupted.
+    /// the kernel flagged the dump interrupted. `ahead`: received on a
+    /// thread of its own while this one decodes.
+    #[allow(clippy::too_many_arguments)]
     fn ask(
         &mut self,
         kind: u16,
         flags: u16,
         family: u8,
         attrs: &[u8],
+        ahead: bool,
         mut each: impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
     ) -> Result<bool, SnapshotError> {
         self.seq += 1;
@@ -202,53 +217,148 @@ impl<T: Transport> Dumper<'_, T> {
         request.extend([family, 0, 0, 0]);
         request.extend(attrs);
         self.transport.send(&request)?;
-        let mut interrupted = false;
-        loop {
-            let n = self.transport.recv(&mut self.buf)?;
-            if n > self.buf.len() {
-                return Err(SnapshotError::Truncated(n));
-            }
-            self.read += n;
-            if self.read > MAX_BYTES {
-                return Err(SnapshotError::TooLarge);
-            }
-            let mut offset = 0;
-            while offset + 16 <= n {
-                let h = &self.buf[offset..n];
-                let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
-                let msg_type = u16::from_ne_bytes(h[4..6].try_into().unwrap());
-                let msg_flags = u16::from_ne_bytes(h[6..8].try_into().unwrap());
-                let msg_seq = u32::from_ne_bytes(h[8..12].try_into().unwrap());
-                if msg_len < 16 || msg_len > h.len() {
-                    return Err(DecodeError(format!("netlink message of length {msg_len}")).into());
+        if !ahead {
+            let mut buf = self.spare.pop().unwrap_or_else(|| vec![0; BUFFER]);
+            let mut interrupted = false;
+            let outcome = loop {
+                let n = receive(self.transport, &mut buf, &mut self.read)?;
+                if let Some(whole) = messages(&buf[..n], seq, &mut interrupted, &mut each)? {
+                    break Ok(whole);
                 }
-                let body = &h[16..msg_len];
-                offset += msg_len.next_multiple_of(4);
-                if msg_seq != seq {
-                    continue;
-                }
-                interrupted |= msg_flags & NLM_F_DUMP_INTR != 0;
-                match msg_type {
-                    NLMSG_DONE => return Ok(!interrupted),
-                    NLMSG_ERROR => {
-                        let code = body
-                            .get(0..4)
-                            .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
-                            .unwrap_or(-1);
-                        if code == 0 {
-                            return Ok(!interrupted);
-                        }
-                        let errno = code.checked_neg().unwrap_or(i32::MAX);
-                        return Err(SnapshotError::Kernel(crate::os::Errno::from_raw(errno)));
+            };
+            self.spare.push(buf);
+            return outcome;
+        }
+        // The kernel builds a dump's datagrams inside `recv`: received on a
+        // thread of their own, they are built while the ones before are
+        // decoded here.
+        let transport = &mut *self.transport;
+        let pool = std::mem::take(&mut self.spare);
+        let mut read = self.read;
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        for buf in pool {
+            let _ = empty_tx.send(buf);
+        }
+        let (outcome, pool, read) = std::thread::scope(|scope| {
+            let receiver = scope.spawn(move || {
+                loop {
+                    let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; BUFFER]);
+                    let item = receive(transport, &mut buf, &mut read).map(|n| (buf, n));
+                    let last = item.as_ref().map_or(true, |(buf, n)| ends(&buf[..*n], seq));
+                    if full_tx.send(item).is_err() || last {
+                        break;
                     }
-                    t if t >> 8 == NFNL_SUBSYS_NFTABLES && body.len() >= 4 => {
-                        each(t & 0xff, body[0], &body[4..])?
-                    }
-                    _ => {}
                 }
+                (empty_rx.try_iter().collect::<Vec<_>>(), read)
+            });
+            let outcome = (|| {
+                let mut interrupted = false;
+                while let Ok(item) = full_rx.recv() {
+                    let (buf, n) = item?;
+                    if let Some(whole) = messages(&buf[..n], seq, &mut interrupted, &mut each)? {
+                        return Ok(whole);
+                    }
+                    let _ = empty_tx.send(buf);
+                }
+                Err(DecodeError("the kernel's answer ended without NLMSG_DONE".into()).into())
+            })();
+            // Unblocks the receiver if it still has a datagram to hand over.
+            drop(full_rx);
+            drop(empty_tx);
+            let (pool, read) = receiver
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (outcome, pool, read)
+        });
+        self.spare = pool;
+        self.read = read;
+        outcome
+    }
+}
+
+/// One datagram into `buf`, its length counted into `read` and bounded.
+fn receive(
+    transport: &mut impl Transport,
+    buf: &mut [u8],
+    read: &mut usize,
+) -> Result<usize, SnapshotError> {
+    let n = transport.recv(buf)?;
+    if n > buf.len() {
+        return Err(SnapshotError::Truncated(n));
+    }
+    *read += n;
+    if *read > MAX_BYTES {
+        return Err(SnapshotError::TooLarge);
+    }
+    Ok(n)
+}
+
+/// Whether a datagram holds the end of the answer to `seq` (or cannot be
+/// read on: the decoder says why).
+fn ends(datagram: &[u8], seq: u32) -> bool {
+    let mut offset = 0;
+    while offset + 16 <= datagram.len() {
+        let h = &datagram[offset..];
+        let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
+        let msg_type = u16::from_ne_bytes(h[4..6].try_into().unwrap());
+        let msg_seq = u32::from_ne_bytes(h[8..12].try_into().unwrap());
+        if msg_len < 16 || msg_len > h.len() {
+            return true;
+        }
+        if msg_seq == seq && matches!(msg_type, NLMSG_DONE | NLMSG_ERROR) {
+            return true;
+        }
+        offset += msg_len.next_multiple_of(4);
+    }
+    false
+}
+
+/// Hands each nf_tables message of a datagram answering `seq` to `each`;
+/// `Some(whole)` once the answer ended (`whole`: not interrupted).
+fn messages(
+    datagram: &[u8],
+    seq: u32,
+    interrupted: &mut bool,
+    each: &mut impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
+) -> Result<Option<bool>, SnapshotError> {
+    let n = datagram.len();
+    let mut offset = 0;
+    while offset + 16 <= n {
+        let h = &datagram[offset..n];
+        let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
+        let msg_type = u16::from_ne_bytes(h[4..6].try_into().unwrap());
+        let msg_flags = u16::from_ne_bytes(h[6..8].try_into().unwrap());
+        let msg_seq = u32::from_ne_bytes(h[8..12].try_into().unwrap());
+        if msg_len < 16 || msg_len > h.len() {
+            return Err(DecodeError(format!("netlink message of length {msg_len}")).into());
+        }
+        let body = &h[16..msg_len];
+        offset += msg_len.next_multiple_of(4);
+        if msg_seq != seq {
+            continue;
+        }
+        *interrupted |= msg_flags & NLM_F_DUMP_INTR != 0;
+        match msg_type {
+            NLMSG_DONE => return Ok(Some(!*interrupted)),
+            NLMSG_ERROR => {
+                let code = body
+                    .get(0..4)
+                    .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
+                    .unwrap_or(-1);
+                if code == 0 {
+                    return Ok(Some(!*interrupted));
+                }
+                let errno = code.checked_neg().unwrap_or(i32::MAX);
+                return Err(SnapshotError::Kernel(crate::os::Errno::from_raw(errno)));
             }
+            t if t >> 8 == NFNL_SUBSYS_NFTABLES && body.len() >= 4 => {
+                each(t & 0xff, body[0], &body[4..])?
+            }
+            _ => {}
         }
     }
+    Ok(None)
 }
 
 fn chains_index(chains: &[Chain]) -> std::collections::HashMap<(TableFamily, &str, &str), usize> {
