@@ -588,20 +588,38 @@ fn fill_reachability(
         .enumerate()
         .map(|(i, (id, _, _))| (*id, i))
         .collect();
-    let workers = parallelism().clamp(1, listeners.len().max(1));
-    let chunk = listeners.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        for part in listeners.chunks_mut(chunk) {
-            scope.spawn(|| {
-                for listener in part {
-                    let (_, firewall, interfaces) = &firewalls[index[&listener.netns]];
-                    listener.reachability = Some(crate::firewall::reach::reachability(
-                        firewall, listener, interfaces,
-                    ));
-                }
-            });
-        }
+    // Taken one by one from a shared counter: listeners' costs differ by
+    // orders of magnitude (a loopback one is settled without a walk), so
+    // equal shares would leave one core idle.
+    let next = AtomicUsize::new(0);
+    let shared: &[crate::model::Listener] = listeners;
+    let workers = parallelism().clamp(1, shared.len().max(1));
+    let found: Vec<(usize, crate::model::Reachability)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(listener) = shared.get(i) else { break };
+                        let (_, firewall, interfaces) = &firewalls[index[&listener.netns]];
+                        done.push((
+                            i,
+                            crate::firewall::reach::reachability(firewall, listener, interfaces),
+                        ));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     });
+    for (i, reachability) in found {
+        listeners[i].reachability = Some(reachability);
+    }
 }
 
 /// `confined`: `--own-pid-namespace`, so containers' runtimes are out of
