@@ -97,7 +97,6 @@ impl<T: Transport + Send> Dumper<'_, T> {
             NLM_F_REQUEST | NLM_F_ACK,
             0,
             &[],
-            false,
             |kind, _, attrs| {
                 if kind == NEWGEN {
                     generation = Some(decode::generation(attrs)?);
@@ -184,25 +183,18 @@ impl<T: Transport + Send> Dumper<'_, T> {
         attrs: &[u8],
         each: impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
     ) -> Result<bool, SnapshotError> {
-        // Rules are most of a large ruleset's bytes: the one dump worth a
-        // receiving thread (a thread per set's elements would cost more than
-        // it saves).
-        let ahead = kind == GETRULE;
-        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs, ahead, each)
+        self.ask(kind, NLM_F_REQUEST | NLM_F_DUMP, family, attrs, each)
     }
 
     /// Sends one request and hands each nf_tables message of its answer to
     /// `each` (type, family, attributes) in the receive buffer; false if
-    /// the kernel flagged the dump interrupted. `ahead`: received on a
-    /// thread of its own while this one decodes.
-    #[allow(clippy::too_many_arguments)]
+    /// the kernel flagged the dump interrupted.
     fn ask(
         &mut self,
         kind: u16,
         flags: u16,
         family: u8,
         attrs: &[u8],
-        ahead: bool,
         mut each: impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
     ) -> Result<bool, SnapshotError> {
         self.seq += 1;
@@ -217,7 +209,10 @@ impl<T: Transport + Send> Dumper<'_, T> {
         request.extend([family, 0, 0, 0]);
         request.extend(attrs);
         self.transport.send(&request)?;
-        if !ahead {
+        // Rules are most of a large ruleset's bytes: the one answer worth a
+        // receiving thread (a thread per set's elements would cost more
+        // than it saves).
+        if kind != GETRULE {
             let mut buf = self.spare.pop().unwrap_or_else(|| vec![0; BUFFER]);
             let mut interrupted = false;
             let outcome = loop {
@@ -294,24 +289,48 @@ fn receive(
     Ok(n)
 }
 
+/// One netlink message of a datagram: type, flags, sequence number, body.
+struct Frame<'d> {
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    body: &'d [u8],
+}
+
+/// A datagram's messages in order; a length that does not fit ends it
+/// with an error.
+fn frames(datagram: &[u8]) -> impl Iterator<Item = Result<Frame<'_>, DecodeError>> {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        if offset + 16 > datagram.len() {
+            return None;
+        }
+        let h = &datagram[offset..];
+        let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
+        if msg_len < 16 || msg_len > h.len() {
+            offset = datagram.len();
+            return Some(Err(DecodeError(format!(
+                "netlink message of length {msg_len}"
+            ))));
+        }
+        offset += msg_len.next_multiple_of(4);
+        Some(Ok(Frame {
+            kind: u16::from_ne_bytes(h[4..6].try_into().unwrap()),
+            flags: u16::from_ne_bytes(h[6..8].try_into().unwrap()),
+            seq: u32::from_ne_bytes(h[8..12].try_into().unwrap()),
+            body: &h[16..msg_len],
+        }))
+    })
+}
+
 /// Whether a datagram holds the end of the answer to `seq` (or cannot be
 /// read on: the decoder says why).
 fn ends(datagram: &[u8], seq: u32) -> bool {
-    let mut offset = 0;
-    while offset + 16 <= datagram.len() {
-        let h = &datagram[offset..];
-        let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
-        let msg_type = u16::from_ne_bytes(h[4..6].try_into().unwrap());
-        let msg_seq = u32::from_ne_bytes(h[8..12].try_into().unwrap());
-        if msg_len < 16 || msg_len > h.len() {
-            return true;
-        }
-        if msg_seq == seq && matches!(msg_type, NLMSG_DONE | NLMSG_ERROR) {
-            return true;
-        }
-        offset += msg_len.next_multiple_of(4);
-    }
-    false
+    frames(datagram).any(|frame| {
+        frame.map_or(true, |f| {
+            f.seq == seq && matches!(f.kind, NLMSG_DONE | NLMSG_ERROR)
+        })
+    })
 }
 
 /// Hands each nf_tables message of a datagram answering `seq` to `each`;
@@ -322,24 +341,18 @@ fn messages(
     interrupted: &mut bool,
     each: &mut impl FnMut(u16, u8, &[u8]) -> Result<(), SnapshotError>,
 ) -> Result<Option<bool>, SnapshotError> {
-    let n = datagram.len();
-    let mut offset = 0;
-    while offset + 16 <= n {
-        let h = &datagram[offset..n];
-        let msg_len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
-        let msg_type = u16::from_ne_bytes(h[4..6].try_into().unwrap());
-        let msg_flags = u16::from_ne_bytes(h[6..8].try_into().unwrap());
-        let msg_seq = u32::from_ne_bytes(h[8..12].try_into().unwrap());
-        if msg_len < 16 || msg_len > h.len() {
-            return Err(DecodeError(format!("netlink message of length {msg_len}")).into());
-        }
-        let body = &h[16..msg_len];
-        offset += msg_len.next_multiple_of(4);
+    for frame in frames(datagram) {
+        let Frame {
+            kind,
+            flags,
+            seq: msg_seq,
+            body,
+        } = frame?;
         if msg_seq != seq {
             continue;
         }
-        *interrupted |= msg_flags & NLM_F_DUMP_INTR != 0;
-        match msg_type {
+        *interrupted |= flags & NLM_F_DUMP_INTR != 0;
+        match kind {
             NLMSG_DONE => return Ok(Some(!*interrupted)),
             NLMSG_ERROR => {
                 let code = body
