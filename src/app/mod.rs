@@ -42,7 +42,7 @@ fn list(args: &ListArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
         .collect
         .plan(None)
         .map_err(RunError::from)
-        .and_then(|plan| scan_settled(&plan, progress, diag, &mut || Ok(())));
+        .and_then(|plan| scan_settled(&plan, progress, diag, &mut || Ok(()), None));
     let mut inventory = match inventory {
         Ok(inventory) => inventory,
         Err(e) => return Ok(stopped(&e, diag)),
@@ -75,6 +75,13 @@ fn list(args: &ListArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
 
 fn scan(args: &ScanArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
     let plan = args.collect.plan(None);
+    // The firewalls' dumps run while the policy and plugins load; a scan
+    // that settles first reads them later, fresh.
+    let early = plan
+        .as_ref()
+        .ok()
+        .filter(|plan| plan.settle.is_none())
+        .map(|plan| collect::Prefetch::start(&plan.request));
     judged_run(
         &args.policy,
         &args.report,
@@ -84,7 +91,7 @@ fn scan(args: &ScanArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
         || {
             let progress = args.report.format.allows_progress();
             let plan = plan.as_ref().expect("validated before the run");
-            scan_settled(plan, progress, diag, &mut || Ok(()))
+            scan_settled(plan, progress, diag, &mut || Ok(()), early)
         },
     )
 }
@@ -113,9 +120,13 @@ fn exec(args: &ExecArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatus> {
                 plan.request.selectors = vec![collect::Selector::parse(&inode.to_string())];
             }
             let progress = scan.report.format.allows_progress();
-            let inventory = scan_settled(&plan, progress, diag, &mut || {
-                running.alive().map_err(RunError::from)
-            })
+            let inventory = scan_settled(
+                &plan,
+                progress,
+                diag,
+                &mut || running.alive().map_err(RunError::from),
+                None,
+            )
             // A scan that failed because COMMAND (and its namespace) just
             // went away is reported as COMMAND's early exit.
             .map_err(|e| running.exit_report().map_or(e, RunError::from));
@@ -145,7 +156,7 @@ fn baseline(args: &BaselineArgs, diag: &Diagnostics) -> anyhow::Result<ExitStatu
         .collect
         .plan(None)
         .map_err(RunError::from)
-        .and_then(|plan| scan_settled(&plan, true, diag, &mut || Ok(())));
+        .and_then(|plan| scan_settled(&plan, true, diag, &mut || Ok(()), None));
     let inventory = match inventory {
         Ok(inventory) => inventory,
         Err(e) => return Ok(stopped(&e, diag)),
@@ -389,18 +400,20 @@ fn plugins(judge: &Judge) -> anyhow::Result<ExitStatus> {
 /// `progress`: the command's output allows a progress line (not
 /// `--format summary`); the sink draws it only on a terminal.
 /// The inventory a scan plan asks for (settled if asked), or why it cannot
-/// be had. `alive` can end a settle wait early.
+/// be had. `alive` can end a settle wait early. `early`: firewall reads
+/// begun for a scan that does not settle.
 fn scan_settled(
     plan: &ScanPlan,
     progress: bool,
     diag: &Diagnostics,
     alive: &mut dyn FnMut() -> Result<(), RunError>,
+    early: Option<collect::Prefetch>,
 ) -> Result<Inventory, RunError> {
-    let mut scan = || collect::collect(&plan.request).map_err(RunError::from);
     let Some(settle) = plan.settle else {
         alive()?;
-        return scan();
+        return collect::collect_after(&plan.request, early).map_err(RunError::from);
     };
+    let mut scan = || collect::collect(&plan.request).map_err(RunError::from);
     let mut line = |p: settle::Progress| {
         if progress {
             diag.progress(Some(&format_args!(

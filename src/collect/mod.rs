@@ -21,6 +21,7 @@ mod hostinfo;
 mod ifaces;
 mod mounts;
 mod nftables;
+mod prefetch;
 mod procwalk;
 mod published;
 mod routes;
@@ -43,6 +44,7 @@ use crate::model::{
 
 use crate::os::proc::ProcRoot;
 use discover::{Candidate, Discovery};
+pub use prefetch::Prefetch;
 use procwalk::ProcWalk;
 pub use select::{SelectError, Selector};
 use sockdiag::{DumpError, RawSocket};
@@ -100,15 +102,24 @@ fn parallelism() -> usize {
 /// thread is left behind, and the inventory is empty but for a gap saying
 /// so, never a clean one.
 pub fn collect(request: &Request) -> Result<Inventory, CollectError> {
+    collect_after(request, None)
+}
+
+/// [`collect`], with the firewall reads `early` began (see [`Prefetch`]):
+/// a caller that has other work before the scan starts them first.
+pub fn collect_after(
+    request: &Request,
+    early: Option<Prefetch>,
+) -> Result<Inventory, CollectError> {
     let Some(deadline) = request.deadline else {
-        return collect_now(request);
+        return collect_now(request, early);
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let owned = request.clone();
     std::thread::Builder::new()
         .name("scan".into())
         .spawn(move || {
-            let _ = tx.send(collect_now(&owned));
+            let _ = tx.send(collect_now(&owned, early));
         })
         .map_err(CollectError::Thread)?;
     match rx.recv_timeout(deadline) {
@@ -150,7 +161,9 @@ impl Host {
     }
 }
 
-fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
+fn collect_now(request: &Request, early: Option<Prefetch>) -> Result<Inventory, CollectError> {
+    // Begun before the walk of `/proc`, which they run beside.
+    let early = early.unwrap_or_else(|| Prefetch::start(request));
     let host = Host::live()?;
     let walk = procwalk::walk(&host.proc, parallelism()).map_err(CollectError::Proc)?;
     let mut discovery = discover::discover(&host.proc, &walk);
@@ -175,12 +188,13 @@ fn collect_now(request: &Request) -> Result<Inventory, CollectError> {
         discovery.gaps.extend(hostinfo::confinement(&host.proc));
     }
     let mut ids = ids;
-    let mut scans = scan_all(&ids, &discovery, everything);
+    let mut scans = scan_all(&ids, &discovery, everything, &early);
     // Descriptors of namespaces found through their sockets: open until the
     // inventory is assembled, so the paths to them stay valid.
     let mut pins = Vec::new();
     if everything {
         find_socket_only_namespaces(
+            &early,
             &host.proc,
             &walk,
             &mut discovery,
@@ -217,6 +231,7 @@ const SOCKET_ROUNDS: usize = 4;
 /// socket descriptor in `/proc` whose socket no scanned namespace's dump
 /// listed is asked for its namespace, and new ones are scanned too.
 fn find_socket_only_namespaces(
+    early: &Prefetch,
     root: &ProcRoot,
     walk: &ProcWalk,
     discovery: &mut Discovery,
@@ -262,7 +277,7 @@ fn find_socket_only_namespaces(
             pins.push(fd);
             found.push(id);
         }
-        scans.extend(scan_all(&found, discovery, true));
+        scans.extend(scan_all(&found, discovery, true, early));
         ids.extend(found);
     }
 }
@@ -279,7 +294,12 @@ struct NetnsScan {
 
 /// Scans namespaces in parallel; `None` for one that vanished. `others`:
 /// also list the inodes of their other sockets.
-fn scan_all(ids: &[NetnsId], discovery: &Discovery, others: bool) -> Vec<Option<NetnsScan>> {
+fn scan_all(
+    ids: &[NetnsId],
+    discovery: &Discovery,
+    others: bool,
+    early: &Prefetch,
+) -> Vec<Option<NetnsScan>> {
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<NetnsScan>>> = ids.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -288,7 +308,8 @@ fn scan_all(ids: &[NetnsId], discovery: &Discovery, others: bool) -> Vec<Option<
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&id) = ids.get(i) else { break };
-                    let scan = scan_one(id, &discovery.candidates[&id], discovery.own, others);
+                    let scan =
+                        scan_one(id, &discovery.candidates[&id], discovery.own, others, early);
                     *results[i].lock().unwrap_or_else(|e| e.into_inner()) = scan;
                 }
             });
@@ -305,6 +326,7 @@ fn scan_one(
     candidate: &Candidate,
     own: Option<NetnsId>,
     others: bool,
+    early: &Prefetch,
 ) -> Option<NetnsScan> {
     let gap = |kind, detail: String| Gap {
         kind,
@@ -335,17 +357,22 @@ fn scan_one(
             });
         }
     };
+    let early = early.take(id);
     let inside = enter::run_inside(&handle, || {
         // The kernel's dump of a large ruleset takes milliseconds: it runs
         // beside the socket dumps (a thread created here is in this
-        // namespace too).
+        // namespace too), if it did not start before the scan.
         std::thread::scope(|scope| {
-            let ruleset = scope.spawn(read_ruleset);
+            let read = early.ok_or_else(|| scope.spawn(read_ruleset));
             let (mut scan, subnets) = sockets_inside(id, others);
-            let (ruleset, unreadable) = ruleset.join().unwrap_or_else(|_| {
-                let why = "reading the firewall failed inside portcullis (a bug: please report it)";
-                (Err(why.to_owned()), Some(why.to_owned()))
-            });
+            let (ruleset, unreadable) = match read {
+                Ok(pending) => pending.wait().unwrap_or_else(read_ruleset),
+                Err(thread) => thread.join().unwrap_or_else(|_| {
+                    let why =
+                        "reading the firewall failed inside portcullis (a bug: please report it)";
+                    (Err(why.to_owned()), Some(why.to_owned()))
+                }),
+            };
             scan.firewall = firewall_of(ruleset, &scan.interfaces, subnets);
             if let Some(why) = unreadable {
                 scan.gaps.push(gap(GapKind::FirewallUnreadable, why));
@@ -662,7 +689,14 @@ fn assemble(
             &mut containers,
         ));
     }
-    fill_reachability(&mut listeners, &firewalls);
+    let ports = listeners.iter().map(|l| (l.protocol, l.port)).collect();
+    let published = std::thread::scope(|scope| {
+        let published = scope.spawn(|| published::translated(&firewalls, &ports));
+        fill_reachability(&mut listeners, &firewalls);
+        published
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    });
     namespaces.sort_by_key(|ns| (!ns.is_host, ns.names.is_empty(), ns.names.clone(), ns.id));
     let order: BTreeMap<NetnsId, usize> = namespaces
         .iter()
@@ -688,7 +722,7 @@ fn assemble(
             ))
     });
     published::link(&mut listeners, &namespaces);
-    let published = published::translated(&firewalls, &listeners, &namespaces);
+    let published = published::resolve(published, &listeners, &namespaces);
     for l in &listeners {
         for h in &l.holders {
             if let Some(c) = &h.process.container {

@@ -11,45 +11,58 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::firewall::reach::NetnsFirewall;
-use crate::model::{Forward, Interface, Listener, Netns, NetnsId, Published, PublishedPath};
+use crate::model::{
+    Forward, Interface, Listener, Netns, NetnsId, Protocol, Published, PublishedPath,
+};
 
-/// Every port the namespaces' firewalls publish by translation, with the
-/// namespace and listener each one reaches (`listeners` in their final
-/// order: the index is the listener's id).
+/// Every port the namespaces' firewalls publish by translation, tried at
+/// the (protocol, port) pairs of the scan's listeners among others: of the
+/// listeners it needs no more, so it runs beside their evaluation.
+/// [`resolve`] then names where each leads.
 pub fn translated(
     firewalls: &[(NetnsId, NetnsFirewall, Vec<Interface>)],
+    ports: &BTreeSet<(Protocol, u16)>,
+) -> Vec<Published> {
+    firewalls
+        .iter()
+        .flat_map(|(id, fw, interfaces)| {
+            crate::firewall::publish::published(fw, *id, interfaces, ports)
+        })
+        .collect()
+}
+
+/// The namespace and listener each `published` port reaches
+/// (`listeners` in their final order: the index is the listener's id).
+pub fn resolve(
+    published: Vec<Published>,
     listeners: &[Listener],
     namespaces: &[Netns],
 ) -> Vec<Published> {
-    let ports: BTreeSet<_> = listeners.iter().map(|l| (l.protocol, l.port)).collect();
     let mut out = Vec::new();
-    for (id, fw, interfaces) in firewalls {
-        for mut p in crate::firewall::publish::published(fw, *id, interfaces, &ports) {
-            let Ok(addr) = p.to.address.parse::<IpAddr>() else {
-                continue;
-            };
-            p.to.netns = match p.path {
-                PublishedPath::Local => Some(*id),
-                PublishedPath::Forward => namespaces
-                    .iter()
-                    .find(|ns| {
-                        ns.id != *id && ns.interfaces.iter().any(|i| i.addresses.contains(&addr))
-                    })
-                    .map(|ns| ns.id),
-            };
-            p.to.listener = p.to.netns.and_then(|ns| {
-                listeners
-                    .iter()
-                    .position(|l| {
-                        l.netns == ns
-                            && l.protocol == p.protocol
-                            && l.port == p.to.port
-                            && crate::firewall::reach::covers(l, addr)
-                    })
-                    .map(|i| i as u32)
-            });
-            out.push(p);
-        }
+    for mut p in published {
+        let Ok(addr) = p.to.address.parse::<IpAddr>() else {
+            continue;
+        };
+        let id = p.netns;
+        p.to.netns = match p.path {
+            PublishedPath::Local => Some(id),
+            PublishedPath::Forward => namespaces
+                .iter()
+                .find(|ns| ns.id != id && ns.interfaces.iter().any(|i| i.addresses.contains(&addr)))
+                .map(|ns| ns.id),
+        };
+        p.to.listener = p.to.netns.and_then(|ns| {
+            listeners
+                .iter()
+                .position(|l| {
+                    l.netns == ns
+                        && l.protocol == p.protocol
+                        && l.port == p.to.port
+                        && crate::firewall::reach::covers(l, addr)
+                })
+                .map(|i| i as u32)
+        });
+        out.push(p);
     }
     out
 }
