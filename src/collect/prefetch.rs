@@ -46,13 +46,7 @@ impl Prefetch {
             let Selector::Path(path) = selector else {
                 continue;
             };
-            let Ok(fd) = crate::os::ns::open_nonblocking(path) else {
-                continue;
-            };
-            if !crate::os::ns::is_netns_file(fd.as_fd()) {
-                continue;
-            }
-            let Ok(id) = crate::os::ns::identity(fd.as_fd()) else {
+            let Ok((fd, id)) = super::select::open_netns_at(path) else {
                 continue;
             };
             if reads.iter().any(|(seen, _)| *seen == id) {

@@ -123,6 +123,13 @@ pub fn resolve(
 
 /// Identity of the network namespace at `path`, refusing anything else.
 fn netns_at(path: &std::path::Path) -> Result<NetnsId, SelectError> {
+    open_netns_at(path).map(|(_, id)| id)
+}
+
+/// The network namespace file at `path`, open, and its identity.
+pub(super) fn open_netns_at(
+    path: &std::path::Path,
+) -> Result<(std::os::fd::OwnedFd, NetnsId), SelectError> {
     let unopenable = |errno| SelectError::Unopenable {
         path: path.display().to_string(),
         errno,
@@ -132,7 +139,8 @@ fn netns_at(path: &std::path::Path) -> Result<NetnsId, SelectError> {
     if !crate::os::ns::is_netns_file(fd.as_fd()) {
         return Err(SelectError::NotNetns(path.display().to_string()));
     }
-    crate::os::ns::identity(fd.as_fd()).map_err(unopenable)
+    let id = crate::os::ns::identity(fd.as_fd()).map_err(unopenable)?;
+    Ok((fd, id))
 }
 
 #[cfg(test)]
