@@ -173,8 +173,21 @@ struct Boot {
 }
 
 impl Boot {
+    /// Boots the variant until it powers off. QEMU itself dying by a
+    /// signal (TCG has crashed here once in a CI run, SIGSEGV) says
+    /// nothing about the guest, so that alone is tried once more, from a
+    /// fresh disk; any other outcome is the test's answer.
     fn start(v: &Variant) -> Boot {
         require_root();
+        Self::attempt(v).unwrap_or_else(|crash| {
+            eprintln!("{}: {crash}; booting once more", v.name);
+            Self::attempt(v).unwrap_or_else(|again| panic!("{}: {again}", v.name))
+        })
+    }
+
+    /// One boot: `Err` only when QEMU was killed by a signal.
+    fn attempt(v: &Variant) -> Result<Boot, String> {
+        use std::os::unix::process::ExitStatusExt;
         let image = image();
         let dir = repo().join("target/vm").join(v.name);
         let _ = std::fs::remove_dir_all(&dir);
@@ -267,7 +280,7 @@ impl Boot {
             // A user-mode network that reaches nothing outside the guest.
             .args(["-nic", "user,restrict=on,model=virtio-net-pci"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("qemu.stderr")).unwrap())
             .spawn()
             .expect("qemu-system-x86_64 (ci/test.sh installs qemu-system-x86)");
         let status = loop {
@@ -287,7 +300,19 @@ impl Boot {
         };
         let took = started.elapsed();
         let console = String::from_utf8_lossy(&std::fs::read(&console).unwrap()).into_owned();
-        assert!(status.success(), "{}: qemu exited {status}", v.name);
+        if let Some(signal) = status.signal() {
+            return Err(format!(
+                "qemu was killed by signal {signal} after {took:.0?}; its stderr:\n{}\nconsole:\n{}",
+                std::fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default(),
+                tail(&console)
+            ));
+        }
+        assert!(
+            status.success(),
+            "{}: qemu exited {status}; its stderr:\n{}",
+            v.name,
+            std::fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default()
+        );
         eprintln!(
             "{}: booted, scanned and powered off in {took:.0?} ({})",
             v.name,
@@ -300,7 +325,7 @@ impl Boot {
             v.name,
             tail(&boot.console)
         );
-        boot
+        Ok(boot)
     }
 
     /// A file from the powered-off guest's disk.
