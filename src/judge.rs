@@ -2,8 +2,11 @@
 //! policy's rule overrides and allowlist. Produces an [`Evaluation`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::model::{Evaluation, Inventory};
+use std::collections::HashMap;
+
+use crate::model::{Evaluation, Inventory, Rule, Verdict};
 use crate::plugin::evaluate::{self, ActivePlugin};
 use crate::plugin::load::{LoadError, LoadReason, LoadedPlugin, Loader};
 use crate::policy::{self, Configured, PluginFacts, Policy, PolicyError};
@@ -134,7 +137,9 @@ impl Judge {
     }
 
     /// Runs every plugin over the inventory and applies the policy.
-    pub fn judge(&self, inventory: &Inventory) -> (Evaluation, Vec<(String, String)>) {
+    /// The inventory is shared with the plugins' stores, which read it as
+    /// they ask for its parts.
+    pub fn judge(&self, inventory: &Arc<Inventory>) -> (Evaluation, Vec<(String, String)>) {
         let rules = &self.configured.rules;
         let configs: Vec<std::borrow::Cow<'_, str>> = self
             .active
@@ -143,17 +148,7 @@ impl Judge {
             .collect();
         let configs: Vec<&str> = configs.iter().map(AsRef::as_ref).collect();
         let outcome = evaluate::evaluate(&self.loader, &self.active, &configs, rules, inventory);
-        let mut verdicts = Vec::with_capacity(outcome.batches.iter().map(Vec::len).sum());
-        verdicts.extend(outcome.batches.into_iter().flatten().filter_map(|mut v| {
-            let rule = rules.iter().find(|r| *r.id == *v.rule)?;
-            if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
-                return None;
-            }
-            if rule.level != rule.default_level {
-                v.level = rule.level; // the policy's override wins
-            }
-            Some(v)
-        }));
+        let mut verdicts = self.kept(outcome.batches, inventory);
         let unused_allowances =
             policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
         let evaluation = Evaluation {
@@ -168,6 +163,47 @@ impl Judge {
 }
 
 impl Judge {
+    /// The verdicts the policy keeps, at the levels it gives them, in plugin
+    /// order. Filtered where they are and joined onto the first batch: on a
+    /// fleet they are tens of megabytes, and a second copy of them all
+    /// would be the plugin stage's peak.
+    fn kept(&self, mut batches: Vec<Vec<Verdict>>, inventory: &Inventory) -> Vec<Verdict> {
+        let rules: HashMap<&str, &Rule> = self
+            .configured
+            .rules
+            .iter()
+            .map(|r| (r.id.as_str(), r))
+            .collect();
+        for batch in &mut batches {
+            batch.retain_mut(|v| {
+                let Some(rule) = rules.get(&*v.rule) else {
+                    return false;
+                };
+                if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
+                    return false;
+                }
+                if rule.level != rule.default_level {
+                    v.level = rule.level; // the policy's override wins
+                }
+                true
+            });
+        }
+        // The largest batch grows in place (a large buffer is remapped, not
+        // copied); those before it are moved in front, those after behind.
+        let Some(largest) = (0..batches.len()).max_by_key(|&i| batches[i].len()) else {
+            return Vec::new();
+        };
+        let mut kept = std::mem::take(&mut batches[largest]);
+        let after = batches.split_off(largest + 1);
+        kept.reserve_exact(batches.iter().chain(&after).map(Vec::len).sum());
+        let before: Vec<Verdict> = batches.into_iter().flatten().collect();
+        kept.splice(0..0, before);
+        for mut batch in after {
+            kept.append(&mut batch);
+        }
+        kept
+    }
+
     /// A verdict is in scope unless its rule is limited to namespaces its
     /// listener is not in.
     fn in_scope(&self, rule: &str, listener: Option<usize>, inventory: &Inventory) -> bool {

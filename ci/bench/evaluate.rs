@@ -119,7 +119,7 @@ fn inventory(listeners: usize) -> Inventory {
 fn main() {
     let listeners = setting("PORTCULLIS_BENCH_LISTENERS", 100_000);
     let runs = setting("PORTCULLIS_BENCH_RUNS", 7).max(1);
-    let inv = inventory(listeners);
+    let inv = std::sync::Arc::new(inventory(listeners));
     let policy = std::env::var_os("BENCH_POLICY").map(std::path::PathBuf::from);
     let judge = Judge::new(
         policy.as_deref(),

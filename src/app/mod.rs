@@ -227,7 +227,8 @@ pub(crate) fn judged_run(
     };
     let inventory = judge
         .as_ref()
-        .and_then(|_| obtain().map_err(|e| errors.push(e)).ok());
+        .and_then(|_| obtain().map_err(|e| errors.push(e)).ok())
+        .map(std::sync::Arc::new);
     let evaluation = match (&judge, &inventory) {
         (Some(judge), Some(inventory)) => {
             report_gaps(inventory, diag);
@@ -261,7 +262,7 @@ pub(crate) fn judged_run(
         hostname: crate::os::host::hostname(),
         sarif_location,
     };
-    let failed = write_reports(&run, inventory.as_ref(), &evaluation, &usable_files, diag);
+    let failed = write_reports(&run, inventory.as_deref(), &evaluation, &usable_files, diag);
     if !failed.is_empty() {
         // The run failed after all: the reports that were written must say
         // so, and a report left over from an earlier run must not be
@@ -273,7 +274,7 @@ pub(crate) fn judged_run(
             .filter(|(_, path)| !failed.iter().any(|e| e.path() == Some(path)))
             .copied()
             .collect();
-        for again in write_reports(&run, inventory.as_ref(), &evaluation, &written, diag) {
+        for again in write_reports(&run, inventory.as_deref(), &evaluation, &written, diag) {
             run.errors.push(again.to_string());
         }
         for error in &failed {
@@ -284,7 +285,7 @@ pub(crate) fn judged_run(
     }
     let report = Report {
         run: &run,
-        inventory: inventory.as_ref(),
+        inventory: inventory.as_deref(),
         evaluation: &evaluation,
     };
     let status = run.exit;
@@ -326,7 +327,11 @@ fn write_reports(
     failed
 }
 
-fn judge_reporting_logs(judge: &Judge, inventory: &Inventory, diag: &Diagnostics) -> Evaluation {
+fn judge_reporting_logs(
+    judge: &Judge,
+    inventory: &std::sync::Arc<Inventory>,
+    diag: &Diagnostics,
+) -> Evaluation {
     let (evaluation, logs) = judge.judge(inventory);
     for (plugin, line) in &logs {
         diag.plugin_log(plugin, line);

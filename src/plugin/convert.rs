@@ -1,40 +1,126 @@
 //! Between the inventory model and the ABI's records, both ways, checking
 //! everything a plugin hands back.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::model::{self, Family, Inventory, Level, Outcome, Precision, Protocol, Scope};
 
 use super::abi::wit;
+use super::served::Records;
 
 /// The inventory as plugins see it. Listener ids are indexes into
-/// `inventory.listeners`.
-pub fn inventory(inv: &Inventory) -> super::served::Records {
-    let mut processes = Processes::default();
-    let listeners = inv
-        .listeners
-        .iter()
-        .enumerate()
-        .map(|(i, l)| listener(i as u32, l, &mut processes))
-        .collect();
-    super::served::Records {
-        host: wit::HostFacts {
-            hostname: inv.host.hostname.clone(),
-            os_id: inv.host.os_id.clone(),
-            os_version_id: inv.host.os_version_id.clone(),
-            kernel: inv.host.kernel.clone(),
-            arch: inv.host.arch.clone(),
-        },
-        namespaces: inv.namespaces.iter().map(netns).collect(),
-        processes: processes.list,
-        listeners,
-        cmdlines: processes.cmdlines,
-        activates: processes.activates,
-        containers: inv.containers.iter().map(container).collect(),
-        reachability: inv
+/// `inventory.listeners`. Only the table of distinct processes is built
+/// here; each list becomes records when a plugin reads it, so an
+/// evaluation holds no second copy of a fleet's inventory.
+pub fn inventory(inventory: Arc<Inventory>) -> Records {
+    // Each process once, keyed by pid and unit (PID 1 holding sockets for
+    // several .socket units appears once per unit).
+    let mut seen: HashMap<(i32, Option<&str>), u32> = HashMap::new();
+    let mut processes = Vec::new();
+    let mut holder_processes = Vec::new();
+    for (l, listener) in inventory.listeners.iter().enumerate() {
+        for (h, holder) in listener.holders.iter().enumerate() {
+            let key = (holder.pid, holder.process.unit.as_deref());
+            let next = processes.len() as u32;
+            let process = *seen.entry(key).or_insert_with(|| {
+                processes.push((l as u32, h as u32));
+                next
+            });
+            holder_processes.push(process);
+        }
+    }
+    drop(seen);
+    Records {
+        inventory,
+        processes,
+        holder_processes,
+    }
+}
+
+impl Records {
+    /// The holder a process was first seen as.
+    fn holder(&self, process: u32) -> Option<&model::Holder> {
+        let &(l, h) = self.processes.get(process as usize)?;
+        self.inventory
+            .listeners
+            .get(l as usize)?
+            .holders
+            .get(h as usize)
+    }
+
+    pub fn host(&self) -> wit::HostFacts {
+        let host = &self.inventory.host;
+        wit::HostFacts {
+            hostname: host.hostname.clone(),
+            os_id: host.os_id.clone(),
+            os_version_id: host.os_version_id.clone(),
+            kernel: host.kernel.clone(),
+            arch: host.arch.clone(),
+        }
+    }
+
+    pub fn namespaces(&self) -> Vec<wit::Netns> {
+        self.inventory.namespaces.iter().map(netns).collect()
+    }
+
+    pub fn processes(&self) -> Vec<wit::Process> {
+        let listeners = &self.inventory.listeners;
+        self.processes
+            .iter()
+            .map(|&(l, h)| process(&listeners[l as usize].holders[h as usize]))
+            .collect()
+    }
+
+    pub fn listeners(&self) -> Vec<wit::Listener> {
+        let mut holders = self.holder_processes.iter().copied();
+        self.inventory
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| listener(i as u32, l, &mut holders))
+            .collect()
+    }
+
+    /// A process's command line, escaped; empty for a process not in the
+    /// table.
+    pub fn cmdline(&self, process: u32) -> Vec<String> {
+        self.holder(process)
+            .map(|h| h.process.cmdline.iter().map(|a| a.escaped()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The service a socket unit's process activates.
+    pub fn activates(&self, process: u32) -> Option<String> {
+        self.holder(process)?.process.activates.clone()
+    }
+
+    pub fn containers(&self) -> Vec<wit::Container> {
+        self.inventory.containers.iter().map(container).collect()
+    }
+
+    /// By listener index.
+    pub fn reachabilities(&self) -> Vec<Option<wit::Reachability>> {
+        self.inventory
             .listeners
             .iter()
             .map(|l| l.reachability.as_ref().map(reachability))
-            .collect(),
-        published: inv.published.iter().map(published).collect(),
+            .collect()
+    }
+
+    pub fn published(&self) -> Vec<wit::PublishedPort> {
+        self.inventory.published.iter().map(published).collect()
+    }
+}
+
+fn process(h: &model::Holder) -> wit::Process {
+    wit::Process {
+        pid: h.pid,
+        comm: h.process.comm.escaped(),
+        exe: h.process.exe.as_ref().map(|e| e.escaped()),
+        uid: h.process.uid,
+        unit: h.process.unit.clone(),
+        container: h.process.container.clone(),
     }
 }
 
@@ -97,40 +183,6 @@ fn container(c: &model::Container) -> wit::Container {
     }
 }
 
-/// Each process once, keyed by pid and unit (PID 1 holding sockets for
-/// several .socket units appears once per unit).
-#[derive(Default)]
-struct Processes {
-    list: Vec<wit::Process>,
-    cmdlines: Vec<Vec<String>>,
-    activates: Vec<Option<String>>,
-    /// By pid, each unit it is seen with and that process's index.
-    index: std::collections::HashMap<i32, Vec<(Option<String>, u32)>>,
-}
-
-impl Processes {
-    fn index_of(&mut self, h: &model::Holder) -> u32 {
-        let seen = self.index.entry(h.pid).or_default();
-        if let Some((_, i)) = seen.iter().find(|(unit, _)| *unit == h.process.unit) {
-            return *i;
-        }
-        let i = self.list.len() as u32;
-        seen.push((h.process.unit.clone(), i));
-        self.list.push(wit::Process {
-            pid: h.pid,
-            comm: h.process.comm.escaped(),
-            exe: h.process.exe.as_ref().map(|e| e.escaped()),
-            uid: h.process.uid,
-            unit: h.process.unit.clone(),
-            container: h.process.container.clone(),
-        });
-        self.cmdlines
-            .push(h.process.cmdline.iter().map(|a| a.escaped()).collect());
-        self.activates.push(h.process.activates.clone());
-        i
-    }
-}
-
 fn netns(ns: &model::Netns) -> wit::Netns {
     wit::Netns {
         inode: ns.id.inode,
@@ -147,7 +199,12 @@ fn netns(ns: &model::Netns) -> wit::Netns {
     }
 }
 
-fn listener(id: u32, l: &model::Listener, processes: &mut Processes) -> wit::Listener {
+/// `holders` yields each holder's process index, listener after listener.
+fn listener(
+    id: u32,
+    l: &model::Listener,
+    holders: &mut impl Iterator<Item = u32>,
+) -> wit::Listener {
     wit::Listener {
         id,
         netns: l.netns.inode,
@@ -178,7 +235,7 @@ fn listener(id: u32, l: &model::Listener, processes: &mut Processes) -> wit::Lis
             .holders
             .iter()
             .map(|h| wit::Holder {
-                process: processes.index_of(h),
+                process: holders.next().unwrap_or(u32::MAX),
                 fd: h.fd,
             })
             .collect(),

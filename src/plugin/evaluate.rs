@@ -2,6 +2,8 @@
 //! each in a fresh store under its limits; one that fails becomes a
 //! [`PluginFailure`] covering its rules, and the others are unaffected.
 
+use std::sync::Arc;
+
 use crate::model::{Inventory, NotApplicable, PluginFailure, Rule, Verdict};
 
 use super::abi::wit::PluginError;
@@ -123,9 +125,12 @@ pub fn evaluate(
     active: &[ActivePlugin],
     configs: &[&str],
     rules: &[Rule],
-    inventory: &Inventory,
+    inventory: &Arc<Inventory>,
 ) -> Outcome {
-    let input = std::sync::Arc::new(convert::inventory(inventory));
+    if active.is_empty() {
+        return Outcome::default();
+    }
+    let input = Arc::new(convert::inventory(inventory.clone()));
     let _ticker = run::EpochTicker::start(&loader.engine);
     let listeners = inventory.listeners.len();
     let jobs: Vec<Vec<usize>> = jobs(active);
@@ -207,7 +212,7 @@ fn run_together(
     loader: &Loader,
     members: &[(&ActivePlugin, &str)],
     rules: &[Rule],
-    input: &std::sync::Arc<super::served::Records>,
+    input: &Arc<super::served::Records>,
     listeners: usize,
 ) -> Vec<RunResult> {
     let alone = || {
@@ -251,6 +256,9 @@ fn run_together(
     };
     // The members log into one store: their lines go to the first.
     let mut logs = Some(logs_of(store.data(), &limits));
+    // The instance's memory holds a copy of the inventory: gone before
+    // the answers become verdicts, which is when the plugin stage peaks.
+    drop(store);
     members
         .iter()
         .zip(own_rules)
@@ -317,7 +325,7 @@ fn run_one(
     a: &ActivePlugin,
     config: &str,
     rules: &[Rule],
-    input: &std::sync::Arc<super::served::Records>,
+    input: &Arc<super::served::Records>,
     listeners: usize,
 ) -> RunResult {
     let own_rules = rules_of(a, rules);
@@ -330,6 +338,7 @@ fn run_one(
         a.plugin.pre.evaluate(s, config, input)
     });
     let logs = logs_of(store.data(), &a.limits);
+    drop(store);
     let answer = result.map_err(PluginFault::Evaluate)?;
     judged(a, answer, &own_rules, listeners, logs)
 }
@@ -360,8 +369,11 @@ fn plugin_error_text(e: &super::abi::wit::PluginError) -> String {
 mod tests {
     use super::*;
 
-    fn seed() -> Inventory {
-        serde_json::from_str(include_str!("../../testdata/inventory/seed-complete.json")).unwrap()
+    fn seed() -> Arc<Inventory> {
+        Arc::new(
+            serde_json::from_str(include_str!("../../testdata/inventory/seed-complete.json"))
+                .unwrap(),
+        )
     }
 
     fn builtins(loader: &Loader, limits: Limits) -> (Vec<ActivePlugin>, Vec<Rule>) {
@@ -395,7 +407,7 @@ mod tests {
         let configs = vec!["{}"; active.len()];
         let together = evaluate(&loader, &active, &configs, &rules, &inventory);
         assert!(together.failures.is_empty(), "{:?}", together.failures);
-        let input = std::sync::Arc::new(convert::inventory(&inventory));
+        let input = Arc::new(convert::inventory(inventory.clone()));
         let _ticker = run::EpochTicker::start(&loader.engine);
         let alone: Vec<Verdict> = active
             .iter()

@@ -11,22 +11,18 @@ use wasmtime::component::{Component, Linker};
 use super::abi::{Served, bundle, current, v0_1, wit};
 use super::run::State;
 
-/// The inventory as current ABI records, built once per evaluation and
-/// shared by every plugin. Command lines and socket units' services are
-/// kept apart: they cross into a plugin only when it asks, one process at
-/// a time.
+/// The inventory a plugin reads, shared by every plugin of one
+/// evaluation. Each list becomes records when a plugin asks for it (see
+/// `convert`); command lines and socket units' services cross into a plugin
+/// only when it asks, one process at a time.
 #[derive(Debug)]
 pub struct Records {
-    pub host: wit::HostFacts,
-    pub namespaces: Vec<wit::Netns>,
-    pub processes: Vec<wit::Process>,
-    pub listeners: Vec<wit::Listener>,
-    pub cmdlines: Vec<Vec<String>>,
-    pub activates: Vec<Option<String>>,
-    pub containers: Vec<wit::Container>,
-    /// By listener index.
-    pub reachability: Vec<Option<wit::Reachability>>,
-    pub published: Vec<wit::PublishedPort>,
+    pub inventory: Arc<crate::model::Inventory>,
+    /// Each process plugins see, as (listener, holder) indexes of the
+    /// holder it was first seen as.
+    pub processes: Vec<(u32, u32)>,
+    /// Each holder's process index, listener after listener.
+    pub holder_processes: Vec<u32>,
 }
 
 /// How much of the inventory one evaluation may read. Copying it is the
@@ -95,81 +91,70 @@ impl ReadBudget {
 impl current::portcullis::plugin::inventory::Host for State {
     fn host(&mut self) -> wasmtime::Result<wit::HostFacts> {
         self.reads.list()?;
-        Ok(self.records().host.clone())
+        Ok(self.records().map_or_else(no_host, Records::host))
     }
 
     fn namespaces(&mut self) -> wasmtime::Result<Vec<wit::Netns>> {
         self.reads.list()?;
-        Ok(self.records().namespaces.clone())
+        Ok(self.records().map(Records::namespaces).unwrap_or_default())
     }
 
     fn processes(&mut self) -> wasmtime::Result<Vec<wit::Process>> {
         self.reads.list()?;
-        Ok(self.records().processes.clone())
+        Ok(self.records().map(Records::processes).unwrap_or_default())
     }
 
     fn listeners(&mut self) -> wasmtime::Result<Vec<wit::Listener>> {
         self.reads.list()?;
-        Ok(self.records().listeners.clone())
+        Ok(self.records().map(Records::listeners).unwrap_or_default())
     }
 
     fn cmdline(&mut self, process: u32) -> wasmtime::Result<Vec<String>> {
         self.reads.detail()?;
         Ok(self
             .records()
-            .cmdlines
-            .get(process as usize)
-            .cloned()
+            .map(|r| r.cmdline(process))
             .unwrap_or_default())
     }
 
     fn containers(&mut self) -> wasmtime::Result<Vec<wit::Container>> {
         self.reads.list()?;
-        Ok(self.records().containers.clone())
+        Ok(self.records().map(Records::containers).unwrap_or_default())
     }
 
     fn reachabilities(&mut self) -> wasmtime::Result<Vec<Option<wit::Reachability>>> {
         self.reads.list()?;
-        Ok(self.records().reachability.clone())
+        Ok(self
+            .records()
+            .map(Records::reachabilities)
+            .unwrap_or_default())
     }
 
     fn published(&mut self) -> wasmtime::Result<Vec<wit::PublishedPort>> {
         self.reads.list()?;
-        Ok(self.records().published.clone())
+        Ok(self.records().map(Records::published).unwrap_or_default())
     }
 
     fn activates(&mut self, process: u32) -> wasmtime::Result<Option<String>> {
         self.reads.detail()?;
-        Ok(self
-            .records()
-            .activates
-            .get(process as usize)
-            .cloned()
-            .flatten())
+        Ok(self.records().and_then(|r| r.activates(process)))
     }
 }
 
 impl State {
     /// Outside `evaluate` there is no inventory: every list is empty.
-    fn records(&self) -> &Records {
-        static NONE: Records = Records {
-            host: wit::HostFacts {
-                hostname: String::new(),
-                os_id: None,
-                os_version_id: None,
-                kernel: String::new(),
-                arch: String::new(),
-            },
-            namespaces: Vec::new(),
-            processes: Vec::new(),
-            listeners: Vec::new(),
-            cmdlines: Vec::new(),
-            activates: Vec::new(),
-            containers: Vec::new(),
-            reachability: Vec::new(),
-            published: Vec::new(),
-        };
-        self.inventory.as_deref().unwrap_or(&NONE)
+    fn records(&self) -> Option<&Records> {
+        self.inventory.as_deref()
+    }
+}
+
+fn no_host() -> wit::HostFacts {
+    wit::HostFacts {
+        hostname: String::new(),
+        os_id: None,
+        os_version_id: None,
+        kernel: String::new(),
+        arch: String::new(),
     }
 }
 
@@ -361,15 +346,15 @@ mod old {
 
     pub fn inventory(r: &Records) -> v1::Inventory {
         v1::Inventory {
-            host: host(r.host.clone()),
-            namespaces: r.namespaces.iter().map(netns).collect(),
+            host: host(r.host()),
+            namespaces: r.namespaces().iter().map(netns).collect(),
             processes: r
-                .processes
+                .processes()
                 .iter()
-                .enumerate()
-                .map(|(i, p)| process(p, r.cmdlines.get(i).cloned().unwrap_or_default()))
+                .zip(0..)
+                .map(|(p, i)| process(p, r.cmdline(i)))
                 .collect(),
-            listeners: r.listeners.iter().map(listener).collect(),
+            listeners: r.listeners().iter().map(listener).collect(),
         }
     }
 
