@@ -98,7 +98,7 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Evaluation {
         match config.expected.iter().position(|e| matches(e, inv, l)) {
             Some(i) => {
                 used[i] = true;
-                out.push(verdicts::pass(UNEXPECTED, l, ""));
+                out.pass(UNEXPECTED, l);
             }
             None => {
                 let proto = if l.protocol == Protocol::Tcp {

@@ -73,21 +73,24 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
         out.not_applicable(UNFILTERED_EXPOSURE, unfiltered::NOT_EVALUATED);
     }
     for l in &inventory.listeners {
-        out.push(wildcard_bind(config, inventory, l));
-        out.push(if net::is_public(l) {
+        match wildcard_bind(config, inventory, l) {
+            Some(failure) => out.push(failure),
+            None => out.pass(WILDCARD_BIND, l),
+        }
+        if net::is_public(l) {
             let holder = holders_or_unknown(inventory, l);
-            verdicts::fail(PUBLIC_BIND, l, format!(
+            out.push(verdicts::fail(PUBLIC_BIND, l, format!(
                 "{} {}{} is bound to a public address ({holder}){}; bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
                 proto(l), net::endpoint(l), net::whereabouts(inventory, l), net::reach_clause(inventory, l)
-            ))
+            )));
         } else {
-            verdicts::pass(PUBLIC_BIND, l, "")
-        });
+            out.pass(PUBLIC_BIND, l);
+        }
         if reach_known {
             out.push(unfiltered::judge(inventory, l));
         }
-        out.push(if l.owner_unknown {
-            verdicts::fail(
+        if l.owner_unknown {
+            out.push(verdicts::fail(
                 UNKNOWN_OWNER,
                 l,
                 format!(
@@ -95,25 +98,29 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
                     proto(l),
                     net::endpoint(l)
                 ),
-            )
+            ));
         } else {
-            verdicts::pass(UNKNOWN_OWNER, l, "")
-        });
+            out.pass(UNKNOWN_OWNER, l);
+        }
     }
     published::judge(inventory, &mut out);
     out.finish()
 }
 
-fn wildcard_bind(config: &Config, inv: &Inventory, l: &Listener) -> portcullis_sdk::Verdict {
-    // Passes carry no message: on a large host they are most verdicts, and
-    // the report needs none. A wildcard fails in every namespace, even one
-    // with only loopback today: the finding is the service's configuration,
-    // which goes wherever the image is deployed.
+/// The failure, if `l` fails `wildcard-bind`.
+fn wildcard_bind(
+    config: &Config,
+    inv: &Inventory,
+    l: &Listener,
+) -> Option<portcullis_sdk::Verdict> {
+    // A wildcard fails in every namespace, even one with only loopback
+    // today: the finding is the service's configuration, which goes
+    // wherever the image is deployed.
     if !net::is_wildcard(l)
         || config.wildcard_ports.contains(l.port)
         || advice::needs_wildcard(inv, l)
     {
-        return verdicts::pass(WILDCARD_BIND, l, "");
+        return None;
     }
     let what = format!(
         "{} {}{}",
@@ -122,7 +129,7 @@ fn wildcard_bind(config: &Config, inv: &Inventory, l: &Listener) -> portcullis_s
         net::whereabouts(inv, l)
     );
     let holder = holders_or_unknown(inv, l);
-    verdicts::fail(
+    Some(verdicts::fail(
         WILDCARD_BIND,
         l,
         format!(
@@ -130,7 +137,7 @@ fn wildcard_bind(config: &Config, inv: &Inventory, l: &Listener) -> portcullis_s
             net::reach_clause(inv, l),
             advice::remedy(inv, l)
         ),
-    )
+    ))
 }
 
 fn holders_or_unknown(inv: &Inventory, l: &Listener) -> String {

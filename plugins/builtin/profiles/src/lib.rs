@@ -177,11 +177,11 @@ pub fn evaluate(config: &Config, inv: &Inventory) -> Result<Evaluation, PluginEr
     let mut out = portcullis_sdk::verdicts::Collector::default();
     for l in inv.listeners.iter().filter(|l| host_ns.contains(&l.netns)) {
         if net::is_loopback(l) {
-            out.push(verdicts::pass(OS_PROFILE, l, ""));
+            out.pass(OS_PROFILE, l);
             continue;
         }
         match expected.iter().find(|e| matches(e, config, inv, l)) {
-            Some(_) => out.push(verdicts::pass(OS_PROFILE, l, "")),
+            Some(_) => out.pass(OS_PROFILE, l),
             None => {
                 let holders = net::holder_names(inv, l).join(", ");
                 let holders = if holders.is_empty() {

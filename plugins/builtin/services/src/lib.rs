@@ -49,35 +49,76 @@ impl Plugin for Services {
 
 pub fn evaluate(inv: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();
+    let local_only = Names::of(inv, LOCAL_ONLY.iter());
+    let risky = Names::of(inv, RISKY.iter().map(|r| &r.service));
     for l in &inv.listeners {
-        if let Some(s) = LOCAL_ONLY.iter().find(|s| is(s, inv, l)) {
-            out.push(if net::is_loopback(l) {
-                verdicts::pass(LOCAL_ONLY_EXPOSED, l, "")
+        if let Some(i) = local_only.first(LOCAL_ONLY.iter(), l) {
+            if net::is_loopback(l) {
+                out.pass(LOCAL_ONLY_EXPOSED, l);
             } else {
-                verdicts::fail(
+                out.push(verdicts::fail(
                     LOCAL_ONLY_EXPOSED,
                     l,
-                    message(s, inv, l, "should serve only this host"),
-                )
-            });
+                    message(&LOCAL_ONLY[i], inv, l, "should serve only this host"),
+                ));
+            }
         }
-        if let Some(r) = RISKY.iter().find(|r| is(&r.service, inv, l)) {
-            let fails = r.when == When::Listening || !net::is_loopback(l);
-            out.push(if fails {
-                verdicts::fail(RISKY_SERVICE, l, message(&r.service, inv, l, "is risky"))
+        if let Some(i) = risky.first(RISKY.iter().map(|r| &r.service), l) {
+            let r = &RISKY[i];
+            if r.when == When::Listening || !net::is_loopback(l) {
+                out.push(verdicts::fail(
+                    RISKY_SERVICE,
+                    l,
+                    message(&r.service, inv, l, "is risky"),
+                ));
             } else {
-                verdicts::pass(RISKY_SERVICE, l, "")
-            });
+                out.pass(RISKY_SERVICE, l);
+            }
         }
     }
     out.finish()
 }
 
-/// A service is recognised by protocol and port, or by a holder's name.
-fn is(s: &Service, inv: &Inventory, l: &Listener) -> bool {
-    l.protocol == s.protocol
-        && (s.ports.iter().any(|&(lo, hi)| lo <= l.port && l.port <= hi)
-            || net::holders(inv, l).any(|p| s.processes.contains(&p.comm.as_str())))
+/// Which services of a table each process's name identifies, one bit per
+/// row: worked out once per process, not once per listener and row (a
+/// fleet has a hundred thousand listeners and a few hundred processes).
+struct Names(Vec<u64>);
+
+const _: () = assert!(
+    LOCAL_ONLY.len() <= 64 && RISKY.len() <= 64,
+    "one bit per row"
+);
+
+impl Names {
+    fn of<'s>(inv: &Inventory, table: impl Iterator<Item = &'s Service> + Clone) -> Names {
+        Names(
+            inv.processes
+                .iter()
+                .map(|p| {
+                    table
+                        .clone()
+                        .enumerate()
+                        .filter(|(_, s)| s.processes.contains(&p.comm.as_str()))
+                        .fold(0, |bits, (i, _)| bits | 1 << i)
+                })
+                .collect(),
+        )
+    }
+
+    /// The first row that is `l`: by protocol and port, or by a holder's
+    /// name.
+    fn first<'s>(&self, table: impl Iterator<Item = &'s Service>, l: &Listener) -> Option<usize> {
+        let named = l
+            .holders
+            .iter()
+            .filter_map(|h| self.0.get(h.process as usize))
+            .fold(0u64, |bits, b| bits | b);
+        table.enumerate().position(|(i, s)| {
+            l.protocol == s.protocol
+                && (s.ports.iter().any(|&(lo, hi)| lo <= l.port && l.port <= hi)
+                    || named & 1 << i != 0)
+        })
+    }
 }
 
 fn message(s: &Service, inv: &Inventory, l: &Listener, verdict: &str) -> String {
