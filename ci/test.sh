@@ -123,6 +123,7 @@ step "benchmarks, once each at a small size"
 # proves the bench builds and runs without a second release build.
 PORTCULLIS_BENCH_LISTENERS=2000 PORTCULLIS_BENCH_RUNS=1 cargo test --locked --bench evaluate
 RUNS=2 EVALUATE=0 ci/bench/coldstart.sh
+LISTENERS=2000 RUNS=1 ci/bench/check.sh
 NS=3 TCP=20 UDP=5 FORKS=1 ANON=1 RUNS=2 ci/bench/fleet.sh
 CONTAINERS=2 RUNS=1 ci/bench/containers.sh
 RULES=300 SET=100 TCP=20 RUNS=2 ci/bench/firewall.sh
