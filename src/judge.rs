@@ -1,10 +1,9 @@
 //! Judging an inventory: load plugins under the policy, run them, apply the
 //! policy's rule overrides and allowlist. Produces an [`Evaluation`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use std::collections::HashMap;
 
 use crate::model::{Evaluation, Inventory, Rule, Verdict};
 use crate::plugin::evaluate::{self, ActivePlugin};
@@ -164,8 +163,8 @@ impl Judge {
 
 impl Judge {
     /// The verdicts the policy keeps, at the levels it gives them, in plugin
-    /// order. Filtered where they are and joined onto the first batch: on a
-    /// fleet they are tens of megabytes, and a second copy of them all
+    /// order. Filtered where they are and joined onto the largest batch: on
+    /// a fleet they are tens of megabytes, and a second copy of them all
     /// would be the plugin stage's peak.
     fn kept(&self, mut batches: Vec<Vec<Verdict>>, inventory: &Inventory) -> Vec<Verdict> {
         let rules: HashMap<&str, &Rule> = self

@@ -73,12 +73,17 @@ impl Records {
     }
 
     pub fn listeners(&self) -> Vec<wit::Listener> {
-        let mut holders = self.holder_processes.iter().copied();
+        let mut start = 0;
         self.inventory
             .listeners
             .iter()
             .enumerate()
-            .map(|(i, l)| listener(i as u32, l, &mut holders))
+            .map(|(i, l)| {
+                let end = start + l.holders.len();
+                let processes = &self.holder_processes[start..end];
+                start = end;
+                listener(i as u32, l, processes)
+            })
             .collect()
     }
 
@@ -199,12 +204,8 @@ fn netns(ns: &model::Netns) -> wit::Netns {
     }
 }
 
-/// `holders` yields each holder's process index, listener after listener.
-fn listener(
-    id: u32,
-    l: &model::Listener,
-    holders: &mut impl Iterator<Item = u32>,
-) -> wit::Listener {
+/// `processes`: each of its holders' process index, in order.
+fn listener(id: u32, l: &model::Listener, processes: &[u32]) -> wit::Listener {
     wit::Listener {
         id,
         netns: l.netns.inode,
@@ -234,10 +235,8 @@ fn listener(
         holders: l
             .holders
             .iter()
-            .map(|h| wit::Holder {
-                process: holders.next().unwrap_or(u32::MAX),
-                fd: h.fd,
-            })
+            .zip(processes)
+            .map(|(h, &process)| wit::Holder { process, fd: h.fd })
             .collect(),
         owner_unknown: l.owner_unknown(),
     }
