@@ -331,7 +331,7 @@ fn compiled_plugins_are_cached_privately_and_reused() {
     let listing = run();
     assert!(
         listing.contains(&format!(
-            "hostile          0.0.1      0.2.3  1      {}",
+            "hostile          0.0.1      0.2.4  1      {}",
             plugin("hostile").display()
         )),
         "{listing}"

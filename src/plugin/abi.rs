@@ -45,7 +45,7 @@ pub mod bundle {
 pub use current::portcullis::plugin::types as wit;
 
 /// The ABI version plugins are built for now (the WIT package version).
-pub const ABI_VERSION: &str = "0.2.3";
+pub const ABI_VERSION: &str = "0.2.4";
 /// Every ABI version this host runs plugins of, newest first.
 pub const SERVED: [&str; 2] = [ABI_VERSION, "0.1.0"];
 const PACKAGE: &str = "portcullis:plugin/";
@@ -181,8 +181,8 @@ mod tests {
     fn versions_follow_semver_for_zero_majors() {
         assert_eq!(served_version("x", "0.1.0"), Ok("0.1.0"));
         assert_eq!(served_version("x", "0.1.7"), Ok("0.1.0"));
-        assert_eq!(served_version("x", "0.2.0"), Ok("0.2.3"));
-        assert_eq!(served_version("x", "0.2.4"), Ok("0.2.3"));
+        assert_eq!(served_version("x", "0.2.0"), Ok("0.2.4"));
+        assert_eq!(served_version("x", "0.2.5"), Ok("0.2.4"));
         assert_eq!(
             served_version("x", "0.3.0"),
             Err(AbiError::Version {

@@ -116,6 +116,10 @@ impl Records {
     pub fn published(&self) -> Vec<wit::PublishedPort> {
         self.inventory.published.iter().map(published).collect()
     }
+
+    pub fn listener_table(&self) -> wit::ListenerTable {
+        listener_table(&self.inventory.listeners, &self.holder_processes)
+    }
 }
 
 fn process(h: &model::Holder) -> wit::Process {
@@ -209,27 +213,13 @@ fn listener(id: u32, l: &model::Listener, processes: &[u32]) -> wit::Listener {
     wit::Listener {
         id,
         netns: l.netns.inode,
-        protocol: match l.protocol {
-            Protocol::Tcp => wit::Protocol::Tcp,
-            Protocol::Udp => wit::Protocol::Udp,
-        },
-        family: match l.family {
-            Family::Ipv4 => wit::Family::Ipv4,
-            Family::Ipv6 => wit::Family::Ipv6,
-        },
+        protocol: protocol(l.protocol),
+        family: family(l.family),
         address: l.address.clone(),
         port: l.port,
         bound_device: l.bound_device.clone(),
         v6only: l.v6only,
-        scope: match l.scope {
-            Scope::Loopback => wit::Scope::Loopback,
-            Scope::LinkLocal => wit::Scope::LinkLocal,
-            Scope::Private => wit::Scope::Private,
-            Scope::Multicast => wit::Scope::Multicast,
-            Scope::Public => wit::Scope::Public,
-            Scope::Wildcard => wit::Scope::Wildcard,
-            Scope::DualStack => wit::Scope::DualStack,
-        },
+        scope: scope(l.scope),
         address_interfaces: l.address_interfaces.clone(),
         uid: l.uid,
         holders: l
@@ -240,6 +230,103 @@ fn listener(id: u32, l: &model::Listener, processes: &[u32]) -> wit::Listener {
             .collect(),
         owner_unknown: l.owner_unknown(),
     }
+}
+
+fn protocol(p: Protocol) -> wit::Protocol {
+    match p {
+        Protocol::Tcp => wit::Protocol::Tcp,
+        Protocol::Udp => wit::Protocol::Udp,
+    }
+}
+
+fn family(f: Family) -> wit::Family {
+    match f {
+        Family::Ipv4 => wit::Family::Ipv4,
+        Family::Ipv6 => wit::Family::Ipv6,
+    }
+}
+
+fn scope(s: Scope) -> wit::Scope {
+    match s {
+        Scope::Loopback => wit::Scope::Loopback,
+        Scope::LinkLocal => wit::Scope::LinkLocal,
+        Scope::Private => wit::Scope::Private,
+        Scope::Multicast => wit::Scope::Multicast,
+        Scope::Public => wit::Scope::Public,
+        Scope::Wildcard => wit::Scope::Wildcard,
+        Scope::DualStack => wit::Scope::DualStack,
+    }
+}
+
+/// The listeners in columns (see `listener-table` in plugin.wit). The
+/// ABI's enums are plain, so a case's index is its discriminant.
+pub fn listener_table<'a>(
+    listeners: &'a [model::Listener],
+    holder_processes: &[u32],
+) -> wit::ListenerTable {
+    let n = listeners.len();
+    let holders = holder_processes.len();
+    let mut t = wit::ListenerTable {
+        netns: Vec::with_capacity(n),
+        protocol: Vec::with_capacity(n),
+        family: Vec::with_capacity(n),
+        scope: Vec::with_capacity(n),
+        port: Vec::with_capacity(n),
+        uid: Vec::with_capacity(n),
+        v6only: Vec::with_capacity(n),
+        addresses: String::with_capacity(listeners.iter().map(|l| l.address.len()).sum()),
+        address_ends: Vec::with_capacity(n),
+        holder_processes: holder_processes.to_vec(),
+        holder_fds: Vec::with_capacity(holders),
+        holder_ends: Vec::with_capacity(n),
+        interfaces: Vec::new(),
+        address_interfaces: Vec::new(),
+        address_interface_ends: Vec::with_capacity(n),
+        bound_devices: Vec::new(),
+    };
+    // Listeners side by side mostly share their interface: the last name
+    // is tried before the map.
+    let mut interfaces: HashMap<&str, u32> = HashMap::new();
+    let mut last: Option<(&str, u32)> = None;
+    let mut interface = |name: &'a str, names: &mut Vec<String>| match last {
+        Some((last, index)) if last == name => index,
+        _ => {
+            let index = *interfaces.entry(name).or_insert_with(|| {
+                names.push(name.to_owned());
+                names.len() as u32 - 1
+            });
+            last = Some((name, index));
+            index
+        }
+    };
+    for (i, l) in listeners.iter().enumerate() {
+        t.netns.push(l.netns.inode);
+        t.protocol.push(protocol(l.protocol) as u8);
+        t.family.push(family(l.family) as u8);
+        t.scope.push(scope(l.scope) as u8);
+        t.port.push(l.port);
+        t.uid.push(l.uid);
+        t.v6only.push(match l.v6only {
+            Some(false) => 0,
+            Some(true) => 1,
+            None => 2,
+        });
+        t.addresses.push_str(&l.address);
+        t.address_ends.push(t.addresses.len() as u32);
+        t.holder_fds.extend(l.holders.iter().map(|h| h.fd));
+        t.holder_ends.push(t.holder_fds.len() as u32);
+        for name in &l.address_interfaces {
+            let index = interface(name, &mut t.interfaces);
+            t.address_interfaces.push(index);
+        }
+        t.address_interface_ends
+            .push(t.address_interfaces.len() as u32);
+        if let Some(device) = &l.bound_device {
+            let index = interface(device, &mut t.interfaces);
+            t.bound_devices.push((i as u32, index));
+        }
+    }
+    t
 }
 
 pub fn level(l: wit::Level) -> Level {

@@ -37,9 +37,8 @@ pub struct ReadBudget {
     over: Option<String>,
 }
 
-/// Reads of a whole list (host facts, namespaces, processes, listeners,
-/// containers) in
-/// one evaluation: the SDK reads each once.
+/// Reads of a whole list (host facts, namespaces, processes, listeners or
+/// their columns, containers…) in one evaluation: the SDK reads each once.
 const LIST_READS: u32 = 64;
 /// Reads of one process's details (command line, activated service), per
 /// process, plus a floor.
@@ -133,6 +132,14 @@ impl current::portcullis::plugin::inventory::Host for State {
     fn published(&mut self) -> wasmtime::Result<Vec<wit::PublishedPort>> {
         self.reads.list()?;
         Ok(self.records().map(Records::published).unwrap_or_default())
+    }
+
+    fn listener_columns(&mut self) -> wasmtime::Result<wit::ListenerTable> {
+        self.reads.list()?;
+        Ok(self.records().map_or_else(
+            || super::convert::listener_table(&[], &[]),
+            Records::listener_table,
+        ))
     }
 
     fn activates(&mut self, process: u32) -> wasmtime::Result<Option<String>> {

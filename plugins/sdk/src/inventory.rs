@@ -42,7 +42,7 @@ impl Inventory {
             host: host::host(),
             namespaces: host::namespaces(),
             processes: host::processes(),
-            listeners: host::listeners(),
+            listeners: crate::table::listeners(&host::listener_columns()),
             local: Local::default(),
             containers: OnceLock::new(),
             reachabilities: OnceLock::new(),

@@ -29,6 +29,8 @@ pub use portcullis::plugin::types::*;
 
 mod inventory;
 pub use inventory::Inventory;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod table;
 
 /// A rule plugin. The SDK hands `evaluate` the whole inventory; behind it,
 /// the ABI fetches only what is read (command lines: [`Inventory::cmdline`]).
