@@ -9,18 +9,44 @@ use crate::{Evaluation, Level, Listener, NotApplicable, Outcome, Passed, Verdict
 pub struct Collector {
     verdicts: Vec<Verdict>,
     passed: Vec<Passed>,
+    /// The rule id constants `pass` was given (address, length), and the
+    /// `passed` group of each: most calls on a large host are passes.
+    rule_ids: Vec<(usize, usize)>,
+    rule_groups: Vec<usize>,
     not_applicable: Vec<NotApplicable>,
 }
 
 impl Collector {
-    /// `listener` passed `rule`.
-    pub fn pass(&mut self, rule: &str, listener: &Listener) {
-        match self.passed.iter_mut().find(|p| p.rule_id == rule) {
-            Some(p) => p.listeners.push(listener.id),
-            None => self.passed.push(Passed {
-                rule_id: rule.to_owned(),
-                listeners: vec![listener.id],
-            }),
+    /// `listener` passed `rule` (a rule id constant).
+    pub fn pass(&mut self, rule: &'static str, listener: &Listener) {
+        // A constant's address is its own for good: equal addresses are the
+        // same id, so most calls find their group without comparing text.
+        let key = (rule.as_ptr() as usize, rule.len());
+        let group = match self.rule_ids.iter().position(|&k| k == key) {
+            Some(i) => i,
+            None => {
+                let i = self.group(rule);
+                self.rule_ids.push(key);
+                self.rule_groups.push(i);
+                self.rule_ids.len() - 1
+            }
+        };
+        self.passed[self.rule_groups[group]]
+            .listeners
+            .push(listener.id);
+    }
+
+    /// The index of `rule`'s group of passes, made if it is the first.
+    fn group(&mut self, rule: &str) -> usize {
+        match self.passed.iter().position(|p| p.rule_id == rule) {
+            Some(i) => i,
+            None => {
+                self.passed.push(Passed {
+                    rule_id: rule.to_owned(),
+                    listeners: Vec::new(),
+                });
+                self.passed.len() - 1
+            }
         }
     }
 
@@ -31,13 +57,8 @@ impl Collector {
             (Outcome::Pass, Some(id))
                 if v.message.is_empty() && v.level.is_none() && v.related.is_empty() =>
             {
-                match self.passed.iter_mut().find(|p| p.rule_id == v.rule_id) {
-                    Some(p) => p.listeners.push(id),
-                    None => self.passed.push(Passed {
-                        rule_id: v.rule_id,
-                        listeners: vec![id],
-                    }),
-                }
+                let group = self.group(&v.rule_id);
+                self.passed[group].listeners.push(id);
             }
             _ => self.verdicts.push(v),
         }

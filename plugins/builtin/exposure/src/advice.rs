@@ -42,19 +42,21 @@ pub fn remedy(inv: &Inventory, l: &Listener) -> String {
     } else {
         "127.0.0.1"
     };
-    let generic = format!("bind it to {loopback}, or to the one address it must serve");
-    // The loopback of the socket's own family, as configuration files
-    // write it (a dual-stack `*` serves IPv4 clients too: 127.0.0.1).
-    let local = match l.family {
-        Family::Ipv6 if l.address != "*" => format!("[::1]:{port}"),
-        _ => format!("127.0.0.1:{port}"),
-    };
+    // Made only when no program's own advice applies: on a fleet most
+    // holders are programs this table does not know.
+    let generic = || format!("bind it to {loopback}, or to the one address it must serve");
     let Some((index, p)) = l
         .holders
         .first()
         .and_then(|h| Some((h.process, inv.processes.get(h.process as usize)?)))
     else {
-        return generic;
+        return generic();
+    };
+    // The loopback of the socket's own family, as configuration files
+    // write it (a dual-stack `*` serves IPv4 clients too: 127.0.0.1).
+    let local = match l.family {
+        Family::Ipv6 if l.address != "*" => format!("[::1]:{port}"),
+        _ => format!("127.0.0.1:{port}"),
     };
     if let Some(unit) = socket_unit(p) {
         let directive = if l.protocol == Protocol::Tcp {
@@ -88,7 +90,7 @@ pub fn remedy(inv: &Inventory, l: &Listener) -> String {
         ("redis-server", _) => "set `bind 127.0.0.1 -::1` (or the one address it must serve) in redis.conf".into(),
         ("memcached", _) => "start it with `-l 127.0.0.1` (in /etc/memcached.conf)".into(),
         ("named", 53) | ("dnsmasq", 53) | ("unbound", 53) => "a resolver for this host only belongs on 127.0.0.1: set its listen address (named `listen-on`, dnsmasq `listen-address`, unbound `interface`)".into(),
-        _ => generic,
+        _ => generic(),
     }
 }
 

@@ -122,18 +122,15 @@ fn wildcard_bind(
     {
         return None;
     }
-    let what = format!(
-        "{} {}{}",
-        proto(l),
-        net::endpoint(l),
-        net::whereabouts(inv, l)
-    );
-    let holder = holders_or_unknown(inv, l);
     Some(verdicts::fail(
         WILDCARD_BIND,
         l,
         format!(
-            "{what} listens on every address ({holder}){}; {}",
+            "{} {}{} listens on every address ({}){}; {}",
+            proto(l),
+            net::endpoint(l),
+            net::whereabouts(inv, l),
+            holders_or_unknown(inv, l),
             net::reach_clause(inv, l),
             advice::remedy(inv, l)
         ),

@@ -49,10 +49,14 @@ impl Plugin for Services {
 
 pub fn evaluate(inv: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();
-    let local_only = Names::of(inv, LOCAL_ONLY.iter());
-    let risky = Names::of(inv, RISKY.iter().map(|r| &r.service));
+    let local_only = (
+        Names::of(inv, LOCAL_ONLY.iter()),
+        Rows::of(LOCAL_ONLY.iter()),
+    );
+    let risky_rows = || RISKY.iter().map(|r| &r.service);
+    let risky = (Names::of(inv, risky_rows()), Rows::of(risky_rows()));
     for l in &inv.listeners {
-        if let Some(i) = local_only.first(LOCAL_ONLY.iter(), l) {
+        if let Some(i) = local_only.1.first(local_only.0.of_holders(l), l) {
             if net::is_loopback(l) {
                 out.pass(LOCAL_ONLY_EXPOSED, l);
             } else {
@@ -63,7 +67,7 @@ pub fn evaluate(inv: &Inventory) -> Evaluation {
                 ));
             }
         }
-        if let Some(i) = risky.first(RISKY.iter().map(|r| &r.service), l) {
+        if let Some(i) = risky.1.first(risky.0.of_holders(l), l) {
             let r = &RISKY[i];
             if r.when == When::Listening || !net::is_loopback(l) {
                 out.push(verdicts::fail(
@@ -86,7 +90,7 @@ struct Names(Vec<u64>);
 
 const _: () = assert!(
     LOCAL_ONLY.len() <= 64 && RISKY.len() <= 64,
-    "one bit per row"
+    "one bit per row (and a row index below `NONE`)"
 );
 
 impl Names {
@@ -105,19 +109,66 @@ impl Names {
         )
     }
 
-    /// The first row that is `l`: by protocol and port, or by a holder's
-    /// name.
-    fn first<'s>(&self, table: impl Iterator<Item = &'s Service>, l: &Listener) -> Option<usize> {
-        let named = l
-            .holders
+    /// The rows `l`'s holders' names identify, one bit per row.
+    fn of_holders(&self, l: &Listener) -> u64 {
+        l.holders
             .iter()
             .filter_map(|h| self.0.get(h.process as usize))
-            .fold(0u64, |bits, b| bits | b);
-        table.enumerate().position(|(i, s)| {
-            l.protocol == s.protocol
-                && (s.ports.iter().any(|&(lo, hi)| lo <= l.port && l.port <= hi)
-                    || named & 1 << i != 0)
-        })
+            .fold(0u64, |bits, b| bits | b)
+    }
+}
+
+/// Each protocol's first row by port, and the rows of each protocol: a
+/// listener's row is two lookups, not a scan of the table per listener.
+struct Rows {
+    /// `protocol << 16 | port` → the first row with that port, or `NONE`.
+    by_port: Vec<u8>,
+    of_protocol: [u64; 2],
+}
+
+const NONE: u8 = u8::MAX;
+
+impl Rows {
+    fn of<'s>(table: impl Iterator<Item = &'s Service>) -> Rows {
+        let mut rows = Rows {
+            by_port: vec![NONE; 2 << 16],
+            of_protocol: [0; 2],
+        };
+        for (i, s) in table.enumerate() {
+            let protocol = protocol_index(s.protocol);
+            rows.of_protocol[protocol] |= 1 << i;
+            for &(lo, hi) in s.ports {
+                for port in lo..=hi {
+                    let first = &mut rows.by_port[protocol << 16 | usize::from(port)];
+                    if *first == NONE {
+                        *first = i as u8;
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    /// The first row that is `l`: of its protocol, and by port or by one
+    /// of the names its holders have (`named`, one bit per row).
+    fn first(&self, named: u64, l: &Listener) -> Option<usize> {
+        let protocol = protocol_index(l.protocol);
+        let by_port = self.by_port[protocol << 16 | usize::from(l.port)];
+        let named = named & self.of_protocol[protocol];
+        let by_name = if named == 0 {
+            NONE
+        } else {
+            named.trailing_zeros() as u8
+        };
+        let first = by_port.min(by_name);
+        (first != NONE).then_some(usize::from(first))
+    }
+}
+
+fn protocol_index(p: Protocol) -> usize {
+    match p {
+        Protocol::Tcp => 0,
+        Protocol::Udp => 1,
     }
 }
 

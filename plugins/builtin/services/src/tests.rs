@@ -101,3 +101,37 @@ fn every_row_has_a_source_and_sane_ports() {
         assert!(s.ports.iter().all(|(lo, hi)| lo <= hi), "{}", s.name);
     }
 }
+
+/// The lookup answers as a scan of the table in order would, for every
+/// protocol, port and holder name of both tables.
+#[test]
+fn the_row_lookup_is_the_first_row_a_scan_finds() {
+    fn check<'s>(table: impl Iterator<Item = &'s Service> + Clone) {
+        let rows = Rows::of(table.clone());
+        let n = table.clone().count();
+        let named_sets: Vec<u64> = [0, u64::MAX]
+            .into_iter()
+            .chain((0..n).map(|i| 1 << i))
+            .collect();
+        let host = Host::new().listen("tcp", "0.0.0.0", 1, "x").build();
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            for port in 0..=u16::MAX {
+                let l = Listener {
+                    protocol,
+                    port,
+                    ..host.listeners[0].clone()
+                };
+                for &named in &named_sets {
+                    let scan = table.clone().enumerate().position(|(i, s)| {
+                        s.protocol == protocol
+                            && (s.ports.iter().any(|&(lo, hi)| lo <= port && port <= hi)
+                                || named & 1 << i != 0)
+                    });
+                    assert_eq!(rows.first(named, &l), scan, "{protocol:?} {port} {named:b}");
+                }
+            }
+        }
+    }
+    check(LOCAL_ONLY.iter());
+    check(RISKY.iter().map(|r| &r.service));
+}
