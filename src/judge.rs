@@ -147,9 +147,9 @@ impl Judge {
             .collect();
         let configs: Vec<&str> = configs.iter().map(AsRef::as_ref).collect();
         let outcome = evaluate::evaluate(&self.loader, &self.active, &configs, rules, inventory);
-        let mut verdicts = self.kept(outcome.batches, inventory);
-        let unused_allowances =
-            policy::allow::apply(&self.configured.allow, &mut verdicts, inventory);
+        let mut allowlist = policy::allow::Marker::new(&self.configured.allow);
+        let verdicts = self.kept(outcome.batches, inventory, &mut allowlist);
+        let unused_allowances = allowlist.unused();
         let evaluation = Evaluation {
             rules: rules.clone(),
             verdicts,
@@ -162,11 +162,16 @@ impl Judge {
 }
 
 impl Judge {
-    /// The verdicts the policy keeps, at the levels it gives them, in plugin
-    /// order. Filtered where they are and joined onto the largest batch: on
+    /// The verdicts the policy keeps, at the levels it gives them and
+    /// marked by its allowlist, in plugin order. Filtered where they are and joined onto the largest batch: on
     /// a fleet they are tens of megabytes, and a second copy of them all
     /// would be the plugin stage's peak.
-    fn kept(&self, mut batches: Vec<Vec<Verdict>>, inventory: &Inventory) -> Vec<Verdict> {
+    fn kept(
+        &self,
+        mut batches: Vec<Vec<Verdict>>,
+        inventory: &Inventory,
+        allowlist: &mut policy::allow::Marker,
+    ) -> Vec<Verdict> {
         let rules: HashMap<&str, &Rule> = self
             .configured
             .rules
@@ -174,8 +179,19 @@ impl Judge {
             .map(|r| (r.id.as_str(), r))
             .collect();
         for batch in &mut batches {
+            // A rule's verdicts share one name and mostly come in a row:
+            // its entry is looked up again only when the name changes.
+            let mut last: Option<(Arc<str>, Option<&Rule>)> = None;
             batch.retain_mut(|v| {
-                let Some(rule) = rules.get(&*v.rule) else {
+                let rule = match &last {
+                    Some((name, rule)) if Arc::ptr_eq(name, &v.rule) => *rule,
+                    _ => {
+                        let rule = rules.get(&*v.rule).copied();
+                        last = Some((v.rule.clone(), rule));
+                        rule
+                    }
+                };
+                let Some(rule) = rule else {
                     return false;
                 };
                 if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
@@ -184,6 +200,7 @@ impl Judge {
                 if rule.level != rule.default_level {
                     v.level = rule.level; // the policy's override wins
                 }
+                allowlist.mark(v, inventory);
                 true
             });
         }

@@ -211,23 +211,50 @@ pub fn apply(
     verdicts: &mut [Verdict],
     inv: &Inventory,
 ) -> Vec<UnusedAllowance> {
-    let mut used = vec![false; allow.len()];
-    for v in verdicts
-        .iter_mut()
-        .filter(|v| v.outcome == crate::model::Outcome::Fail)
-    {
-        if let Some(i) = allow.iter().position(|a| a.matches(v, inv)) {
-            used[i] = true;
-            v.allowed_by = Some(allow[i].reason.clone());
+    let mut marker = Marker::new(allow);
+    for v in verdicts {
+        marker.mark(v, inv);
+    }
+    marker.unused()
+}
+
+/// The allowlist applied one verdict at a time, remembering which entries
+/// accepted something: the judge marks verdicts in the one pass it makes
+/// over them (a fleet's are tens of megabytes).
+pub struct Marker<'a> {
+    allow: &'a [Allowance],
+    used: Vec<bool>,
+}
+
+impl<'a> Marker<'a> {
+    pub fn new(allow: &'a [Allowance]) -> Marker<'a> {
+        Marker {
+            allow,
+            used: vec![false; allow.len()],
         }
     }
-    allow
-        .iter()
-        .zip(used)
-        .filter(|(a, used)| !used && a.report_unused)
-        .map(|(a, _)| UnusedAllowance {
-            location: a.location.clone(),
-            reason: a.reason.clone(),
-        })
-        .collect()
+
+    /// Marks `v` if it is a failure an entry accepts (the first that does).
+    pub fn mark(&mut self, v: &mut Verdict, inv: &Inventory) {
+        if v.outcome != crate::model::Outcome::Fail {
+            return;
+        }
+        if let Some(i) = self.allow.iter().position(|a| a.matches(v, inv)) {
+            self.used[i] = true;
+            v.allowed_by = Some(self.allow[i].reason.clone());
+        }
+    }
+
+    /// The entries that accepted nothing and ask to be reported so.
+    pub fn unused(self) -> Vec<UnusedAllowance> {
+        self.allow
+            .iter()
+            .zip(self.used)
+            .filter(|(a, used)| !used && a.report_unused)
+            .map(|(a, _)| UnusedAllowance {
+                location: a.location.clone(),
+                reason: a.reason.clone(),
+            })
+            .collect()
+    }
 }
