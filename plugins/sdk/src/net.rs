@@ -49,8 +49,19 @@ pub fn holder_name(p: &Process) -> &str {
 /// A container as people name it: `k8s:NAMESPACE/POD/CONTAINER` for a
 /// pod's, else the runtime's name, else its 12-digit short id.
 pub fn container_name(inv: &Inventory, id: &str) -> String {
-    let bare = id.rsplit("://").next().unwrap_or(id);
-    let short = &bare[..bare.len().min(12)];
+    // After the last "://" (a byte search: this runs for every finding in
+    // a container, and a text searcher's set-up costs more than the id).
+    let bare = id
+        .as_bytes()
+        .windows(3)
+        .rposition(|w| w == b"://")
+        .map_or(id, |i| &id[i + 3..]);
+    // Twelve characters, not bytes: an id is the runtime's, or a cgroup
+    // name anyone may have chosen, and cutting inside a character panics.
+    let short = bare
+        .char_indices()
+        .nth(12)
+        .map_or(bare, |(i, _)| &bare[..i]);
     match inv.container(id) {
         Some(c) => match (&c.pod, &c.name) {
             (Some(pod), _) => match &pod.container {
@@ -157,5 +168,27 @@ pub fn reach_clause(inv: &Inventory, l: &Listener) -> String {
             by(" by ", "")
         ),
         ReachState::Unknown => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_name;
+    use crate::testing::Host;
+
+    #[test]
+    fn an_unknown_container_is_named_by_twelve_characters_of_its_id() {
+        let inv = Host::new().build();
+        assert_eq!(
+            container_name(&inv, "docker://0123456789abcdef"),
+            "0123456789ab"
+        );
+        assert_eq!(container_name(&inv, "a://b://cdef"), "cdef");
+        assert_eq!(container_name(&inv, "short"), "short");
+        // A cgroup name anyone chose: cut at a character, never inside one.
+        assert_eq!(
+            container_name(&inv, "podman://ééééééééééééé"),
+            "éééééééééééé"
+        );
     }
 }
