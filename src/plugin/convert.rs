@@ -283,6 +283,7 @@ pub fn listener_table<'a>(
         address_interfaces: Vec::new(),
         address_interface_ends: Vec::with_capacity(n),
         bound_devices: Vec::new(),
+        reach: Vec::with_capacity(n),
     };
     // Listeners side by side mostly share their interface: the last name
     // is tried before the map.
@@ -321,6 +322,11 @@ pub fn listener_table<'a>(
         }
         t.address_interface_ends
             .push(t.address_interfaces.len() as u32);
+        t.reach.push(
+            l.reachability
+                .as_ref()
+                .map_or(0, |r| reach_state(r.state) as u8 + 1),
+        );
         if let Some(device) = &l.bound_device {
             let index = interface(device, &mut t.interfaces);
             t.bound_devices.push((i as u32, index));

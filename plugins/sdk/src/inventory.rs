@@ -19,6 +19,9 @@ pub struct Inventory {
     pub(crate) containers: OnceLock<Vec<Container>>,
     /// Each listener's reachability, fetched on first use (ABI 0.2.2).
     pub(crate) reachabilities: OnceLock<Vec<Option<Reachability>>>,
+    /// Whether each listener has one, from the host's table (ABI 0.2.4):
+    /// none at all, and the records are never fetched. Empty: unknown.
+    pub(crate) reach_evaluated: Vec<bool>,
     /// The published ports, fetched on first use (ABI 0.2.3).
     pub(crate) published: OnceLock<Vec<PublishedPort>>,
 }
@@ -38,14 +41,16 @@ impl Inventory {
     #[cfg(target_arch = "wasm32")]
     pub fn fetch() -> Inventory {
         use crate::portcullis::plugin::inventory as host;
+        let table = host::listener_columns();
         Inventory {
             host: host::host(),
             namespaces: host::namespaces(),
             processes: host::processes(),
-            listeners: crate::table::listeners(&host::listener_columns()),
+            listeners: crate::table::listeners(&table),
             local: Local::default(),
             containers: OnceLock::new(),
             reachabilities: OnceLock::new(),
+            reach_evaluated: table.reach.iter().map(|&r| r != 0).collect(),
             published: OnceLock::new(),
         }
     }
@@ -71,6 +76,9 @@ impl Inventory {
     /// Whether the firewall lets the outside reach `listener`; `None`
     /// where it was not evaluated. Asked of the host the first time.
     pub fn reachability(&self, listener: &Listener) -> Option<&Reachability> {
+        if self.reach_evaluated.get(listener.id as usize) == Some(&false) {
+            return None;
+        }
         self.reachabilities
             .get_or_init(|| {
                 #[cfg(target_arch = "wasm32")]

@@ -155,6 +155,7 @@ mod tests {
             address_interfaces: vec![0, 1, 1],
             address_interface_ends: vec![0, 2, 3],
             bound_devices: vec![(1, 0)],
+            reach: vec![0, 1, 0],
         };
         assert_eq!(listeners(&table), expected);
     }
@@ -178,6 +179,7 @@ mod tests {
             address_interfaces: vec![3],
             address_interface_ends: vec![1],
             bound_devices: vec![(5, 0)],
+            reach: vec![],
         };
         let got = listeners(&table);
         assert_eq!(got.len(), 2);

@@ -48,6 +48,7 @@ impl Host {
                 local: Local::default(),
                 containers: Default::default(),
                 reachabilities: Default::default(),
+                reach_evaluated: vec![],
                 published: Default::default(),
             },
             netns: HOST_NETNS,
