@@ -163,9 +163,9 @@ impl Judge {
 
 impl Judge {
     /// The verdicts the policy keeps, at the levels it gives them and
-    /// marked by its allowlist, in plugin order. Filtered where they are and joined onto the largest batch: on
-    /// a fleet they are tens of megabytes, and a second copy of them all
-    /// would be the plugin stage's peak.
+    /// marked by its allowlist, in plugin order. Filtered where they are and
+    /// joined onto the largest batch: on a fleet they are tens of megabytes,
+    /// and a second copy of them all would be the plugin stage's peak.
     fn kept(
         &self,
         mut batches: Vec<Vec<Verdict>>,

@@ -205,22 +205,9 @@ fn in_block(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
 #[error("address {0:?} is not an address (0.0.0.0, ::, *, 127.0.0.1) or a CIDR block (10.0.0.0/8)")]
 pub struct NotAnAddress(pub String);
 
-/// Marks failures the allowlist accepts; returns the entries that accepted none.
-pub fn apply(
-    allow: &[Allowance],
-    verdicts: &mut [Verdict],
-    inv: &Inventory,
-) -> Vec<UnusedAllowance> {
-    let mut marker = Marker::new(allow);
-    for v in verdicts {
-        marker.mark(v, inv);
-    }
-    marker.unused()
-}
-
-/// The allowlist applied one verdict at a time, remembering which entries
-/// accepted something: the judge marks verdicts in the one pass it makes
-/// over them (a fleet's are tens of megabytes).
+/// The allowlist, applied one verdict at a time and remembering which
+/// entries accepted something: the judge marks verdicts in the one pass it
+/// makes over them (a fleet's are tens of megabytes).
 pub struct Marker<'a> {
     allow: &'a [Allowance],
     used: Vec<bool>,

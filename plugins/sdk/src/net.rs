@@ -130,7 +130,8 @@ pub fn scope_named(name: &str) -> Option<Scope> {
     ALL_SCOPES.into_iter().find(|&s| scope_name(s) == name)
 }
 
-const ALL_SCOPES: [Scope; 7] = [
+/// In the ABI's order (a case's index is its place here).
+pub(crate) const ALL_SCOPES: [Scope; 7] = [
     Scope::Loopback,
     Scope::LinkLocal,
     Scope::Private,

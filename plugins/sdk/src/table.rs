@@ -79,15 +79,10 @@ fn end(ends: &[u32], i: usize, start: usize) -> usize {
 /// The case at `index` in the ABI's `scope` (an unknown index reads as
 /// `public`, the scope judged most strictly).
 fn scope(index: u8) -> Scope {
-    match index {
-        0 => Scope::Loopback,
-        1 => Scope::LinkLocal,
-        2 => Scope::Private,
-        3 => Scope::Multicast,
-        5 => Scope::Wildcard,
-        6 => Scope::DualStack,
-        _ => Scope::Public,
-    }
+    crate::net::ALL_SCOPES
+        .get(usize::from(index))
+        .copied()
+        .unwrap_or(Scope::Public)
 }
 
 #[cfg(test)]

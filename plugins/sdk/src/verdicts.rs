@@ -9,10 +9,9 @@ use crate::{Evaluation, Level, Listener, NotApplicable, Outcome, Passed, Verdict
 pub struct Collector {
     verdicts: Vec<Verdict>,
     passed: Vec<Passed>,
-    /// The rule id constants `pass` was given (address, length), and the
-    /// `passed` group of each: most calls on a large host are passes.
-    rule_ids: Vec<(usize, usize)>,
-    rule_groups: Vec<usize>,
+    /// Each rule id constant `pass` was given, as (address, length), with
+    /// its `passed` group: most calls on a large host are passes.
+    groups_by_address: Vec<((usize, usize), usize)>,
     not_applicable: Vec<NotApplicable>,
 }
 
@@ -22,18 +21,16 @@ impl Collector {
         // A constant's address is its own for good: equal addresses are the
         // same id, so most calls find their group without comparing text.
         let key = (rule.as_ptr() as usize, rule.len());
-        let group = match self.rule_ids.iter().position(|&k| k == key) {
-            Some(i) => i,
+        let known = self.groups_by_address.iter().find(|(k, _)| *k == key);
+        let group = match known {
+            Some(&(_, group)) => group,
             None => {
-                let i = self.group(rule);
-                self.rule_ids.push(key);
-                self.rule_groups.push(i);
-                self.rule_ids.len() - 1
+                let group = self.group(rule);
+                self.groups_by_address.push((key, group));
+                group
             }
         };
-        self.passed[self.rule_groups[group]]
-            .listeners
-            .push(listener.id);
+        self.passed[group].listeners.push(listener.id);
     }
 
     /// The index of `rule`'s group of passes, made if it is the first.

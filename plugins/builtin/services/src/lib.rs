@@ -49,14 +49,10 @@ impl Plugin for Services {
 
 pub fn evaluate(inv: &Inventory) -> Evaluation {
     let mut out = portcullis_sdk::verdicts::Collector::default();
-    let local_only = (
-        Names::of(inv, LOCAL_ONLY.iter()),
-        Rows::of(LOCAL_ONLY.iter()),
-    );
-    let risky_rows = || RISKY.iter().map(|r| &r.service);
-    let risky = (Names::of(inv, risky_rows()), Rows::of(risky_rows()));
+    let local_only = Lookup::of(inv, LOCAL_ONLY.iter());
+    let risky = Lookup::of(inv, RISKY.iter().map(|r| &r.service));
     for l in &inv.listeners {
-        if let Some(i) = local_only.1.first(local_only.0.of_holders(l), l) {
+        if let Some(i) = local_only.first(l) {
             if net::is_loopback(l) {
                 out.pass(LOCAL_ONLY_EXPOSED, l);
             } else {
@@ -67,7 +63,7 @@ pub fn evaluate(inv: &Inventory) -> Evaluation {
                 ));
             }
         }
-        if let Some(i) = risky.1.first(risky.0.of_holders(l), l) {
+        if let Some(i) = risky.first(l) {
             let r = &RISKY[i];
             if r.when == When::Listening || !net::is_loopback(l) {
                 out.push(verdicts::fail(
@@ -81,6 +77,28 @@ pub fn evaluate(inv: &Inventory) -> Evaluation {
         }
     }
     out.finish()
+}
+
+/// A table's rows by process name and by port: the first row that is a
+/// listener, found without scanning the table.
+struct Lookup {
+    names: Names,
+    rows: Rows,
+}
+
+impl Lookup {
+    fn of<'s>(inv: &Inventory, table: impl Iterator<Item = &'s Service> + Clone) -> Lookup {
+        Lookup {
+            names: Names::of(inv, table.clone()),
+            rows: Rows::of(table),
+        }
+    }
+
+    /// The first row that is `l`: by protocol and port, or by a holder's
+    /// name.
+    fn first(&self, l: &Listener) -> Option<usize> {
+        self.rows.first(self.names.of_holders(l), l)
+    }
 }
 
 /// Which services of a table each process's name identifies, one bit per
