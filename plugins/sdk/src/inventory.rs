@@ -17,6 +17,9 @@ pub struct Inventory {
     pub(crate) local: Local,
     /// The containers, fetched on first use (ABI 0.2.1).
     pub(crate) containers: OnceLock<Vec<Container>>,
+    /// The containers' indexes in the order of their ids, made on the
+    /// first lookup: a fleet's findings name containers by the ten thousand.
+    pub(crate) container_order: OnceLock<Vec<usize>>,
     /// Each listener's reachability, fetched on first use (ABI 0.2.2).
     pub(crate) reachabilities: OnceLock<Vec<Option<Reachability>>>,
     /// Whether each listener has one, from the host's table (ABI 0.2.4):
@@ -49,6 +52,7 @@ impl Inventory {
             listeners: crate::table::listeners(&table),
             local: Local::default(),
             containers: OnceLock::new(),
+            container_order: OnceLock::new(),
             reachabilities: OnceLock::new(),
             reach_evaluated: table.reach.iter().map(|&r| r != 0).collect(),
             published: OnceLock::new(),
@@ -102,8 +106,23 @@ impl Inventory {
     }
 
     /// What the runtime says of container `id` (as processes name it).
+    /// The first the runtime listed, if two share an id.
     pub fn container(&self, id: &str) -> Option<&Container> {
-        self.containers().iter().find(|c| c.id == id)
+        let all = self.containers();
+        let order = self.container_order.get_or_init(|| {
+            let mut order: Vec<usize> = (0..all.len()).collect();
+            // Stable: of equal ids, the first listed stays first.
+            order.sort_by(|&a, &b| all[a].id.cmp(&all[b].id));
+            order
+        });
+        let first = order.partition_point(|&i| all[i].id.as_str() < id);
+        let &i = order.get(first)?;
+        Some(&all[i]).filter(|c| c.id == id)
+    }
+
+    /// The namespace with this inode.
+    pub fn namespace(&self, inode: u64) -> Option<&Netns> {
+        self.namespaces.iter().find(|n| n.inode == inode)
     }
 
     /// Process `process`'s command line (empty for an unknown index).

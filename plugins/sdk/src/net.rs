@@ -1,5 +1,7 @@
 //! Questions about a listener's bind, answered from its scope.
 
+use std::fmt;
+
 use crate::{Inventory, Listener, Process, ReachState, Scope};
 
 /// Only this namespace can connect (127/8, ::1, ::ffff:127/104).
@@ -38,6 +40,39 @@ pub fn holder_names<'i>(inv: &'i Inventory, l: &'i Listener) -> Vec<&'i str> {
     names
 }
 
+/// [`holder_names`] joined by ", ", written straight into a message:
+/// `format!("({})", HolderNames { inv, l })` makes no list and no string of
+/// its own (messages are made per listener, so on a fleet by the ten
+/// thousand).
+pub struct HolderNames<'i> {
+    pub inv: &'i Inventory,
+    pub l: &'i Listener,
+}
+
+impl HolderNames<'_> {
+    /// Whether it writes nothing (no holder is known).
+    pub fn is_empty(&self) -> bool {
+        holders(self.inv, self.l).next().is_none()
+    }
+}
+
+impl fmt::Display for HolderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut last = None;
+        for name in holders(self.inv, self.l).map(holder_name) {
+            if last == Some(name) {
+                continue;
+            }
+            if last.is_some() {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+            last = Some(name);
+        }
+        Ok(())
+    }
+}
+
 /// A holder's name in messages: its `.socket` unit for PID 1, else its `comm`.
 pub fn holder_name(p: &Process) -> &str {
     match p.unit.as_deref() {
@@ -49,6 +84,34 @@ pub fn holder_name(p: &Process) -> &str {
 /// A container as people name it: `k8s:NAMESPACE/POD/CONTAINER` for a
 /// pod's, else the runtime's name, else its 12-digit short id.
 pub fn container_name(inv: &Inventory, id: &str) -> String {
+    ContainerName { inv, id }.to_string()
+}
+
+/// [`container_name`], written straight into a message.
+pub struct ContainerName<'i> {
+    pub inv: &'i Inventory,
+    pub id: &'i str,
+}
+
+impl fmt::Display for ContainerName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.id;
+        match self.inv.container(id) {
+            Some(c) => match (&c.pod, &c.name) {
+                (Some(pod), _) => match &pod.container {
+                    Some(name) => write!(f, "k8s:{}/{}/{name}", pod.namespace, pod.name),
+                    None => write!(f, "k8s:{}/{}", pod.namespace, pod.name),
+                },
+                (None, Some(name)) => f.write_str(name),
+                (None, None) => f.write_str(short_id(id)),
+            },
+            None => f.write_str(short_id(id)),
+        }
+    }
+}
+
+/// A container id's first twelve characters, after its `runtime://`.
+fn short_id(id: &str) -> &str {
     // After the last "://" (a byte search: this runs for every finding in
     // a container, and a text searcher's set-up costs more than the id).
     let bare = id
@@ -58,21 +121,7 @@ pub fn container_name(inv: &Inventory, id: &str) -> String {
         .map_or(id, |i| &id[i + 3..]);
     // Twelve characters, not bytes: an id is the runtime's, or a cgroup
     // name anyone may have chosen, and cutting inside a character panics.
-    let short = bare
-        .char_indices()
-        .nth(12)
-        .map_or(bare, |(i, _)| &bare[..i]);
-    match inv.container(id) {
-        Some(c) => match (&c.pod, &c.name) {
-            (Some(pod), _) => match &pod.container {
-                Some(name) => format!("k8s:{}/{}/{name}", pod.namespace, pod.name),
-                None => format!("k8s:{}/{}", pod.namespace, pod.name),
-            },
-            (None, Some(name)) => name.clone(),
-            (None, None) => short.to_owned(),
-        },
-        None => short.to_owned(),
-    }
+    bare.char_indices().nth(12).map_or(bare, |(i, _)| &bare[..i])
 }
 
 /// " in container web" for a listener a container holds (whatever
@@ -82,40 +131,63 @@ pub fn container_name(inv: &Inventory, id: &str) -> String {
 /// containers only when they own it), a pod's application container before
 /// its sandbox.
 pub fn whereabouts(inv: &Inventory, l: &Listener) -> String {
-    let netns = inv.namespaces.iter().find(|n| n.inode == l.netns);
-    let mut ids: Vec<&str> = holders(inv, l)
-        .filter_map(|p| p.container.as_deref())
-        .collect();
-    if let Some(ns) = netns.filter(|n| ids.is_empty() && !n.is_host) {
-        ids = ns.containers.iter().map(String::as_str).collect();
-        let apps: Vec<&str> = ids
-            .iter()
-            .copied()
-            .filter(|id| !inv.container(id).is_some_and(|c| c.sandbox))
+    Whereabouts { inv, l }.to_string()
+}
+
+/// [`whereabouts`], written straight into a message.
+pub struct Whereabouts<'i> {
+    pub inv: &'i Inventory,
+    pub l: &'i Listener,
+}
+
+impl fmt::Display for Whereabouts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (inv, l) = (self.inv, self.l);
+        let netns = inv.namespace(l.netns);
+        let mut ids: Vec<&str> = holders(inv, l)
+            .filter_map(|p| p.container.as_deref())
             .collect();
-        if !apps.is_empty() {
-            ids = apps;
+        if let Some(ns) = netns.filter(|n| ids.is_empty() && !n.is_host) {
+            ids = ns.containers.iter().map(String::as_str).collect();
+            let apps: Vec<&str> = ids
+                .iter()
+                .copied()
+                .filter(|id| !inv.container(id).is_some_and(|c| c.sandbox))
+                .collect();
+            if !apps.is_empty() {
+                ids = apps;
+            }
         }
-    }
-    ids.dedup();
-    if let Some(first) = ids.first() {
-        return format!(" in container {}", container_name(inv, first));
-    }
-    match netns {
-        Some(ns) if !ns.is_host => match ns.names.first() {
-            Some(n) => format!(" in netns {n}"),
-            None => format!(" in netns {}", ns.inode),
-        },
-        _ => String::new(),
+        ids.dedup();
+        if let Some(first) = ids.first() {
+            return write!(f, " in container {}", ContainerName { inv, id: first });
+        }
+        match netns {
+            Some(ns) if !ns.is_host => match ns.names.first() {
+                Some(n) => write!(f, " in netns {n}"),
+                None => write!(f, " in netns {}", ns.inode),
+            },
+            _ => Ok(()),
+        }
     }
 }
 
 /// `addr:port` as `ss` prints it (IPv6 in brackets).
 pub fn endpoint(l: &Listener) -> String {
-    if l.address.contains(':') {
-        format!("[{}]:{}", l.address, l.port)
-    } else {
-        format!("{}:{}", l.address, l.port)
+    Endpoint(l).to_string()
+}
+
+/// [`endpoint`], written straight into a message.
+pub struct Endpoint<'i>(pub &'i Listener);
+
+impl fmt::Display for Endpoint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = self.0;
+        if l.address.contains(':') {
+            write!(f, "[{}]:{}", l.address, l.port)
+        } else {
+            write!(f, "{}:{}", l.address, l.port)
+        }
     }
 }
 
@@ -146,30 +218,54 @@ pub(crate) const ALL_SCOPES: [Scope; 7] = [
 /// anyone reach it on eth0`); empty where reachability was not evaluated
 /// or is unknown, so a message never claims more than was seen.
 pub fn reach_clause(inv: &Inventory, l: &Listener) -> String {
-    let Some(r) = inv.reachability(l) else {
-        return String::new();
-    };
-    let by = |before: &str, after: &str| match &r.decided_by {
-        Some(d) => format!("{before}{d}{after}"),
-        None => String::new(),
-    };
-    match r.state {
-        ReachState::Open => format!(
-            ", and the firewall lets anyone reach it on {}{}",
-            r.interfaces.join(", "),
-            by(" (let in by ", ")")
-        ),
-        ReachState::Restricted => format!(
-            ", and the firewall lets only {} reach it{}",
-            r.sources.join(", "),
-            by(" (by ", ")")
-        ),
-        ReachState::Filtered => format!(
-            ", though new connections from outside are filtered{}",
-            by(" by ", "")
-        ),
-        ReachState::Unknown => String::new(),
+    ReachClause { inv, l }.to_string()
+}
+
+/// [`reach_clause`], written straight into a message.
+pub struct ReachClause<'i> {
+    pub inv: &'i Inventory,
+    pub l: &'i Listener,
+}
+
+impl fmt::Display for ReachClause<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(r) = self.inv.reachability(self.l) else {
+            return Ok(());
+        };
+        let by = |f: &mut fmt::Formatter<'_>, before: &str, after: &str| match &r.decided_by {
+            Some(d) => write!(f, "{before}{d}{after}"),
+            None => Ok(()),
+        };
+        match r.state {
+            ReachState::Open => {
+                write!(f, ", and the firewall lets anyone reach it on ")?;
+                joined(f, &r.interfaces)?;
+                by(f, " (let in by ", ")")
+            }
+            ReachState::Restricted => {
+                write!(f, ", and the firewall lets only ")?;
+                joined(f, &r.sources)?;
+                f.write_str(" reach it")?;
+                by(f, " (by ", ")")
+            }
+            ReachState::Filtered => {
+                f.write_str(", though new connections from outside are filtered")?;
+                by(f, " by ", "")
+            }
+            ReachState::Unknown => Ok(()),
+        }
     }
+}
+
+/// `items` joined by ", ".
+fn joined(f: &mut fmt::Formatter<'_>, items: &[String]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        f.write_str(item)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ impl Host {
                 listeners: vec![],
                 local: Local::default(),
                 containers: Default::default(),
+                container_order: Default::default(),
                 reachabilities: Default::default(),
                 reach_evaluated: vec![],
                 published: Default::default(),

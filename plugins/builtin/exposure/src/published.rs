@@ -132,7 +132,7 @@ fn target(inv: &Inventory, p: &PublishedPort) -> String {
     match p.to_listener.and_then(|id| listener(inv, id)) {
         Some(l) => format!(
             "{address} ({}{})",
-            super::holders_or_unknown(inv, l),
+            super::HoldersOrUnknown { inv, l },
             net::whereabouts(inv, l)
         ),
         None => address,

@@ -36,21 +36,21 @@ pub fn judge(inv: &Inventory, l: &Listener) -> Verdict {
     {
         return verdicts::pass(UNFILTERED_EXPOSURE, l, "");
     }
-    let decided = match &reach.decided_by {
-        Some(by) => format!(", let in by {by}"),
-        None => ", with no firewall rule on the way".to_owned(),
+    let (by, decided) = match &reach.decided_by {
+        Some(by) => (", let in by ", by.as_str()),
+        None => (", with no firewall rule on the way", ""),
     };
     verdicts::fail(
         UNFILTERED_EXPOSURE,
         l,
-        format!(
-            "{} {}{} ({}) can be reached by anyone on {}{decided}; bind it to loopback or a private address, or filter it in the firewall, unless the outside must reach it",
+        super::message(format_args!(
+            "{} {}{} ({}) can be reached by anyone on {}{by}{decided}; bind it to loopback or a private address, or filter it in the firewall, unless the outside must reach it",
             super::proto(l),
-            net::endpoint(l),
-            net::whereabouts(inv, l),
-            super::holders_or_unknown(inv, l),
+            net::Endpoint(l),
+            net::Whereabouts { inv, l },
+            super::HoldersOrUnknown { inv, l },
             reach.interfaces.join(", "),
-        ),
+        )),
     )
 }
 
