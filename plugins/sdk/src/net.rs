@@ -121,7 +121,9 @@ fn short_id(id: &str) -> &str {
         .map_or(id, |i| &id[i + 3..]);
     // Twelve characters, not bytes: an id is the runtime's, or a cgroup
     // name anyone may have chosen, and cutting inside a character panics.
-    bare.char_indices().nth(12).map_or(bare, |(i, _)| &bare[..i])
+    bare.char_indices()
+        .nth(12)
+        .map_or(bare, |(i, _)| &bare[..i])
 }
 
 /// " in container web" for a listener a container holds (whatever

@@ -54,7 +54,10 @@ impl fmt::Display for Remedy<'_> {
         };
         // On a fleet most holders are programs this table does not know.
         let generic = |f: &mut fmt::Formatter<'_>| {
-            write!(f, "bind it to {loopback}, or to the one address it must serve")
+            write!(
+                f,
+                "bind it to {loopback}, or to the one address it must serve"
+            )
         };
         let Some((index, p)) = l
             .holders
