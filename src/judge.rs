@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::model::{Evaluation, Inventory, Rule, Verdict};
+use crate::plugin::convert::Batch;
 use crate::plugin::evaluate::{self, ActivePlugin};
 use crate::plugin::load::{LoadError, LoadReason, LoadedPlugin, Loader};
 use crate::policy::{self, Configured, PluginFacts, Policy, PolicyError};
@@ -163,12 +164,13 @@ impl Judge {
 
 impl Judge {
     /// The verdicts the policy keeps, at the levels it gives them and
-    /// marked by its allowlist, in plugin order. Filtered where they are and
-    /// joined onto the largest batch: on a fleet they are tens of megabytes,
-    /// and a second copy of them all would be the plugin stage's peak.
+    /// marked by its allowlist, in plugin order. Made once, into one list
+    /// of the right size: on a fleet they are tens of megabytes, and every
+    /// further copy (a second list, a list that grows) was a tenth of the
+    /// plugin stage.
     fn kept(
         &self,
-        mut batches: Vec<Vec<Verdict>>,
+        batches: Vec<Batch>,
         inventory: &Inventory,
         allowlist: &mut policy::allow::Marker,
     ) -> Vec<Verdict> {
@@ -178,44 +180,44 @@ impl Judge {
             .iter()
             .map(|r| (r.id.as_str(), r))
             .collect();
-        for batch in &mut batches {
+        let enabled = |id: &str| rules.get(id).copied().filter(|r| r.enabled);
+        let mut kept = Vec::with_capacity(batches.iter().map(Batch::len).sum());
+        for batch in batches {
             // A rule's verdicts share one name and mostly come in a row:
             // its entry is looked up again only when the name changes.
             let mut last: Option<(Arc<str>, Option<&Rule>)> = None;
-            batch.retain_mut(|v| {
+            for mut v in batch.verdicts {
                 let rule = match &last {
                     Some((name, rule)) if Arc::ptr_eq(name, &v.rule) => *rule,
                     _ => {
-                        let rule = rules.get(&*v.rule).copied();
+                        let rule = enabled(&v.rule);
                         last = Some((v.rule.clone(), rule));
                         rule
                     }
                 };
                 let Some(rule) = rule else {
-                    return false;
+                    continue;
                 };
-                if !rule.enabled || !self.in_scope(&v.rule, v.listener, inventory) {
-                    return false;
+                if !self.in_scope(&v.rule, v.listener, inventory) {
+                    continue;
                 }
                 if rule.level != rule.default_level {
                     v.level = rule.level; // the policy's override wins
                 }
-                allowlist.mark(v, inventory);
-                true
-            });
-        }
-        // The largest batch grows in place (a large buffer is remapped, not
-        // copied); those before it are moved in front, those after behind.
-        let Some(largest) = (0..batches.len()).max_by_key(|&i| batches[i].len()) else {
-            return Vec::new();
-        };
-        let mut kept = std::mem::take(&mut batches[largest]);
-        let after = batches.split_off(largest + 1);
-        kept.reserve_exact(batches.iter().chain(&after).map(Vec::len).sum());
-        let before: Vec<Verdict> = batches.into_iter().flatten().collect();
-        kept.splice(0..0, before);
-        for mut batch in after {
-            kept.append(&mut batch);
+                allowlist.mark(&mut v, inventory);
+                kept.push(v);
+            }
+            // Passes take their rule's level, and no allowlist applies.
+            for group in batch.passed {
+                let Some(rule) = enabled(&group.rule) else {
+                    continue;
+                };
+                for &id in &group.listeners {
+                    if self.in_scope(&group.rule, Some(id as usize), inventory) {
+                        kept.push(group.verdict(id, rule.level));
+                    }
+                }
+            }
         }
         kept
     }

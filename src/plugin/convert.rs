@@ -386,6 +386,54 @@ pub enum ResultError {
     TooManyHostWide(usize),
 }
 
+/// One plugin's verdicts as the host keeps them until the policy is
+/// applied. Plain passes stay as the plugin sent them, a rule and its
+/// listeners: on a fleet they are most verdicts, and each becomes a full
+/// [`model::Verdict`] only once, where the judge keeps it.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub verdicts: Vec<model::Verdict>,
+    pub passed: Vec<Passed>,
+}
+
+/// Listeners that passed a rule with nothing to say, checked against the
+/// inventory and judged once each.
+#[derive(Debug)]
+pub struct Passed {
+    pub rule: Arc<str>,
+    pub plugin: Arc<str>,
+    /// Indexes into the inventory's listeners.
+    pub listeners: Vec<u32>,
+}
+
+impl Passed {
+    /// Listener `listener`'s verdict, at the rule's `level`.
+    pub fn verdict(&self, listener: u32, level: Level) -> model::Verdict {
+        model::Verdict {
+            rule: self.rule.clone(),
+            plugin: self.plugin.clone(),
+            listener: Some(listener as usize),
+            outcome: Outcome::Pass,
+            level,
+            message: String::new(),
+            related: vec![],
+            subject: None,
+            allowed_by: None,
+        }
+    }
+}
+
+impl Batch {
+    /// How many verdicts it holds, passes included.
+    pub fn len(&self) -> usize {
+        self.verdicts.len() + self.passed.iter().map(|p| p.listeners.len()).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Checks an evaluation against the plugin's declared rules and the
 /// inventory, and turns it into model verdicts (levels from the catalogue,
 /// unless the verdict overrides its own).
@@ -395,7 +443,7 @@ pub fn evaluation(
     rules: &[model::Rule],
     listeners: usize,
     max_bytes: usize,
-) -> Result<(Vec<model::Verdict>, Vec<model::NotApplicable>), ResultError> {
+) -> Result<(Batch, Vec<model::NotApplicable>), ResultError> {
     let bytes: usize = eval
         .verdicts
         .iter()
@@ -461,8 +509,7 @@ pub fn evaluation(
     // Every verdict of a rule shares its names.
     let plugin: std::sync::Arc<str> = plugin.into();
     let ids: Vec<std::sync::Arc<str>> = rules.iter().map(|r| r.id.as_str().into()).collect();
-    let passed: usize = eval.passed.iter().map(|g| g.listeners.len()).sum();
-    let mut verdicts = Vec::with_capacity(eval.verdicts.len().saturating_add(passed));
+    let mut verdicts = Vec::with_capacity(eval.verdicts.len());
     for v in eval.verdicts {
         let (index, rule) = rule_of(&v.rule_id)?;
         let listener = v.listener.map(check_id).transpose()?;
@@ -490,24 +537,17 @@ pub fn evaluation(
             allowed_by: None,
         });
     }
+    let mut passed = Vec::with_capacity(eval.passed.len());
     for group in eval.passed {
-        let (index, rule) = rule_of(&group.rule_id)?;
-        let level = rule.level;
-        for id in group.listeners {
-            let listener = check_id(id)?;
-            once(index, listener)?;
-            verdicts.push(model::Verdict {
-                rule: ids[index].clone(),
-                plugin: plugin.clone(),
-                listener: Some(listener),
-                outcome: Outcome::Pass,
-                level,
-                message: String::new(),
-                related: vec![],
-                subject: None,
-                allowed_by: None,
-            });
+        let (index, _) = rule_of(&group.rule_id)?;
+        for &id in &group.listeners {
+            once(index, check_id(id)?)?;
         }
+        passed.push(Passed {
+            rule: ids[index].clone(),
+            plugin: plugin.clone(),
+            listeners: group.listeners,
+        });
     }
     let mut not_applicable = Vec::new();
     for n in eval.not_applicable {
@@ -517,5 +557,5 @@ pub fn evaluation(
             reason: n.reason,
         });
     }
-    Ok((verdicts, not_applicable))
+    Ok((Batch { verdicts, passed }, not_applicable))
 }

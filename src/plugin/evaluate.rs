@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{Inventory, NotApplicable, PluginFailure, Rule, Verdict};
+use crate::model::{Inventory, NotApplicable, PluginFailure, Rule};
 
 use super::abi::wit::PluginError;
 use super::convert;
@@ -22,10 +22,10 @@ pub struct ActivePlugin {
 
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Each plugin's verdicts, in plugin order: kept apart, because on a
-    /// fleet they are tens of megabytes, and the caller copies them once,
-    /// as it filters them.
-    pub batches: Vec<Vec<Verdict>>,
+    /// Each plugin's verdicts, in plugin order, plain passes still compact:
+    /// on a fleet they are tens of megabytes as verdicts, and the caller
+    /// makes them once, as it filters them.
+    pub batches: Vec<convert::Batch>,
     pub not_applicable: Vec<NotApplicable>,
     pub failures: Vec<PluginFailure>,
     /// (plugin, line) log lines, warnings first.
@@ -318,7 +318,7 @@ fn logs_of(state: &run::State, limits: &Limits) -> Vec<String> {
     logs
 }
 
-type RunResult = Result<(Vec<Verdict>, Vec<NotApplicable>, Vec<String>), PluginFault>;
+type RunResult = Result<(convert::Batch, Vec<NotApplicable>, Vec<String>), PluginFault>;
 
 fn run_one(
     loader: &Loader,
@@ -368,6 +368,7 @@ fn plugin_error_text(e: &super::abi::wit::PluginError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Level, Verdict};
 
     fn seed() -> Arc<Inventory> {
         Arc::new(
@@ -391,8 +392,17 @@ mod tests {
         (active, rules)
     }
 
-    fn verdicts(out: &Outcome) -> impl Iterator<Item = &Verdict> {
-        out.batches.iter().flatten()
+    /// Every verdict, passes made as the judge makes them.
+    fn all(batch: &convert::Batch) -> Vec<Verdict> {
+        let passes = batch
+            .passed
+            .iter()
+            .flat_map(|g| g.listeners.iter().map(|&id| g.verdict(id, Level::Note)));
+        batch.verdicts.iter().cloned().chain(passes).collect()
+    }
+
+    fn verdicts(out: &Outcome) -> impl Iterator<Item = Verdict> {
+        out.batches.iter().flat_map(all)
     }
 
     fn loader() -> Loader {
@@ -412,13 +422,15 @@ mod tests {
         let alone: Vec<Verdict> = active
             .iter()
             .flat_map(|a| {
-                run_one(&loader, a, "{}", &rules, &input, inventory.listeners.len())
-                    .unwrap()
-                    .0
+                all(
+                    &run_one(&loader, a, "{}", &rules, &input, inventory.listeners.len())
+                        .unwrap()
+                        .0,
+                )
             })
             .collect();
         assert!(alone.len() > 20, "{}", alone.len());
-        assert_eq!(verdicts(&together).cloned().collect::<Vec<_>>(), alone);
+        assert_eq!(verdicts(&together).collect::<Vec<_>>(), alone);
     }
 
     #[test]
