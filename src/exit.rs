@@ -120,19 +120,22 @@ mod tests {
     #[test]
     fn fail_on_thresholds() {
         use crate::model::{Outcome, Verdict};
-        let failing = |level, allowed: Option<&str>| Evaluation {
-            verdicts: vec![Verdict {
-                rule: "r".into(),
-                plugin: "p".into(),
-                listener: Some(0),
-                outcome: Outcome::Fail,
+        let failing = |level, allowed: Option<&str>| {
+            let mut v = Verdict::new(
+                "r".into(),
+                "p".into(),
+                Some(0),
+                Outcome::Fail,
                 level,
-                message: "m".into(),
-                related: vec![],
-                subject: None,
-                allowed_by: allowed.map(str::to_owned),
-            }],
-            ..Evaluation::default()
+                "m".into(),
+            );
+            if let Some(reason) = allowed {
+                v.allow(reason.to_owned());
+            }
+            Evaluation {
+                verdicts: vec![v],
+                ..Evaluation::default()
+            }
         };
         let warning = failing(Level::Warning, None);
         assert_eq!(FailOn::Error.verdict(&warning), ExitStatus::Clean);

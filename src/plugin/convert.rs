@@ -409,17 +409,14 @@ pub struct Passed {
 impl Passed {
     /// Listener `listener`'s verdict, at the rule's `level`.
     pub fn verdict(&self, listener: u32, level: Level) -> model::Verdict {
-        model::Verdict {
-            rule: self.rule.clone(),
-            plugin: self.plugin.clone(),
-            listener: Some(listener as usize),
-            outcome: Outcome::Pass,
+        model::Verdict::new(
+            self.rule.clone(),
+            self.plugin.clone(),
+            Some(listener as usize),
+            Outcome::Pass,
             level,
-            message: String::new(),
-            related: vec![],
-            subject: None,
-            allowed_by: None,
-        }
+            String::new(),
+        )
     }
 }
 
@@ -516,26 +513,30 @@ pub fn evaluation(
         if let Some(id) = listener {
             once(index, id)?;
         }
-        verdicts.push(model::Verdict {
-            plugin: plugin.clone(),
-            listener,
-            related: v
-                .related
-                .into_iter()
-                .map(check_id)
-                .collect::<Result<_, _>>()?,
-            outcome: match v.outcome {
-                wit::Outcome::Pass => Outcome::Pass,
-                wit::Outcome::Fail => Outcome::Fail,
-                wit::Outcome::Skip => Outcome::Skip,
-            },
-            level: v.level.map_or(rule.level, level),
-            message: v.message,
-            // Only a host-wide verdict needs a subject: a listener is its own.
-            subject: v.subject.filter(|_| v.listener.is_none()),
-            rule: ids[index].clone(),
-            allowed_by: None,
-        });
+        let outcome = match v.outcome {
+            wit::Outcome::Pass => Outcome::Pass,
+            wit::Outcome::Fail => Outcome::Fail,
+            wit::Outcome::Skip => Outcome::Skip,
+        };
+        let related = v
+            .related
+            .into_iter()
+            .map(check_id)
+            .collect::<Result<_, _>>()?;
+        // Only a host-wide verdict needs a subject: a listener is its own.
+        let subject = v.subject.filter(|_| v.listener.is_none());
+        verdicts.push(
+            model::Verdict::new(
+                ids[index].clone(),
+                plugin.clone(),
+                listener,
+                outcome,
+                v.level.map_or(rule.level, level),
+                v.message,
+            )
+            .with_related(related)
+            .with_subject(subject),
+        );
     }
     let mut passed = Vec::with_capacity(eval.passed.len());
     for group in eval.passed {

@@ -228,7 +228,7 @@ impl<'a> Marker<'a> {
         }
         if let Some(i) = self.allow.iter().position(|a| a.matches(v, inv)) {
             self.used[i] = true;
-            v.allowed_by = Some(self.allow[i].reason.clone());
+            v.allow(self.allow[i].reason.clone());
         }
     }
 

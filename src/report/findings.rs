@@ -70,14 +70,14 @@ fn write(inv: &Inventory, eval: &Evaluation, paint: Paint, out: &mut dyn Write) 
         )?;
         writeln!(out, "     {}", v.message)?;
     }
-    for v in eval.verdicts.iter().filter(|v| v.allowed_by.is_some()) {
+    for v in eval.verdicts.iter().filter(|v| v.allowed_by().is_some()) {
         writeln!(
             out,
             "{} allowed {:<22} {} ({})",
             paint.paint("32", "ok  "),
             v.rule,
             subject(v.listener),
-            v.allowed_by.as_deref().unwrap_or("")
+            v.allowed_by().unwrap_or("")
         )?;
     }
     for f in &eval.plugin_failures {
@@ -118,7 +118,7 @@ fn counts(inv: &Inventory, eval: &Evaluation) -> String {
     let (mut failed, mut allowed, mut passed, mut skipped) = (0, 0, 0, 0);
     for v in &eval.verdicts {
         match v.outcome {
-            _ if v.allowed_by.is_some() => allowed += 1,
+            _ if v.allowed_by().is_some() => allowed += 1,
             Outcome::Fail => failed += 1,
             Outcome::Pass => passed += 1,
             Outcome::Skip => skipped += 1,

@@ -123,10 +123,7 @@ fn rule_suite(report: &Report, rule: &Rule) -> Suite {
             _ => (
                 format!(
                     "host-wide {}",
-                    bounded(
-                        v.subject.as_ref().unwrap_or(&v.message),
-                        super::bounds::NAME
-                    )
+                    bounded(v.subject().unwrap_or(&v.message), super::bounds::NAME)
                 ),
                 None,
             ),
@@ -188,7 +185,7 @@ fn verdict_result(
     v: &Verdict,
     listener: Option<(&Inventory, &Listener)>,
 ) -> CaseResult {
-    match (v.outcome, &v.allowed_by) {
+    match (v.outcome, v.allowed_by()) {
         (Outcome::Pass, _) => CaseResult::Pass,
         (Outcome::Skip, _) => CaseResult::Skipped(v.message.clone()),
         (Outcome::Fail, Some(reason)) => {

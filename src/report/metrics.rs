@@ -158,7 +158,7 @@ fn rule_series(file: &mut Exposition, report: &Report) {
         eval.verdicts
             .iter()
             .filter(|v| *v.rule == *rule && v.outcome == crate::model::Outcome::Fail)
-            .filter(|v| v.allowed_by.is_some() == accepted)
+            .filter(|v| v.allowed_by().is_some() == accepted)
             .count() as f64
     };
     let rules: Vec<_> = eval.rules.iter().filter(|r| r.enabled).collect();
@@ -188,7 +188,7 @@ fn violation_series(file: &mut Exposition, report: &Report, inv: &Inventory) {
     let mut series: BTreeMap<(std::cmp::Reverse<Level>, ViolationLabels), usize> = BTreeMap::new();
     for v in report.evaluation.violations() {
         let listener = v.listener.and_then(|i| inv.listeners.get(i));
-        let labels = violation_labels(&v.rule, v.level, inv, listener, v.subject.as_deref());
+        let labels = violation_labels(&v.rule, v.level, inv, listener, v.subject());
         *series
             .entry((std::cmp::Reverse(v.level), labels))
             .or_default() += 1;

@@ -357,7 +357,7 @@ fn finding(
         // stable identity the plugin gives it: the same change is the same
         // alert on every run. A plugin that gives none (ABI 0.1) is known
         // by what it says.
-        None => match &v.subject {
+        None => match v.subject() {
             Some(subject) => {
                 let subject = crate::model::bounded(subject, super::bounds::NAME).into_owned();
                 (
@@ -594,7 +594,7 @@ fn run_properties(report: &Report) -> BTreeMap<&'static str, Value> {
             .evaluation
             .verdicts
             .iter()
-            .filter(|v| v.allowed_by.is_some())
+            .filter(|v| v.allowed_by().is_some())
             .map(|v| {
                 let l = v.listener.and_then(|i| inv.listeners.get(i));
                 json!({
@@ -602,7 +602,7 @@ fn run_properties(report: &Report) -> BTreeMap<&'static str, Value> {
                     "subject": l.map(subject),
                     "netns": l.map(|l| netns_label(inv, l.netns)),
                     "message": v.message,
-                    "reason": v.allowed_by,
+                    "reason": v.allowed_by(),
                 })
             })
             .collect();

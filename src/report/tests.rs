@@ -35,17 +35,18 @@ fn rule(id: &str) -> Rule {
 }
 
 fn verdict(rule: &str, listener: usize, outcome: Outcome, allowed: Option<&str>) -> Verdict {
-    Verdict {
-        rule: rule.into(),
-        plugin: "p".into(),
-        listener: Some(listener),
+    let mut v = Verdict::new(
+        rule.into(),
+        "p".into(),
+        Some(listener),
         outcome,
-        level: Level::Error,
-        message: HOSTILE.into(),
-        related: vec![],
-        subject: None,
-        allowed_by: allowed.map(str::to_owned),
+        Level::Error,
+        HOSTILE.into(),
+    );
+    if let Some(reason) = allowed {
+        v.allow(reason.to_owned());
     }
+    v
 }
 
 fn run(errors: Vec<String>) -> RunInfo {
