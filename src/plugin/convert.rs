@@ -1,7 +1,7 @@
 //! Between the inventory model and the ABI's records, both ways, checking
 //! everything a plugin hands back.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::model::{self, Family, Inventory, Level, Outcome, Precision, Protocol, Scope};
@@ -16,7 +16,7 @@ use super::served::Records;
 pub fn inventory(inventory: Arc<Inventory>) -> Records {
     // Each process once, keyed by pid and unit (PID 1 holding sockets for
     // several .socket units appears once per unit).
-    let mut seen: HashMap<(i32, Option<&str>), u32> = HashMap::new();
+    let mut seen: FxHashMap<(i32, Option<&str>), u32> = FxHashMap::default();
     let mut processes = Vec::new();
     let mut holder_processes = Vec::new();
     for (l, listener) in inventory.listeners.iter().enumerate() {
@@ -287,7 +287,7 @@ pub fn listener_table<'a>(
     };
     // Listeners side by side mostly share their interface: the last name
     // is tried before the map.
-    let mut interfaces: HashMap<&str, u32> = HashMap::new();
+    let mut interfaces: FxHashMap<&str, u32> = FxHashMap::default();
     let mut last: Option<(&str, u32)> = None;
     let mut interface = |name: &'a str, names: &mut Vec<String>| match last {
         Some((last, index)) if last == name => index,
