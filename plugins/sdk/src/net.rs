@@ -276,6 +276,25 @@ mod tests {
     use crate::testing::Host;
 
     #[test]
+    fn containers_are_found_by_id_whatever_their_order() {
+        // Listed out of order, one id a prefix of another, one listed twice.
+        let inv = Host::new()
+            .container("docker://bb", "second", "img")
+            .container("docker://b", "prefix", "img")
+            .container("docker://a", "first", "img")
+            .container("docker://bb", "again", "img")
+            .build();
+        let name = |id| inv.container(id).and_then(|c| c.name.as_deref());
+        assert_eq!(name("docker://a"), Some("first"));
+        assert_eq!(name("docker://b"), Some("prefix"));
+        // Of two with one id, the one the runtime listed first.
+        assert_eq!(name("docker://bb"), Some("second"));
+        assert_eq!(name("docker://"), None);
+        assert_eq!(name("docker://c"), None);
+        assert_eq!(name("docker://ba"), None);
+    }
+
+    #[test]
     fn an_unknown_container_is_named_by_twelve_characters_of_its_id() {
         let inv = Host::new().build();
         assert_eq!(
