@@ -392,7 +392,8 @@ mod tests {
         (active, rules)
     }
 
-    /// Every verdict, passes made as the judge makes them.
+    /// Every verdict, passes made at one level for all (the judge gives
+    /// them their rule's; these tests compare members, not levels).
     fn all(batch: &convert::Batch) -> Vec<Verdict> {
         let passes = batch
             .passed

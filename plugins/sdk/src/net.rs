@@ -50,9 +50,10 @@ pub struct HolderNames<'i> {
 }
 
 impl HolderNames<'_> {
-    /// Whether it writes nothing (no holder is known).
+    /// Whether it writes nothing: no holder is known, or every one has
+    /// an empty name (a process may set its `comm` to "").
     pub fn is_empty(&self) -> bool {
-        holders(self.inv, self.l).next().is_none()
+        holders(self.inv, self.l).all(|p| holder_name(p).is_empty())
     }
 }
 

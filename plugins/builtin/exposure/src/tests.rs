@@ -423,3 +423,24 @@ fn no_reachability_at_all_is_not_applicable_once() {
         .collect();
     assert_eq!(na, [(UNFILTERED_EXPOSURE, unfiltered::NOT_EVALUATED)]);
 }
+
+#[test]
+fn a_holder_with_an_empty_name_is_an_unknown_process() {
+    // Any process may set its comm to "" (prctl PR_SET_NAME).
+    let inv = Host::new()
+        .listen_with("tcp", "0.0.0.0", 7000, "x", |(_, p)| {
+            if let Some(p) = p {
+                p.comm = String::new();
+            }
+        })
+        .listen("tcp", "0.0.0.0", 7001, "")
+        .build();
+    let eval = evaluate(&Config::default(), &inv);
+    for id in [0, 1] {
+        let msg = message(&eval, WILDCARD_BIND, id);
+        assert!(
+            msg.contains(" listens on every address (an unknown process); "),
+            "{msg}"
+        );
+    }
+}
