@@ -181,7 +181,7 @@ impl Judge {
             .map(|r| (r.id.as_str(), r))
             .collect();
         let enabled = |id: &str| rules.get(id).copied().filter(|r| r.enabled);
-        let mut kept = Vec::with_capacity(batches.iter().map(Batch::len).sum());
+        let mut kept = Vec::with_capacity(batches.iter().map(Batch::verdict_count).sum());
         for batch in batches {
             // A rule's verdicts share one name and mostly come in a row:
             // its entry is looked up again only when the name changes.

@@ -129,24 +129,24 @@ impl Verdict {
 
     pub fn with_related(mut self, related: Vec<usize>) -> Verdict {
         if !related.is_empty() {
-            self.extra().related = related;
+            self.extra_mut().related = related;
         }
         self
     }
 
     pub fn with_subject(mut self, subject: Option<String>) -> Verdict {
         if subject.is_some() {
-            self.extra().subject = subject;
+            self.extra_mut().subject = subject;
         }
         self
     }
 
     /// Marks it accepted by an allowlist entry with this reason.
     pub fn allow(&mut self, reason: String) {
-        self.extra().allowed_by = Some(reason);
+        self.extra_mut().allowed_by = Some(reason);
     }
 
-    fn extra(&mut self) -> &mut Extra {
+    fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
 

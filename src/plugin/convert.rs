@@ -422,12 +422,8 @@ impl Passed {
 
 impl Batch {
     /// How many verdicts it holds, passes included.
-    pub fn len(&self) -> usize {
+    pub fn verdict_count(&self) -> usize {
         self.verdicts.len() + self.passed.iter().map(|p| p.listeners.len()).sum::<usize>()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

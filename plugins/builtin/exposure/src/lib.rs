@@ -81,10 +81,10 @@ pub fn evaluate(config: &Config, inventory: &Inventory) -> Evaluation {
             None => out.pass(WILDCARD_BIND, l),
         }
         if net::is_public(l) {
-            let (inv, holders) = (inventory, HoldersOrUnknown { inv: inventory, l });
+            let inv = inventory;
             out.push(verdicts::fail(PUBLIC_BIND, l, message(format_args!(
-                "{} {}{} is bound to a public address ({holders}){}; bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
-                proto(l), Endpoint(l), Whereabouts { inv, l }, ReachClause { inv, l }
+                "{} {}{} is bound to a public address ({}){}; bind it to a private or loopback address unless it must be reached from the internet, and then allowlist it with the reason",
+                proto(l), Endpoint(l), Whereabouts { inv, l }, HoldersOrUnknown { inv, l }, ReachClause { inv, l }
             ))));
         } else {
             out.pass(PUBLIC_BIND, l);
